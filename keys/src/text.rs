@@ -1,0 +1,143 @@
+//! The text form: a versioned prefix, then unpadded base64url.
+//!
+//! Keys get pasted from e-mails and web pages, so decoding skips ASCII whitespace anywhere (line breaks
+//! included) and works in 4-character chunks, which needs no scratch copy of the input.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+use crate::error::{DecodeError, Malformed};
+
+/// Splits `<family><version>_` off the front of `text`.
+///
+/// A text of the right family but another version is [`DecodeError::UnsupportedVersion`], so that an
+/// app that meets a newer key can say "update the app" instead of "this is garbage".
+pub(crate) fn strip_prefix<'t>(
+    text: &'t str,
+    family: &str,
+    version: u8,
+    expected: &'static str,
+) -> Result<&'t str, DecodeError> {
+    let text = text.trim_start();
+    if text.is_empty() {
+        return Err(Malformed::Empty.into());
+    }
+    let wrong_prefix = DecodeError::Malformed(Malformed::WrongPrefix { expected });
+    let after_family = text.strip_prefix(family).ok_or(wrong_prefix)?;
+    let digits_len = after_family.bytes().take_while(u8::is_ascii_digit).count();
+    let (digits, rest) = after_family.split_at(digits_len);
+    let body = rest.strip_prefix('_').ok_or(wrong_prefix)?;
+    let found: u8 = digits.parse().map_err(|_| wrong_prefix)?;
+    if found != version {
+        return Err(DecodeError::UnsupportedVersion { found });
+    }
+    Ok(body)
+}
+
+/// Decodes unpadded base64url, skipping ASCII whitespace, into `out`; returns the bytes written.
+pub(crate) fn decode_base64<'o>(text: &str, out: &'o mut [u8]) -> Result<&'o mut [u8], Malformed> {
+    let mut chunk = [0u8; 4];
+    let mut chunk_len = 0;
+    let mut written = 0;
+    for byte in text.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        chunk[chunk_len] = byte;
+        chunk_len += 1;
+        if chunk_len == 4 {
+            written += decode_chunk(&chunk, &mut out[written..])?;
+            chunk_len = 0;
+        }
+    }
+    if chunk_len > 0 {
+        written += decode_chunk(&chunk[..chunk_len], &mut out[written..])?;
+    }
+    if written == 0 {
+        return Err(Malformed::Empty);
+    }
+    Ok(&mut out[..written])
+}
+
+fn decode_chunk(chunk: &[u8], out: &mut [u8]) -> Result<usize, Malformed> {
+    // base64ct rejects a lone trailing character and non-zero unused bits, so every key has exactly
+    // one text form and no bit of the text can be flipped unnoticed.
+    let needed = chunk.len() * 3 / 4;
+    let out = out.get_mut(..needed).ok_or(Malformed::TooLong)?;
+    Base64UrlUnpadded::decode(chunk, out)
+        .map(|decoded| decoded.len())
+        .map_err(|_| Malformed::Base64)
+}
+
+/// Decodes base64url `body` into `buf` behind a copy of `domain`, so that the signed message (domain
+/// tag, then payload) is one contiguous slice; returns the length of tag and payload together.
+pub(crate) fn decode_tagged(body: &str, domain: &[u8], buf: &mut [u8]) -> Result<usize, Malformed> {
+    if buf.len() < domain.len() {
+        return Err(Malformed::TooLong);
+    }
+    let (tag, payload) = buf.split_at_mut(domain.len());
+    let len = decode_base64(body, payload)?.len();
+    tag.copy_from_slice(domain);
+    Ok(domain.len() + len)
+}
+
+/// Writes `prefix` and the base64url of `bytes` into `out`; returns the text.
+pub(crate) fn encode_into<'o>(
+    prefix: &str,
+    bytes: &[u8],
+    out: &'o mut [u8],
+) -> Result<&'o str, crate::EncodeError> {
+    let body_len = Base64UrlUnpadded::encoded_len(bytes);
+    let out = out
+        .get_mut(..prefix.len() + body_len)
+        .ok_or(crate::EncodeError::BufferTooSmall)?;
+    let (head, body) = out.split_at_mut(prefix.len());
+    head.copy_from_slice(prefix.as_bytes());
+    Base64UrlUnpadded::encode(bytes, body).map_err(|_| crate::EncodeError::BufferTooSmall)?;
+    core::str::from_utf8(out).map_err(|_| crate::EncodeError::BufferTooSmall)
+}
+
+/// The prefix and the base64url of `bytes`, as a `String`.
+#[cfg(feature = "alloc")]
+pub(crate) fn encode_string(prefix: &str, bytes: &[u8]) -> alloc::string::String {
+    let mut text = alloc::string::String::from(prefix);
+    text.push_str(&Base64UrlUnpadded::encode_string(bytes));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_versions() {
+        assert_eq!(strip_prefix("  ts1_abc", "ts", 1, "ts1_"), Ok("abc"));
+        assert_eq!(
+            strip_prefix("ts2_abc", "ts", 1, "ts1_"),
+            Err(DecodeError::UnsupportedVersion { found: 2 })
+        );
+        for bad in ["tx1_abc", "ts_abc", "ts1abc", "ts999_a"] {
+            assert_eq!(
+                strip_prefix(bad, "ts", 1, "ts1_"),
+                Err(DecodeError::Malformed(Malformed::WrongPrefix {
+                    expected: "ts1_"
+                })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            strip_prefix(" \n", "ts", 1, "ts1_"),
+            Err(Malformed::Empty.into())
+        );
+    }
+
+    #[test]
+    fn base64_skips_whitespace_and_rejects_noncanonical() {
+        let mut out = [0u8; 8];
+        assert_eq!(decode_base64("AQ ID\nBA", &mut out).unwrap(), [1, 2, 3, 4]);
+        // "AR" carries the same byte as "AQ" in its used bits but sets an unused one.
+        assert_eq!(decode_base64("AQIDBAR", &mut out), Err(Malformed::Base64));
+        assert_eq!(decode_base64("AQIDB", &mut out), Err(Malformed::Base64));
+        assert_eq!(decode_base64("AQ+D", &mut out), Err(Malformed::Base64));
+        assert_eq!(
+            decode_base64("AAAAAAAAAAAAAAAA", &mut out),
+            Err(Malformed::TooLong)
+        );
+    }
+}
