@@ -1,0 +1,1 @@
+//! Runnable examples live in `examples/`; see `cargo run -p tessera-examples --example desktop_app`.

@@ -1,0 +1,6 @@
+//! End-to-end tests: golden vectors, property tests, and the `tessera` binary run for real.
+
+mod cli;
+mod properties;
+mod util;
+mod vectors;
