@@ -9,6 +9,10 @@ use crate::error::{DecodeError, Malformed};
 
 /// Splits `<family><version>_` off the front of `text`.
 ///
+/// ASCII whitespace is skipped here too, not only in the base64url body, so that a key wrapped at any
+/// column (even inside its prefix) still reads. The version is written in decimal without leading zeros,
+/// so that every key has exactly one text form.
+///
 /// A text of the right family but another version is [`DecodeError::UnsupportedVersion`], so that an
 /// app that meets a newer key can say "update the app" instead of "this is garbage".
 pub(crate) fn strip_prefix<'t>(
@@ -17,20 +21,38 @@ pub(crate) fn strip_prefix<'t>(
     version: u8,
     expected: &'static str,
 ) -> Result<&'t str, DecodeError> {
-    let text = text.trim_start();
-    if text.is_empty() {
+    let wrong_prefix = DecodeError::Malformed(Malformed::WrongPrefix { expected });
+    let mut significant = text
+        .bytes()
+        .enumerate()
+        .filter(|(_, byte)| !byte.is_ascii_whitespace())
+        .peekable();
+    if significant.peek().is_none() {
         return Err(Malformed::Empty.into());
     }
-    let wrong_prefix = DecodeError::Malformed(Malformed::WrongPrefix { expected });
-    let after_family = text.strip_prefix(family).ok_or(wrong_prefix)?;
-    let digits_len = after_family.bytes().take_while(u8::is_ascii_digit).count();
-    let (digits, rest) = after_family.split_at(digits_len);
-    let body = rest.strip_prefix('_').ok_or(wrong_prefix)?;
-    let found: u8 = digits.parse().map_err(|_| wrong_prefix)?;
-    if found != version {
-        return Err(DecodeError::UnsupportedVersion { found });
+    for wanted in family.bytes() {
+        if significant.next().map(|(_, byte)| byte) != Some(wanted) {
+            return Err(wrong_prefix);
+        }
     }
-    Ok(body)
+    let (mut found, mut digits) = (0u16, 0);
+    loop {
+        match significant.next() {
+            // At most three digits, and no leading zero.
+            Some((_, digit @ b'0'..=b'9')) if digits < 3 && !(digits == 1 && found == 0) => {
+                found = found * 10 + u16::from(digit - b'0');
+                digits += 1;
+            }
+            Some((at, b'_')) if digits > 0 => {
+                let found = u8::try_from(found).map_err(|_| wrong_prefix)?;
+                if found != version {
+                    return Err(DecodeError::UnsupportedVersion { found });
+                }
+                return Ok(&text[at + 1..]);
+            }
+            _ => return Err(wrong_prefix),
+        }
+    }
 }
 
 /// Decodes unpadded base64url, skipping ASCII whitespace, into `out`; returns the bytes written.
@@ -112,7 +134,16 @@ mod tests {
             strip_prefix("ts2_abc", "ts", 1, "ts1_"),
             Err(DecodeError::UnsupportedVersion { found: 2 })
         );
-        for bad in ["tx1_abc", "ts_abc", "ts1abc", "ts999_a"] {
+        assert_eq!(strip_prefix("t s\n1 _abc", "ts", 1, "ts1_"), Ok("abc"));
+        for bad in [
+            "tx1_abc",
+            "ts_abc",
+            "ts1abc",
+            "ts999_a",
+            "ts01_abc",
+            "ts1000_a",
+            "\u{a0}ts1_a",
+        ] {
             assert_eq!(
                 strip_prefix(bad, "ts", 1, "ts1_"),
                 Err(DecodeError::Malformed(Malformed::WrongPrefix {
