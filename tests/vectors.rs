@@ -573,9 +573,9 @@ pub(crate) fn generate_licenses() -> LicenseVectors {
         ),
         invalid(
             "version_byte_2",
-            "A `ts1_` prefix over claims whose version byte is 2, correctly signed.",
+            "A `ts1_` prefix over claims whose version byte is 2, correctly signed: damage, not a newer format.",
             reference_with(&[("version", &[2])]),
-            "UnsupportedVersion{found:2}",
+            "Malformed(InvalidField(version))",
         ),
         invalid(
             "base64_standard_alphabet",
@@ -1080,10 +1080,10 @@ pub(crate) fn generate_revocations() -> RevocationVectors {
         ),
         invalid_list(
             "version_byte_2",
-            "A `tsrl1_` prefix over a list whose version byte is 2.",
+            "A `tsrl1_` prefix over a list whose version byte is 2: damage, not a newer format.",
             raw_revocations(REVOCATIONS_DOMAIN, 2, 5, 0, &[]),
             None,
-            "UnsupportedVersion{found:2}",
+            "Malformed(InvalidField(version))",
         ),
         invalid_list(
             "prefix_version_2",

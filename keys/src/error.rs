@@ -74,14 +74,8 @@ impl fmt::Display for DecodeError {
     }
 }
 
-impl core::error::Error for DecodeError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            DecodeError::Malformed(why) => Some(why),
-            DecodeError::UnsupportedVersion { .. } => None,
-        }
-    }
-}
+// The Display text already names what is malformed, so there is no separate source to report.
+impl core::error::Error for DecodeError {}
 
 /// Why claims or a revocation list could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

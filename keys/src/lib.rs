@@ -45,6 +45,8 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[cfg(feature = "catalog")]
+mod catalog;
 mod claims;
 mod error;
 mod license;
@@ -57,6 +59,8 @@ mod text;
 mod time;
 mod wire;
 
+#[cfg(feature = "catalog")]
+pub use catalog::{Catalog, CatalogError, ProductSpec, ProductTables};
 pub use claims::{Claims, FeatureSet, HexId, LicenseId, MAX_LICENSEE_LEN};
 pub use error::{DecodeError, EncodeError, Malformed};
 #[cfg(feature = "alloc")]

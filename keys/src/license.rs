@@ -177,7 +177,7 @@ impl LicenseBuffer {
     pub fn decode_text(&mut self, text: &str) -> Result<SignedLicense<'_>, DecodeError> {
         let body = text::strip_prefix(text, "ts", LICENSE_VERSION, LICENSE_PREFIX)?;
         let len = text::decode_tagged(body, LICENSE_DOMAIN, &mut self.bytes)?;
-        self.split(len)
+        self.split(len).map_err(text::prefix_decides_version)
     }
 
     /// Decodes a licence from its binary form (claims followed by the signature).

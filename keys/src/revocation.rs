@@ -123,7 +123,7 @@ pub fn decode_revocations<'b>(
 ) -> Result<SignedRevocationList<'b>, DecodeError> {
     let body = text::strip_prefix(text, "tsrl", REVOCATIONS_VERSION, REVOCATIONS_PREFIX)?;
     let len = text::decode_tagged(body, REVOCATIONS_DOMAIN, buf)?;
-    split(&buf[..len])
+    split(&buf[..len]).map_err(text::prefix_decides_version)
 }
 
 fn split(tagged: &[u8]) -> Result<SignedRevocationList<'_>, DecodeError> {

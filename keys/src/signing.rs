@@ -206,7 +206,7 @@ pub enum KeyFileError {
 impl core::fmt::Display for KeyFileError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            KeyFileError::Io(err) => write!(f, "cannot read signing key: {err}"),
+            KeyFileError::Io(_) => f.write_str("cannot read signing key file"),
             KeyFileError::Exposed { mode } => write!(
                 f,
                 "signing key file is readable by others (mode {mode:04o}); run `chmod 600` on it"
@@ -221,7 +221,7 @@ impl std::error::Error for KeyFileError {
         match self {
             KeyFileError::Io(err) => Some(err),
             KeyFileError::Exposed { .. } => None,
-            KeyFileError::Decode(err) => Some(err),
+            KeyFileError::Decode(_) => None,
         }
     }
 }

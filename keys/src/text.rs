@@ -55,6 +55,17 @@ pub(crate) fn strip_prefix<'t>(
     }
 }
 
+/// In the text form the prefix has already announced a supported version, so a payload whose version
+/// byte disagrees is damaged, not newer: saying "update the app" for garbage would mislead.
+pub(crate) fn prefix_decides_version(err: DecodeError) -> DecodeError {
+    match err {
+        DecodeError::UnsupportedVersion { .. } => {
+            Malformed::InvalidField { field: "version" }.into()
+        }
+        other => other,
+    }
+}
+
 /// Decodes unpadded base64url, skipping ASCII whitespace, into `out`; returns the bytes written.
 pub(crate) fn decode_base64<'o>(text: &str, out: &'o mut [u8]) -> Result<&'o mut [u8], Malformed> {
     let mut chunk = [0u8; 4];

@@ -1,0 +1,263 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tessera_keys::{LicenseId, UnixTime};
+
+use crate::exit::EXIT_CODES_HELP;
+use crate::input::{parse_license_id, parse_time, Ref};
+use crate::json;
+
+/// Offline software licensing with compact Ed25519 licence keys.
+///
+/// Make a signing key, issue licence keys with it, and verify them offline with its public key.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(after_help = "Quick start:
+  tessera keygen --out issuer.key
+  tessera issue --key issuer.key --product 1 --tier 1 --feature 0 --days 365 > licence.txt
+  tessera verify - --public-key tspk1_1_... < licence.txt")]
+pub struct Cli {
+    /// Product catalogue (TOML) that names products, tiers and features, so that they can be given by
+    /// name; numbers always work.
+    #[arg(long, global = true, env = "TESSERA_CATALOG", value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// Print machine-readable JSON (one object on one line); each command's --help gives the schema.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Make a new signing key file (mode 0600) and print its public key.
+    #[command(after_long_help = json::KEYGEN_SCHEMA)]
+    Keygen(KeygenArgs),
+    /// Print the public key of a signing key file.
+    #[command(after_long_help = json::PUBKEY_SCHEMA)]
+    Pubkey(PubkeyArgs),
+    /// Sign a new licence key and print it (only the key, so that `$(tessera issue ...)` works).
+    #[command(after_long_help = json::ISSUE_SCHEMA)]
+    Issue(IssueArgs),
+    /// Check a licence key offline: signature, product, revocation, dates and entitlements.
+    ///
+    /// Exits 0 and prints a summary when the licence is valid; otherwise prints one line to stderr and
+    /// exits with the code of the failure class.
+    #[command(after_help = EXIT_CODES_HELP, after_long_help = json::VERIFY_HELP)]
+    Verify(VerifyArgs),
+    /// Decode a licence key without trusting it, and show every field and the signature status.
+    ///
+    /// Exits 0 whatever the signature status; a key that cannot be decoded exits as `verify` does
+    /// (10 malformed, 11 unsupported version).
+    #[command(after_long_help = json::INSPECT_SCHEMA)]
+    Inspect(InspectArgs),
+    /// Make and read signed revocation lists, which apps cache to refuse revoked licences offline.
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
+}
+
+/// Where to write a new signing key.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The new signing key file; never overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// The key id licences will name this key by; use a new one for each key when rotating.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub kid: u32,
+}
+
+/// Which signing key to show.
+#[derive(Debug, Args)]
+pub struct PubkeyArgs {
+    /// The signing key file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// What the new licence says.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("expiry").args(["expires", "days"]))]
+pub struct IssueArgs {
+    /// The signing key file.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// The product: its id, or its name in the catalogue.
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: Ref,
+
+    /// The tier: its index (0 = lowest), or its name in the catalogue.
+    #[arg(long, value_name = "TIER")]
+    pub tier: Ref,
+
+    /// A feature to grant: its bit (0 to 63), or its name in the catalogue. Repeat for more.
+    #[arg(long = "feature", value_name = "FEATURE")]
+    pub features: Vec<Ref>,
+
+    /// When the licence expires: YYYY-MM-DD (00:00 UTC), RFC 3339, or unix seconds. Default: never.
+    #[arg(long, value_name = "DATE", value_parser = parse_time)]
+    pub expires: Option<UnixTime>,
+
+    /// The licence expires this many days from now.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+
+    /// The licence is not valid before this date (same forms as --expires).
+    #[arg(long, value_name = "DATE", value_parser = parse_time)]
+    pub not_before: Option<UnixTime>,
+
+    /// Days after expiry during which apps keep working while they ask for renewal.
+    #[arg(long, value_name = "N", requires = "expiry")]
+    pub grace_days: Option<u32>,
+
+    /// A short name of the licensee (at most 64 bytes), shown in "licensed to" screens.
+    #[arg(long, value_name = "NAME")]
+    pub licensee: Option<String>,
+
+    /// The licence id as 16 hex digits. Default: random.
+    #[arg(long, value_name = "HEX16", value_parser = parse_license_id)]
+    pub license_id: Option<LicenseId>,
+}
+
+/// What to check.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The licence key text, or `-` to read it from standard input.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// A trusted public key: its text (tspk1_...) or a file holding it. Repeat for several (key
+    /// rotation).
+    #[arg(long = "public-key", value_name = "PK", required = true)]
+    pub public_keys: Vec<String>,
+
+    /// Require the licence to be for this product (id, or name in the catalogue).
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: Option<Ref>,
+
+    /// Require this feature (bit, or name in the catalogue). Repeat for more.
+    #[arg(long = "require-feature", value_name = "FEATURE")]
+    pub require_features: Vec<Ref>,
+
+    /// Require at least this tier (index, or name in the catalogue).
+    #[arg(long, value_name = "TIER")]
+    pub require_tier: Option<Ref>,
+
+    /// Check as of this time instead of now: YYYY-MM-DD (00:00 UTC), RFC 3339, or unix seconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<UnixTime>,
+
+    /// A signed revocation list file (tsrl1_...); refuse the licence if it is listed.
+    #[arg(long, value_name = "FILE")]
+    pub revocations: Option<PathBuf>,
+
+    /// The highest revocation list sequence number accepted before; an older list is refused.
+    #[arg(long, value_name = "N", requires = "revocations")]
+    pub last_seen_sequence: Option<u64>,
+
+    /// Treat a licence in its grace period as expired.
+    #[arg(long)]
+    pub no_grace: bool,
+}
+
+/// What to decode.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The licence key text, or `-` to read it from standard input.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// A public key (text or file) to check the signature with. Repeat for several.
+    #[arg(long = "public-key", value_name = "PK")]
+    pub public_keys: Vec<String>,
+}
+
+/// The revocation list commands.
+#[derive(Debug, Subcommand)]
+pub enum RevocationsCommand {
+    /// Sign a revocation list and print it (or write it with --out).
+    #[command(after_long_help = json::REVOCATIONS_SIGN_SCHEMA)]
+    Sign(RevocationsSignArgs),
+    /// Decode a revocation list and show its contents and signature status.
+    #[command(after_long_help = json::REVOCATIONS_SHOW_SCHEMA)]
+    Show(RevocationsShowArgs),
+}
+
+/// What the new revocation list says.
+#[derive(Debug, Args)]
+pub struct RevocationsSignArgs {
+    /// The signing key file.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// The list's sequence number; every new list needs a higher one than the last.
+    #[arg(long, value_name = "N")]
+    pub sequence: u64,
+
+    /// A licence id to revoke (16 hex digits). Repeat for more.
+    #[arg(long = "revoke", value_name = "HEX16", value_parser = parse_license_id)]
+    pub revoke: Vec<LicenseId>,
+
+    /// A file of licence ids to revoke: one per line, `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub ids_file: Option<PathBuf>,
+
+    /// Write the list to this file (replacing it) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Which revocation list to show.
+#[derive(Debug, Args)]
+pub struct RevocationsShowArgs {
+    /// The revocation list file, or `-` to read it from standard input.
+    #[arg(value_name = "FILE")]
+    pub file: String,
+
+    /// A public key (text or file) to check the signature with. Repeat for several.
+    #[arg(long = "public-key", value_name = "PK")]
+    pub public_keys: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verify_help_lists_every_exit_code() {
+        let help = Cli::command()
+            .find_subcommand_mut("verify")
+            .expect("verify exists")
+            .render_long_help()
+            .to_string();
+        for code in [
+            "0", "1", "2", "3", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19",
+        ] {
+            assert!(
+                help.lines()
+                    .any(|line| line.trim_start().starts_with(&format!("{code} "))),
+                "{code} missing from:\n{help}"
+            );
+        }
+        assert!(help.starts_with(EXIT_CODES_HELP) || help.contains("Exit codes:"));
+    }
+}

@@ -1,0 +1,172 @@
+//! The `tessera` command: make signing keys, issue licence keys, and verify and inspect them offline.
+//!
+//! The binary (`src/main.rs`) only calls [`run`]. This library documents what scripts rely on: the exit
+//! codes ([`Exit`]) and the `--json` output ([`json`]).
+//!
+//! ```text
+//! tessera keygen --out issuer.key
+//! tessera issue --key issuer.key --product 1 --tier 1 --feature 0 --days 365 > licence.txt
+//! tessera verify - --public-key tspk1_1_... < licence.txt
+//! ```
+//!
+//! Every failure prints one line, `error: <message>: <cause>`, to standard error and exits with the
+//! code of its class:
+//!
+//! ```
+//! assert_eq!(tessera_cli::Exit::Expired.code(), 17);
+//! ```
+#![deny(missing_docs)]
+
+mod args;
+mod exit;
+mod input;
+mod inspect;
+mod issue;
+pub mod json;
+mod keys;
+mod names;
+mod output;
+mod revocations;
+mod verify;
+
+use std::io::{ErrorKind, Write};
+use std::process::ExitCode;
+
+use clap::error::ErrorKind as ClapErrorKind;
+use clap::Parser;
+
+use crate::args::{Cli, Commands, RevocationsCommand};
+pub use crate::exit::{Exit, EXIT_CODES_HELP};
+use crate::exit::{Failure, Result};
+use crate::names::Names;
+
+/// Runs `tessera` with the process's arguments and returns how it should exit.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
+    match dispatch(&cli) {
+        Ok(()) => Exit::Ok.into(),
+        Err(failure) => report(&failure),
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result {
+    // Only the commands that name products read the catalogue, so that a broken TESSERA_CATALOG does
+    // not stop `keygen`.
+    let names = || Names::load(cli.catalog.as_deref());
+    match &cli.command {
+        Commands::Keygen(args) => keys::keygen(args, cli.json),
+        Commands::Pubkey(args) => keys::pubkey(args, cli.json),
+        Commands::Issue(args) => issue::run(args, &names()?, cli.json),
+        Commands::Verify(args) => verify::run(args, &names()?, cli.json),
+        Commands::Inspect(args) => inspect::run(args, &names()?, cli.json),
+        Commands::Revocations(RevocationsCommand::Sign(args)) => revocations::sign(args, cli.json),
+        Commands::Revocations(RevocationsCommand::Show(args)) => revocations::show(args, cli.json),
+    }
+}
+
+/// Help and version go to stdout and exit 0; help for an incomplete command goes to stderr; usage
+/// errors print clap's message as one line and exit 2.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    match err.kind() {
+        ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion => {
+            let _ = err.print();
+            Exit::Ok.into()
+        }
+        ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            Exit::Usage.into()
+        }
+        _ => {
+            let line = clap_one_line(&err.render().to_string());
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            Exit::Usage.into()
+        }
+    }
+}
+
+/// Clap's message without the usage and "try --help" paragraphs, on one line.
+fn clap_one_line(rendered: &str) -> String {
+    rendered
+        .split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|paragraph| {
+            !paragraph.is_empty()
+                && !paragraph.starts_with("Usage:")
+                && !paragraph.starts_with("For more information")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Prints the failure as one line with its causes, and returns its exit code.
+fn report(failure: &Failure) -> ExitCode {
+    // A reader that stops early (`tessera ... | head -1`) is not an error worth a message.
+    let broken_pipe = failure.error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return Exit::Ok.into();
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "error: {}",
+        one_line(&failure.error)
+    );
+    failure.exit.into()
+}
+
+/// `message: cause: cause`, on one line. A cause that its message already ends with is skipped,
+/// since some errors print their source as part of their own message.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_causes_without_repeating_them() {
+        let io = std::io::Error::new(ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(io).context("cannot read x:  no such\nfile");
+        assert_eq!(one_line(&error), "cannot read x: no such file");
+        let error = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&error), "outer: inner");
+    }
+
+    #[test]
+    fn clap_errors_fit_on_one_line() {
+        let err =
+            Cli::try_parse_from(["tessera", "issue", "--key", "k", "--tier", "1"]).unwrap_err();
+        let line = clap_one_line(&err.render().to_string());
+        assert_eq!(
+            line,
+            "error: the following required arguments were not provided: --product <PRODUCT>"
+        );
+        let err =
+            Cli::try_parse_from(["tessera", "keygen", "--out", "k", "--kidd", "2"]).unwrap_err();
+        let line = clap_one_line(&err.render().to_string());
+        assert!(
+            line.starts_with("error: unexpected argument '--kidd' found; tip:"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+}
