@@ -1,6 +1,7 @@
 //! End-to-end tests: golden vectors, property tests, and the `tessera` binary run for real.
 
 mod cli;
+mod issuer;
 mod properties;
 mod util;
 mod vectors;

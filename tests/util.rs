@@ -8,25 +8,32 @@ use assert_cmd::assert::Assert;
 use assert_cmd::Command;
 use tempfile::TempDir;
 
-/// The `tessera` binary, built once per test run.
-///
-/// Cargo builds a package's binaries only for that package's own integration tests, and `tessera`
-/// belongs to `tessera-cli`, so this asks cargo to build it (quick when it is up to date) and takes
-/// its path from cargo's report. Set `TESSERA_BIN` to test another build.
+/// The `tessera` binary, built once per test run. Set `TESSERA_BIN` to test another build.
 pub fn tessera_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| match std::env::var_os("TESSERA_BIN") {
-        Some(path) => PathBuf::from(path),
-        None => build_tessera(),
-    })
+    BIN.get_or_init(|| workspace_bin("TESSERA_BIN", "tessera-cli", "tessera"))
 }
 
-fn build_tessera() -> PathBuf {
+/// The `tessera-issuer` binary, built once per test run. Set `TESSERA_ISSUER_BIN` to test another
+/// build.
+pub fn issuer_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("TESSERA_ISSUER_BIN", "tessera-issuer", "tessera-issuer"))
+}
+
+/// A binary of another package in the workspace.
+///
+/// Cargo builds a package's binaries only for that package's own integration tests, so this asks
+/// cargo to build it (quick when it is up to date) and takes its path from cargo's report.
+fn workspace_bin(override_var: &str, package: &str, bin: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(override_var) {
+        return PathBuf::from(path);
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = StdCommand::new(cargo);
     build
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "-p", "tessera-cli", "--bin", "tessera"])
+        .args(["build", "-p", package, "--bin", bin])
         .arg("--message-format=json-render-diagnostics");
     // Build with the profile this test binary was built with: .../<profile dir>/deps/e2e-<hash>.
     let exe = std::env::current_exe().expect("test binary path");
@@ -49,15 +56,16 @@ fn build_tessera() -> PathBuf {
     let output = build.output().expect("run cargo build");
     assert!(
         output.status.success(),
-        "cargo build -p tessera-cli failed:\n{}",
+        "cargo build -p {package} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == bin)
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no `tessera` executable")
+        .unwrap_or_else(|| panic!("cargo reported no `{bin}` executable"))
 }
 
 /// A temporary working directory to run `tessera` in.

@@ -1,0 +1,427 @@
+//! Configuration: a TOML file, secrets from the environment, and defaults that run with no file at all.
+//!
+//! `examples/tessera.toml` is a commented example of every setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tessera_keys::{Catalog, ProductSpec, PublicKey};
+
+/// Everything the issuer is told at start.
+#[derive(Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the development signing key live.
+    pub data_dir: PathBuf,
+    /// The active signing key file; `None` means the development key in the data directory, made on
+    /// first start.
+    pub signing_key_file: Option<PathBuf>,
+    /// Public keys of retired signing keys, still trusted for verification and published.
+    pub retired_public_keys: Vec<PublicKey>,
+    /// Seconds after expiry during which a subscription's licence keeps working.
+    pub grace_seconds: u32,
+    /// Stripe settings.
+    pub stripe: StripeConfig,
+    /// Products, their tiers and features.
+    pub catalog: Catalog,
+    /// What each Stripe price sells.
+    pub prices: Vec<PriceEntry>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take, in seconds.
+    pub request_timeout_seconds: u64,
+}
+
+/// How the issuer talks to Stripe.
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    /// Webhook signing secrets (`whsec_…`); several during a rotation.
+    pub webhook_secrets: Vec<Secret>,
+    /// API key for calls to Stripe (`sk_…`).
+    pub secret_key: Option<Secret>,
+    /// Stripe's API base URL; tests point it at a local server.
+    pub api_base: String,
+}
+
+/// A secret string that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// What buying one Stripe price gets the customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceEntry {
+    /// The Stripe price id, `price_…`.
+    pub price_id: String,
+    /// What it sells.
+    pub sells: Sale,
+}
+
+/// What a price sells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sale {
+    /// A licence: product, tier index, feature bits, and how long it lasts.
+    License {
+        /// Product id.
+        product: u32,
+        /// Tier index in the product's ladder.
+        tier: u8,
+        /// Feature bits.
+        features: u64,
+        /// For one-time purchases: days until expiry, `None` for perpetual. Subscriptions follow the
+        /// billing period instead.
+        duration_days: Option<u32>,
+        /// Credits granted per billing period (metered usage).
+        credits_per_period: u64,
+    },
+    /// A pack of top-up credits.
+    TopUp {
+        /// Credits in the pack.
+        credits: u64,
+    },
+}
+
+/// Why the configuration was refused: always names the field.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The setting, e.g. `prices[2].tier`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config `{}`: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(field: impl Into<String>, problem: impl std::fmt::Display) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        problem: problem.to_string(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    signing: SigningFile,
+    #[serde(default)]
+    licenses: LicensesFile,
+    #[serde(default)]
+    stripe: StripeFile,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    products: Vec<ProductSpec>,
+    #[serde(default)]
+    prices: Vec<PriceFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningFile {
+    key_file: Option<PathBuf>,
+    #[serde(default)]
+    retired_public_keys: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicensesFile {
+    grace_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StripeFile {
+    #[serde(default)]
+    webhook_secrets: Vec<String>,
+    secret_key: Option<String>,
+    api_base: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    body_bytes: Option<usize>,
+    request_timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceFile {
+    id: String,
+    product: Option<String>,
+    tier: Option<String>,
+    #[serde(default)]
+    features: Vec<String>,
+    duration_days: Option<u32>,
+    #[serde(default)]
+    perpetual: bool,
+    #[serde(default)]
+    credits_per_period: u64,
+    topup_credits: Option<u64>,
+}
+
+/// The default listen address: loopback only, so a first start exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory, relative to where the issuer starts.
+pub const DEFAULT_DATA_DIR: &str = "tessera-data";
+
+/// Environment variables the issuer reads, for tests and for a sealed environment.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// `STRIPE_WEBHOOK_SECRET`: one secret, or several separated by commas.
+    pub webhook_secret: Option<String>,
+    /// `STRIPE_SECRET_KEY`.
+    pub secret_key: Option<String>,
+}
+
+impl Environment {
+    /// Reads the variables from the process environment.
+    pub fn from_process() -> Environment {
+        let non_empty = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        Environment {
+            webhook_secret: non_empty("STRIPE_WEBHOOK_SECRET"),
+            secret_key: non_empty("STRIPE_SECRET_KEY"),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration in `path`, or the embedded default if `path` is `None`.
+    pub fn load(path: Option<&Path>, env: &Environment) -> Result<Config, ConfigError> {
+        let file = match path {
+            None => ConfigFile::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|err| {
+                    invalid("--config", format!("cannot read {}: {err}", path.display()))
+                })?;
+                toml::from_str(&text).map_err(|err| toml_error(&err))?
+            }
+        };
+        Config::from_file(file, env)
+    }
+
+    /// Parses configuration text (as in a file) with the given environment.
+    pub fn from_toml_str(text: &str, env: &Environment) -> Result<Config, ConfigError> {
+        let file = toml::from_str(text).map_err(|err| toml_error(&err))?;
+        Config::from_file(file, env)
+    }
+
+    fn from_file(file: ConfigFile, env: &Environment) -> Result<Config, ConfigError> {
+        let listen = file.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{listen}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let retired_public_keys = file
+            .signing
+            .retired_public_keys
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                PublicKey::from_text(text)
+                    .map_err(|err| invalid(format!("signing.retired_public_keys[{i}]"), err))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let grace_days = file.licenses.grace_days.unwrap_or(7);
+        let grace_seconds = grace_days
+            .checked_mul(86_400)
+            .ok_or_else(|| invalid("licenses.grace_days", "is too large"))?;
+
+        let mut webhook_secrets = file.stripe.webhook_secrets;
+        if let Some(from_env) = &env.webhook_secret {
+            webhook_secrets.extend(from_env.split(',').map(|s| s.trim().to_owned()));
+        }
+        webhook_secrets.retain(|secret| !secret.is_empty());
+        if let Some(i) = webhook_secrets
+            .iter()
+            .position(|s| !s.starts_with("whsec_"))
+        {
+            return Err(invalid(
+                format!("stripe.webhook_secrets[{i}]"),
+                "a Stripe webhook secret starts with `whsec_`",
+            ));
+        }
+        let secret_key = env
+            .secret_key
+            .clone()
+            .or(file.stripe.secret_key)
+            .map(Secret);
+        let api_base = file
+            .stripe
+            .api_base
+            .unwrap_or_else(|| "https://api.stripe.com".to_owned());
+        if !(api_base.starts_with("http://") || api_base.starts_with("https://")) {
+            return Err(invalid(
+                "stripe.api_base",
+                "must be an http:// or https:// URL",
+            ));
+        }
+
+        let catalog = Catalog::new(file.products).map_err(|err| invalid("products", err))?;
+        let prices = file
+            .prices
+            .into_iter()
+            .enumerate()
+            .map(|(i, price)| price_entry(&catalog, i, price))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(dup) = prices
+            .iter()
+            .enumerate()
+            .find(|(i, p)| prices[..*i].iter().any(|q| q.price_id == p.price_id))
+        {
+            return Err(invalid(format!("prices[{}].id", dup.0), "is listed twice"));
+        }
+
+        let body_limit_bytes = file.limits.body_bytes.unwrap_or(256 * 1024);
+        let request_timeout_seconds = file.limits.request_timeout_seconds.unwrap_or(15);
+        if body_limit_bytes == 0 {
+            return Err(invalid("limits.body_bytes", "must be positive"));
+        }
+        if request_timeout_seconds == 0 {
+            return Err(invalid(
+                "limits.request_timeout_seconds",
+                "must be positive",
+            ));
+        }
+
+        Ok(Config {
+            listen,
+            data_dir: file.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            signing_key_file: file.signing.key_file,
+            retired_public_keys,
+            grace_seconds,
+            stripe: StripeConfig {
+                webhook_secrets: webhook_secrets.into_iter().map(Secret).collect(),
+                secret_key,
+                api_base,
+            },
+            catalog,
+            prices,
+            body_limit_bytes,
+            request_timeout_seconds,
+        })
+    }
+
+    /// What `price_id` sells, if the catalogue lists it.
+    pub fn price(&self, price_id: &str) -> Option<&PriceEntry> {
+        self.prices.iter().find(|entry| entry.price_id == price_id)
+    }
+}
+
+fn toml_error(err: &toml::de::Error) -> ConfigError {
+    // toml's message spans several lines with a source excerpt; the first line names the problem.
+    let message = err
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("invalid TOML")
+        .to_owned();
+    let field = err
+        .span()
+        .map(|span| format!("at byte {}", span.start))
+        .unwrap_or_else(|| "file".to_owned());
+    invalid(field, message)
+}
+
+fn price_entry(catalog: &Catalog, i: usize, price: PriceFile) -> Result<PriceEntry, ConfigError> {
+    let field = |name: &str| format!("prices[{i}].{name}");
+    if !price.id.starts_with("price_") {
+        return Err(invalid(
+            field("id"),
+            "a Stripe price id starts with `price_`",
+        ));
+    }
+    if let Some(credits) = price.topup_credits {
+        if price.product.is_some() || price.tier.is_some() || !price.features.is_empty() {
+            return Err(invalid(
+                field("topup_credits"),
+                "a top-up price sells credits only: drop product, tier and features",
+            ));
+        }
+        if credits == 0 {
+            return Err(invalid(field("topup_credits"), "must be positive"));
+        }
+        return Ok(PriceEntry {
+            price_id: price.id,
+            sells: Sale::TopUp { credits },
+        });
+    }
+    let product_name = price
+        .product
+        .ok_or_else(|| invalid(field("product"), "is required (or set topup_credits)"))?;
+    let product = catalog.lookup(&product_name).ok_or_else(|| {
+        invalid(
+            field("product"),
+            format!("`{product_name}` is not in [[products]]"),
+        )
+    })?;
+    let tier_name = price
+        .tier
+        .ok_or_else(|| invalid(field("tier"), "is required"))?;
+    let tier = product.tier_index(&tier_name).ok_or_else(|| {
+        invalid(
+            field("tier"),
+            format!("`{tier_name}` is not a tier of `{}`", product.name),
+        )
+    })?;
+    let mut features = 0u64;
+    for name in &price.features {
+        let bit = product.feature_bit(name).ok_or_else(|| {
+            invalid(
+                field("features"),
+                format!("`{name}` is not a feature of `{}`", product.name),
+            )
+        })?;
+        features |= 1 << bit;
+    }
+    let duration_days = match (price.duration_days, price.perpetual) {
+        (Some(_), true) => {
+            return Err(invalid(
+                field("perpetual"),
+                "cannot be combined with duration_days",
+            ))
+        }
+        (Some(0), false) => return Err(invalid(field("duration_days"), "must be positive")),
+        (days, _) => days,
+    };
+    Ok(PriceEntry {
+        price_id: price.id,
+        sells: Sale::License {
+            product: product.id,
+            tier,
+            features,
+            duration_days,
+            credits_per_period: price.credits_per_period,
+        },
+    })
+}

@@ -1,0 +1,96 @@
+//! The one error type handlers return, and how it becomes an HTTP answer.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// Everything a handler can answer with besides success.
+///
+/// The body is always `{"error": "<code>", "message": "<one line>"}`; internal details go to the log,
+/// never to the client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    BadRequest {
+        /// Stable machine-readable code, e.g. `invalid_signature`.
+        code: &'static str,
+        /// One line for humans.
+        message: String,
+    },
+    /// 404: nothing by that id (yet).
+    NotFound(&'static str),
+    /// 422: well-formed but not acceptable.
+    Unprocessable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// One line for humans.
+        message: String,
+    },
+    /// 500: logged with its detail, answered bare.
+    Internal(String),
+    /// 503: a dependency (the database) is not available.
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// A 400 with `code` and `message`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            ApiError::BadRequest { code, message } => {
+                (StatusCode::BAD_REQUEST, *code, message.as_str())
+            }
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", *what),
+            ApiError::Unprocessable { code, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, message.as_str())
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::error!(%detail, "service unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "service unavailable",
+                )
+            }
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error: code,
+                message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::Internal(err.to_string())
+    }
+}

@@ -1,0 +1,47 @@
+//! The Tessera issuer: the server a vendor runs next to Stripe.
+//!
+//! Stripe tells it that someone paid (webhooks); it signs a licence key with the vendor's Ed25519 key
+//! (format and signing from `tessera-keys`), stores it in SQLite, and serves it to the buyer, together
+//! with the public keys and the signed revocation list apps use to verify offline.
+//!
+//! With no configuration it runs on the embedded default: data in `./tessera-data/` (SQLite in WAL
+//! mode, and a development signing key made on first start), listening on `127.0.0.1:8080`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use tessera_issuer::{config::{Config, Environment}, startup};
+//!
+//! let config = Config::load(None, &Environment::from_process())?;
+//! let state = startup::open(config)?;
+//! let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+//! axum::serve(listener, tessera_issuer::app(state)).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod keyring;
+pub mod licenses;
+pub mod public_keys;
+pub mod server;
+pub mod startup;
+pub mod state;
+pub mod store;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// The whole HTTP API: one router per module, merged.
+pub fn app(state: AppState) -> Router {
+    let limits = server::Limits::from(&*state.config);
+    let routes = Router::new()
+        .merge(health::router())
+        .merge(public_keys::router())
+        .merge(licenses::router())
+        .with_state(state);
+    server::with_middleware(routes, limits)
+}

@@ -1,0 +1,100 @@
+//! Licences as buyers and apps fetch them.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{IssuedKey, LicenseRecord};
+
+/// `GET /v1/licenses/by-checkout-session/{id}`.
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/licenses/by-checkout-session/{id}",
+        get(by_checkout_session),
+    )
+}
+
+/// A licence and its current key.
+#[derive(Debug, Serialize)]
+pub struct LicenseResponse {
+    /// The licence.
+    pub license: LicenseView,
+    /// Its newest key, `ts1_…`.
+    pub key: Option<String>,
+    /// When that key expires (unix seconds); `null` is perpetual.
+    pub key_expires_at: Option<i64>,
+}
+
+/// The public view of a licence.
+#[derive(Debug, Serialize)]
+pub struct LicenseView {
+    /// Licence id (16 hex digits).
+    pub id: String,
+    /// Product id.
+    pub product: u32,
+    /// Product name, if the catalogue has it.
+    pub product_name: Option<String>,
+    /// Tier index.
+    pub tier: u8,
+    /// Tier name, if the catalogue has it.
+    pub tier_name: Option<String>,
+    /// Feature names (or `#bit` for a bit the catalogue does not name).
+    pub features: Vec<String>,
+    /// `active`, `expired`, `revoked` or `suspended`.
+    pub status: &'static str,
+    /// When the current key expires; `null` is perpetual.
+    pub expires_at: Option<i64>,
+}
+
+impl LicenseView {
+    /// The view of `license`, with names from the catalogue.
+    pub fn new(state: &AppState, license: &LicenseRecord) -> LicenseView {
+        let product = state.config.catalog.by_id(license.product);
+        let features = (0..64u8)
+            .filter(|bit| license.features & (1 << bit) != 0)
+            .map(|bit| {
+                product
+                    .and_then(|p| p.feature_name(bit))
+                    .map_or_else(|| format!("#{bit}"), str::to_owned)
+            })
+            .collect();
+        LicenseView {
+            id: license.id.to_hex().to_string(),
+            product: license.product,
+            product_name: product.map(|p| p.name.clone()),
+            tier: license.tier,
+            tier_name: product
+                .and_then(|p| p.tier_name(license.tier))
+                .map(str::to_owned),
+            features,
+            status: license.status.as_str(),
+            expires_at: license.expires_at,
+        }
+    }
+}
+
+async fn by_checkout_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<LicenseResponse>, ApiError> {
+    if !id.starts_with("cs_") || id.len() > 255 {
+        return Err(ApiError::bad_request(
+            "invalid_checkout_session",
+            "a Checkout Session id starts with `cs_`",
+        ));
+    }
+    let found = state
+        .db(move |store| store.license_by_checkout_session(&id))
+        .await?;
+    let (license, key): (LicenseRecord, Option<IssuedKey>) = found.ok_or(ApiError::NotFound(
+        "no licence for this checkout session yet",
+    ))?;
+    Ok(Json(LicenseResponse {
+        license: LicenseView::new(&state, &license),
+        key_expires_at: key.as_ref().and_then(|k| k.expires_at),
+        key: key.map(|k| k.key),
+    }))
+}

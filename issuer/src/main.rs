@@ -1,0 +1,58 @@
+//! `tessera-issuer`: boots the issuer. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera_issuer::config::{Config, Environment};
+
+/// The Tessera issuer: signs licence keys when Stripe says someone paid.
+///
+/// With no arguments it runs on the embedded default: data in ./tessera-data (SQLite, and a
+/// development signing key made on first start), listening on 127.0.0.1:8080.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// TOML configuration file (see examples/tessera.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(args.config.as_deref(), &Environment::from_process())?;
+    let state = tessera_issuer::startup::open(config)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(state.config.listen)
+            .await
+            .map_err(|err| format!("cannot listen on {}: {err}", state.config.listen))?;
+        let address = listener.local_addr()?;
+        // Tests and scripts read this line to learn the port when listening on port 0.
+        println!("tessera-issuer listening on http://{address}");
+        tracing::info!(%address, "listening");
+        axum::serve(listener, tessera_issuer::app(state))
+            .with_graceful_shutdown(tessera_issuer::server::shutdown_signal())
+            .await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Cross-cutting HTTP concerns: request ids, logs, limits, timeouts, panics, shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// Request limits taken from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request body in bytes; larger ones get 413.
+    pub body_bytes: usize,
+    /// Longest a request may take; slower ones get 408.
+    pub timeout: Duration,
+}
+
+impl From<&Config> for Limits {
+    fn from(config: &Config) -> Self {
+        Limits {
+            body_bytes: config.body_limit_bytes,
+            timeout: Duration::from_secs(config.request_timeout_seconds),
+        }
+    }
+}
+
+/// Numbers requests `req-1`, `req-2`, … unless the client sent an `x-request-id`.
+#[derive(Clone, Debug, Default)]
+struct Counter(Arc<AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        HeaderValue::from_str(&format!("req-{n}"))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Wraps `routes` with the middleware every endpoint gets, and a JSON 404 for unknown paths.
+pub fn with_middleware(routes: Router, limits: Limits) -> Router {
+    routes
+        .fallback(|| async { ApiError::NotFound("no such endpoint") })
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.timeout,
+        ))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::Internal("a handler panicked".into()).into_response()
+            },
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings may carry ids a log reader need not see.
+                tracing::info_span!(
+                    "request",
+                    id = %request_id,
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+}
+
+/// Resolves on SIGTERM or Ctrl-C; axum then stops accepting and finishes the requests in flight.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// A body-limit rejection as the API's error shape (axum's own extractors use 413 already).
+pub fn payload_too_large() -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        axum::Json(serde_json::json!({
+            "error": "payload_too_large",
+            "message": "request body is too large"
+        })),
+    )
+        .into_response()
+}

@@ -1,0 +1,76 @@
+//! Opening what the server needs: the data directory, the signing keys and the database.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
+use crate::state::AppState;
+use crate::store::sqlite::SqliteStore;
+use crate::store::StoreError;
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "tessera.sqlite3";
+
+/// Why the issuer could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data directory could not be created.
+    DataDir(std::io::Error),
+    /// The signing keys could not be loaded.
+    Keys(KeyringError),
+    /// The database could not be opened or migrated.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::DataDir(err) => write!(f, "cannot create the data directory: {err}"),
+            StartError::Keys(err) => err.fmt(f),
+            StartError::Store(err) => write!(f, "cannot open the database: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Creates the data directory if needed, loads the keys and opens the database.
+pub fn open(config: Config) -> Result<AppState, StartError> {
+    create_private_dir(&config.data_dir).map_err(StartError::DataDir)?;
+    let (keyring, origin) = Keyring::load(
+        config.signing_key_file.as_deref(),
+        &config.data_dir,
+        &config.retired_public_keys,
+    )
+    .map_err(StartError::Keys)?;
+    let dev_key_path = config.data_dir.join(DEV_KEY_FILE);
+    match origin {
+        KeyOrigin::Configured => {}
+        KeyOrigin::NewDevelopmentKey => tracing::warn!(
+            path = %dev_key_path.display(),
+            public_key = %keyring.active().public_key(),
+            "DEVELOPMENT SIGNING KEY CREATED: licences signed with it are only for testing; \
+             set [signing] key_file for production"
+        ),
+        KeyOrigin::ExistingDevelopmentKey => tracing::warn!(
+            path = %dev_key_path.display(),
+            public_key = %keyring.active().public_key(),
+            "using the DEVELOPMENT signing key; set [signing] key_file for production"
+        ),
+    }
+    let store =
+        SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
+    Ok(AppState {
+        config: Arc::new(config),
+        store: Arc::new(store),
+        keyring: Arc::new(keyring),
+    })
+}
+
+fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}

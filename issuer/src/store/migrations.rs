@@ -1,0 +1,63 @@
+//! Versioned schema migrations, applied in order at start; `PRAGMA user_version` records the last one.
+
+/// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append one.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: licences, their keys, revocations, webhook deliveries.
+    r#"
+    CREATE TABLE licenses (
+        id                  TEXT PRIMARY KEY,          -- 16 hex digits, as signed into the keys
+        product             INTEGER NOT NULL,
+        tier                INTEGER NOT NULL,
+        features            INTEGER NOT NULL,          -- u64 bits stored as i64
+        status              TEXT NOT NULL CHECK (status IN ('active', 'expired', 'revoked', 'suspended')),
+        customer_id         TEXT,
+        email               TEXT,
+        checkout_session_id TEXT UNIQUE,
+        subscription_id     TEXT UNIQUE,
+        payment_intent_id   TEXT,
+        price_id            TEXT,
+        expires_at          INTEGER,                   -- NULL: perpetual
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX licenses_by_payment_intent ON licenses (payment_intent_id);
+    CREATE INDEX licenses_by_customer ON licenses (customer_id);
+    CREATE INDEX licenses_by_email ON licenses (email);
+
+    CREATE TABLE license_keys (
+        id             INTEGER PRIMARY KEY,
+        license_id     TEXT NOT NULL REFERENCES licenses (id),
+        key_text       TEXT NOT NULL,
+        signing_key_id INTEGER NOT NULL,
+        issued_at      INTEGER NOT NULL,
+        expires_at     INTEGER,
+        reason         TEXT NOT NULL,
+        event_id       TEXT
+    ) STRICT;
+    CREATE INDEX license_keys_by_license ON license_keys (license_id, id);
+
+    CREATE TABLE revocations (
+        license_id TEXT PRIMARY KEY REFERENCES licenses (id),
+        revoked_at INTEGER NOT NULL,
+        reason     TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE counters (
+        name       TEXT PRIMARY KEY,
+        value      INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE webhook_events (
+        id           TEXT PRIMARY KEY,
+        type         TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('processed', 'ignored', 'failed')),
+        error        TEXT,
+        attempts     INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        processed_at INTEGER,
+        payload      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX webhook_events_by_status ON webhook_events (status, received_at);
+    "#,
+];

@@ -1,0 +1,292 @@
+//! Storage behind a trait, so that handlers do not know which database holds the data.
+//!
+//! Every method blocks: call them through [`crate::state::AppState::db`], which runs them on the
+//! blocking thread pool, never on the async executor. SQLite ([`sqlite::SqliteStore`]) is the embedded
+//! default; another backend implements [`Store`] and [`Tx`].
+
+mod migrations;
+pub mod sqlite;
+
+use tessera_keys::LicenseId;
+
+/// Seconds since the Unix epoch, as stored.
+pub type Timestamp = i64;
+
+/// A licence as the issuer keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LicenseRecord {
+    /// The id signed into every key of this licence.
+    pub id: LicenseId,
+    /// Product id.
+    pub product: u32,
+    /// Tier index.
+    pub tier: u8,
+    /// Feature bits.
+    pub features: u64,
+    /// Where it stands.
+    pub status: LicenseStatus,
+    /// Stripe customer id, `cus_…`.
+    pub customer_id: Option<String>,
+    /// The buyer's e-mail address.
+    pub email: Option<String>,
+    /// The Checkout Session that bought it, `cs_…`.
+    pub checkout_session_id: Option<String>,
+    /// The subscription it follows, `sub_…`.
+    pub subscription_id: Option<String>,
+    /// The payment that bought a one-time licence, `pi_…` (refunds and disputes name it).
+    pub payment_intent_id: Option<String>,
+    /// The Stripe price it was bought at.
+    pub price_id: Option<String>,
+    /// When the current key expires; `None` is perpetual.
+    pub expires_at: Option<Timestamp>,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Where a licence stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LicenseStatus {
+    /// Valid.
+    Active,
+    /// Past its expiry and not renewed.
+    Expired,
+    /// Revoked for good (refund, dispute, support); listed in the revocation list.
+    Revoked,
+    /// Disabled by support for now; may be reinstated.
+    Suspended,
+}
+
+impl LicenseStatus {
+    /// The stored and published name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseStatus::Active => "active",
+            LicenseStatus::Expired => "expired",
+            LicenseStatus::Revoked => "revoked",
+            LicenseStatus::Suspended => "suspended",
+        }
+    }
+
+    /// The status with the stored name `name`.
+    pub fn from_name(name: &str) -> Option<LicenseStatus> {
+        [
+            LicenseStatus::Active,
+            LicenseStatus::Expired,
+            LicenseStatus::Revoked,
+            LicenseStatus::Suspended,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+}
+
+/// One key issued for a licence; a renewal adds one, older ones stay valid to their own expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedKey {
+    /// The key text, `ts1_…`.
+    pub key: String,
+    /// The signing key that signed it.
+    pub signing_key_id: u32,
+    /// When it was signed.
+    pub issued_at: Timestamp,
+    /// When it expires; `None` is perpetual.
+    pub expires_at: Option<Timestamp>,
+    /// Why it was issued: `purchase`, `renewal`, `plan_change`, `reissue`, …
+    pub reason: String,
+}
+
+/// The revoked licences, and the version of that set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocations {
+    /// Raised by every revocation, so that apps can refuse older lists.
+    pub sequence: u64,
+    /// When the set last changed.
+    pub changed_at: Timestamp,
+    /// The revoked ids.
+    pub ids: Vec<LicenseId>,
+}
+
+/// A webhook delivery as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Stripe's event id, `evt_…`.
+    pub event_id: String,
+    /// The event type, e.g. `checkout.session.completed`.
+    pub event_type: String,
+    /// What became of it.
+    pub status: DeliveryStatus,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// How many times Stripe delivered it.
+    pub attempts: u32,
+    /// When it was first received.
+    pub received_at: Timestamp,
+    /// When it was last processed.
+    pub processed_at: Option<Timestamp>,
+}
+
+/// What became of a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Its effects are committed.
+    Processed,
+    /// A type the issuer does not act on.
+    Ignored,
+    /// Processing failed; a redelivery tries again.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Processed => "processed",
+            DeliveryStatus::Ignored => "ignored",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Processed,
+            DeliveryStatus::Ignored,
+            DeliveryStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+}
+
+/// A delivery about to be processed.
+#[derive(Clone, Copy, Debug)]
+pub struct IncomingDelivery<'a> {
+    /// Stripe's event id.
+    pub event_id: &'a str,
+    /// The event type.
+    pub event_type: &'a str,
+    /// The raw body as Stripe signed it, kept for audits and retries.
+    pub payload: &'a str,
+    /// When it arrived.
+    pub received_at: Timestamp,
+}
+
+/// Whether an event's effects were applied now or before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessOutcome {
+    /// Applied now, in the same transaction as the delivery record.
+    Applied(DeliveryStatus),
+    /// An earlier delivery of the same event was processed (or ignored): nothing was done.
+    AlreadyDone(Delivery),
+}
+
+/// What went wrong in storage. Details are for logs, never for HTTP answers.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database failed.
+    Database(String),
+    /// Stored data makes no sense (a bad status name, say).
+    Corrupt(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Database(detail) => write!(f, "database error: {detail}"),
+            StoreError::Corrupt(detail) => write!(f, "stored data is corrupt: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Why an event's effects could not be applied.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The event cannot be acted on as it stands (unknown price, nothing to resolve…); recorded as
+    /// failed with this message, and tried again when Stripe redelivers.
+    Unprocessable(String),
+    /// Storage failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(err: StoreError) -> Self {
+        ApplyError::Store(err)
+    }
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Unprocessable(why) => f.write_str(why),
+            ApplyError::Store(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// Reads and writes inside one transaction; everything or nothing of it commits.
+pub trait Tx {
+    /// The licence bought by Checkout Session `id`.
+    fn license_by_checkout_session(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<LicenseRecord>, StoreError>;
+    /// The licence that follows subscription `id`.
+    fn license_by_subscription(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError>;
+    /// The licence bought with payment intent `id`.
+    fn license_by_payment_intent(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError>;
+    /// Inserts a new licence.
+    fn insert_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError>;
+    /// Overwrites a licence's stored fields.
+    fn update_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError>;
+    /// Records a key issued for licence `id`, with the event that caused it.
+    fn add_key(
+        &mut self,
+        id: &LicenseId,
+        key: &IssuedKey,
+        event_id: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Revokes licence `id` (if not already) and raises the revocation sequence; returns whether it
+    /// changed anything.
+    fn revoke(&mut self, id: &LicenseId, reason: &str, at: Timestamp) -> Result<bool, StoreError>;
+}
+
+/// Where the issuer keeps its data.
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    fn ready(&self) -> Result<(), StoreError>;
+
+    /// Records a webhook delivery and applies its effects in one transaction.
+    ///
+    /// If an earlier delivery of the event was processed or ignored, `apply` is not run and the
+    /// earlier record is returned. Otherwise `apply` runs; on success the delivery is recorded with
+    /// the status it returns, all in one commit. On failure its effects are rolled back and the
+    /// delivery is recorded as failed with the error, which is also returned.
+    fn process_delivery(
+        &self,
+        delivery: IncomingDelivery<'_>,
+        apply: &mut dyn FnMut(&mut dyn Tx) -> Result<DeliveryStatus, ApplyError>,
+    ) -> Result<ProcessOutcome, ApplyError>;
+
+    /// The recorded delivery of event `event_id`.
+    fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// The licence bought by Checkout Session `id`, and its newest key.
+    fn license_by_checkout_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LicenseRecord, Option<IssuedKey>)>, StoreError>;
+
+    /// The licence `id` and every key issued for it, oldest first.
+    fn license(
+        &self,
+        id: &LicenseId,
+    ) -> Result<Option<(LicenseRecord, Vec<IssuedKey>)>, StoreError>;
+
+    /// The revoked licences.
+    fn revocations(&self) -> Result<Revocations, StoreError>;
+}

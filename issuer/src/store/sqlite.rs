@@ -1,0 +1,429 @@
+//! The embedded default store: one SQLite file in WAL mode.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use tessera_keys::LicenseId;
+
+use super::migrations::MIGRATIONS;
+use super::{
+    ApplyError, Delivery, DeliveryStatus, IncomingDelivery, IssuedKey, LicenseRecord,
+    LicenseStatus, ProcessOutcome, Revocations, Store, StoreError, Timestamp, Tx,
+};
+
+const REVOCATION_SEQUENCE: &str = "revocation_sequence";
+
+/// A SQLite database file.
+///
+/// One connection behind a mutex: SQLite allows one writer at a time anyway, and every call already
+/// runs on a blocking thread.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Database(err.to_string())
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
+        // WAL lets readers run beside the writer; FULL makes every commit durable before the HTTP
+        // answer, which a licence or a credit movement must be. busy_timeout lets a second process
+        // sharing the file wait for the lock instead of failing.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent (the transaction rolls back
+        // on drop), so a poisoned lock is safe to keep using.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this issuer knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
+     checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
+
+fn license_from_row(row: &Row<'_>) -> rusqlite::Result<Result<LicenseRecord, StoreError>> {
+    let id: String = row.get(0)?;
+    let status: String = row.get(4)?;
+    let features: i64 = row.get(3)?;
+    let (Some(license_id), Some(status)) =
+        (LicenseId::from_hex(&id), LicenseStatus::from_name(&status))
+    else {
+        return Ok(Err(StoreError::Corrupt(format!(
+            "licence row `{id}` has a bad id or status"
+        ))));
+    };
+    Ok(Ok(LicenseRecord {
+        id: license_id,
+        product: row.get(1)?,
+        tier: row.get(2)?,
+        features: features as u64,
+        status,
+        customer_id: row.get(5)?,
+        email: row.get(6)?,
+        checkout_session_id: row.get(7)?,
+        subscription_id: row.get(8)?,
+        payment_intent_id: row.get(9)?,
+        price_id: row.get(10)?,
+        expires_at: row.get(11)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    }))
+}
+
+fn license_where(
+    conn: &Connection,
+    column: &str,
+    value: &str,
+) -> Result<Option<LicenseRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {column} = ?1 ORDER BY created_at LIMIT 1"
+    );
+    conn.query_row(&sql, [value], license_from_row)
+        .optional()?
+        .transpose()
+}
+
+fn keys_of(conn: &Connection, id: &LicenseId) -> Result<Vec<IssuedKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key_text, signing_key_id, issued_at, expires_at, reason
+         FROM license_keys WHERE license_id = ?1 ORDER BY id",
+    )?;
+    let keys = stmt
+        .query_map([id.to_hex().as_str()], |row| {
+            Ok(IssuedKey {
+                key: row.get(0)?,
+                signing_key_id: row.get(1)?,
+                issued_at: row.get(2)?,
+                expires_at: row.get(3)?,
+                reason: row.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(keys)
+}
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
+    let status: String = row.get(2)?;
+    let Some(status) = DeliveryStatus::from_name(&status) else {
+        return Ok(Err(StoreError::Corrupt(format!(
+            "delivery status `{status}`"
+        ))));
+    };
+    Ok(Ok(Delivery {
+        event_id: row.get(0)?,
+        event_type: row.get(1)?,
+        status,
+        error: row.get(3)?,
+        attempts: row.get(4)?,
+        received_at: row.get(5)?,
+        processed_at: row.get(6)?,
+    }))
+}
+
+fn delivery(conn: &Connection, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+    conn.query_row(
+        "SELECT id, type, status, error, attempts, received_at, processed_at
+         FROM webhook_events WHERE id = ?1",
+        [event_id],
+        delivery_from_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+fn record_delivery(
+    conn: &Connection,
+    delivery: &IncomingDelivery<'_>,
+    status: DeliveryStatus,
+    error: Option<&str>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO webhook_events (id, type, status, error, attempts, received_at, processed_at, payload)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET
+             status = excluded.status, error = excluded.error, attempts = attempts + 1,
+             processed_at = excluded.processed_at",
+        params![
+            delivery.event_id,
+            delivery.event_type,
+            status.as_str(),
+            error,
+            delivery.received_at,
+            now,
+            delivery.payload
+        ],
+    )?;
+    Ok(())
+}
+
+/// A transaction's view for [`Tx`]: a savepoint inside the delivery's transaction.
+struct Effects<'c> {
+    conn: &'c Connection,
+}
+
+impl Tx for Effects<'_> {
+    fn license_by_checkout_session(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(self.conn, "checkout_session_id", id)
+    }
+
+    fn license_by_subscription(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(self.conn, "subscription_id", id)
+    }
+
+    fn license_by_payment_intent(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(self.conn, "payment_intent_id", id)
+    }
+
+    fn insert_license(&mut self, l: &LicenseRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO licenses ({LICENSE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ),
+            params![
+                l.id.to_hex().as_str(),
+                l.product,
+                l.tier,
+                l.features as i64,
+                l.status.as_str(),
+                l.customer_id,
+                l.email,
+                l.checkout_session_id,
+                l.subscription_id,
+                l.payment_intent_id,
+                l.price_id,
+                l.expires_at,
+                l.created_at,
+                l.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_license(&mut self, l: &LicenseRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE licenses SET product = ?2, tier = ?3, features = ?4, status = ?5, customer_id = ?6,
+                 email = ?7, checkout_session_id = ?8, subscription_id = ?9, payment_intent_id = ?10,
+                 price_id = ?11, expires_at = ?12, updated_at = ?13
+             WHERE id = ?1",
+            params![
+                l.id.to_hex().as_str(),
+                l.product,
+                l.tier,
+                l.features as i64,
+                l.status.as_str(),
+                l.customer_id,
+                l.email,
+                l.checkout_session_id,
+                l.subscription_id,
+                l.payment_intent_id,
+                l.price_id,
+                l.expires_at,
+                l.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_key(
+        &mut self,
+        id: &LicenseId,
+        key: &IssuedKey,
+        event_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO license_keys (license_id, key_text, signing_key_id, issued_at, expires_at, reason, event_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id.to_hex().as_str(),
+                key.key,
+                key.signing_key_id,
+                key.issued_at,
+                key.expires_at,
+                key.reason,
+                event_id
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke(&mut self, id: &LicenseId, reason: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT INTO revocations (license_id, revoked_at, reason) VALUES (?1, ?2, ?3)
+             ON CONFLICT (license_id) DO NOTHING",
+            params![id.to_hex().as_str(), at, reason],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        self.conn.execute(
+            "UPDATE licenses SET status = 'revoked', updated_at = ?2 WHERE id = ?1",
+            params![id.to_hex().as_str(), at],
+        )?;
+        self.conn.execute(
+            "INSERT INTO counters (name, value, changed_at) VALUES (?1, 1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = value + 1, changed_at = excluded.changed_at",
+            params![REVOCATION_SEQUENCE, at],
+        )?;
+        Ok(true)
+    }
+}
+
+impl Store for SqliteStore {
+    fn ready(&self) -> Result<(), StoreError> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn process_delivery(
+        &self,
+        incoming: IncomingDelivery<'_>,
+        apply: &mut dyn FnMut(&mut dyn Tx) -> Result<DeliveryStatus, ApplyError>,
+    ) -> Result<ProcessOutcome, ApplyError> {
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock before reading, so two deliveries of the same event (even
+        // from two processes) cannot both see it as new.
+        let mut tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        if let Some(earlier) = delivery(&tx, incoming.event_id)? {
+            if earlier.status != DeliveryStatus::Failed {
+                record_attempt(&tx, incoming.event_id)?;
+                tx.commit().map_err(StoreError::from)?;
+                return Ok(ProcessOutcome::AlreadyDone(earlier));
+            }
+        }
+        let savepoint_result = {
+            let effects = tx.savepoint().map_err(StoreError::from)?;
+            match apply(&mut Effects { conn: &effects }) {
+                Ok(status) => {
+                    effects.commit().map_err(StoreError::from)?;
+                    Ok(status)
+                }
+                // Dropping the savepoint rolls the effects back; the delivery is still recorded.
+                Err(err) => Err(err),
+            }
+        };
+        let at = crate::clock::now().0 as Timestamp;
+        match savepoint_result {
+            Ok(status) => {
+                record_delivery(&tx, &incoming, status, None, at)?;
+                tx.commit().map_err(StoreError::from)?;
+                Ok(ProcessOutcome::Applied(status))
+            }
+            Err(err) => {
+                record_delivery(
+                    &tx,
+                    &incoming,
+                    DeliveryStatus::Failed,
+                    Some(&err.to_string()),
+                    at,
+                )?;
+                tx.commit().map_err(StoreError::from)?;
+                Err(err)
+            }
+        }
+    }
+
+    fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+        delivery(&self.conn(), event_id)
+    }
+
+    fn license_by_checkout_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LicenseRecord, Option<IssuedKey>)>, StoreError> {
+        let conn = self.conn();
+        let Some(license) = license_where(&conn, "checkout_session_id", id)? else {
+            return Ok(None);
+        };
+        let newest = keys_of(&conn, &license.id)?.pop();
+        Ok(Some((license, newest)))
+    }
+
+    fn license(
+        &self,
+        id: &LicenseId,
+    ) -> Result<Option<(LicenseRecord, Vec<IssuedKey>)>, StoreError> {
+        let conn = self.conn();
+        let Some(license) = license_where(&conn, "id", id.to_hex().as_str())? else {
+            return Ok(None);
+        };
+        let keys = keys_of(&conn, &license.id)?;
+        Ok(Some((license, keys)))
+    }
+
+    fn revocations(&self) -> Result<Revocations, StoreError> {
+        let conn = self.conn();
+        let (sequence, changed_at) = conn
+            .query_row(
+                "SELECT value, changed_at FROM counters WHERE name = ?1",
+                [REVOCATION_SEQUENCE],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, 0));
+        let mut stmt =
+            conn.prepare_cached("SELECT license_id FROM revocations ORDER BY license_id")?;
+        let ids = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .map(|id| {
+                let id = id?;
+                LicenseId::from_hex(&id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("revoked licence id `{id}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Revocations {
+            sequence: sequence as u64,
+            changed_at,
+            ids,
+        })
+    }
+}
+
+fn record_attempt(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ?1",
+        [event_id],
+    )?;
+    Ok(())
+}

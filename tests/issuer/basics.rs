@@ -1,0 +1,112 @@
+//! Start-up on the embedded default, probes, published keys, shutdown and restart.
+
+use super::harness::{get_json, http, Workspace};
+
+#[test]
+fn starts_with_a_development_key_and_serves_probes_and_keys() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start();
+
+    assert_eq!(
+        get_json(&issuer.url("/healthz")),
+        (200, serde_json::json!({"status": "ok"}))
+    );
+    assert_eq!(
+        get_json(&issuer.url("/readyz")),
+        (200, serde_json::json!({"status": "ready"}))
+    );
+
+    let (status, keys) = get_json(&issuer.url("/v1/keys"));
+    assert_eq!(status, 200);
+    let public_key = keys["keys"][0]["public_key"]
+        .as_str()
+        .expect("a public key");
+    assert!(public_key.starts_with("tspk1_1_"), "{public_key}");
+    assert_eq!(keys["keys"][0]["active"], true);
+    assert!(issuer.log().contains("DEVELOPMENT SIGNING KEY CREATED"));
+
+    let key_file = workspace.path().join("data/dev-signing-key.tssk");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!issuer
+        .log()
+        .contains(&std::fs::read_to_string(&key_file).unwrap()[80..]));
+
+    assert!(issuer.stop(), "SIGTERM ends the issuer cleanly");
+
+    // A restart keeps the same key and does not announce a new one.
+    let issuer = workspace.start();
+    let (_, again) = get_json(&issuer.url("/v1/keys"));
+    assert_eq!(again["keys"][0]["public_key"], public_key);
+    assert!(issuer.log().contains("using the DEVELOPMENT signing key"));
+}
+
+#[test]
+fn revocation_list_verifies_against_published_keys() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start();
+    let (status, body) = get_json(&issuer.url("/v1/revocations"));
+    assert_eq!(status, 200);
+    assert_eq!(body["sequence"], 0);
+    assert_eq!(body["revoked"], 0);
+    let (_, keys) = get_json(&issuer.url("/v1/keys"));
+    let public_key =
+        tessera_keys::PublicKey::from_text(keys["keys"][0]["public_key"].as_str().unwrap())
+            .unwrap();
+    let verifier = tessera_verifier::Verifier::new(&[public_key]).unwrap();
+    let text = body["list"].as_str().unwrap();
+    let mut buf = vec![0u8; tessera_verifier::revocations_buffer_len(0)];
+    let list = verifier
+        .check_revocations(text, &mut buf, None)
+        .expect("a valid list");
+    assert!(list.is_empty());
+}
+
+#[test]
+fn unknown_paths_and_bad_ids_get_json_errors() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start();
+    let (status, body) = get_json(&issuer.url("/v1/nothing-here"));
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, body) = get_json(&issuer.url("/v1/licenses/by-checkout-session/cs_test_unknown"));
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, body) = get_json(&issuer.url("/v1/licenses/by-checkout-session/pi_123"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_checkout_session"))
+    );
+    let response = http().get(&issuer.url("/healthz")).call().unwrap();
+    assert!(response.headers().get("x-request-id").is_some());
+}
+
+#[test]
+fn bad_config_fails_at_start_with_one_line_naming_the_field() {
+    let workspace = Workspace::new("[licenses]\ngrace_days = \"seven\"\n");
+    let output = std::process::Command::new(crate::util::issuer_bin())
+        .arg("--config")
+        .arg(workspace.path().join("tessera.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: config `"), "{stderr}");
+
+    let workspace = Workspace::new(
+        "[[products]]\nid = 1\nname = \"editor\"\ntiers = [\"free\", \"pro\"]\nfeatures = []\n\
+         [[prices]]\nid = \"price_1\"\nproduct = \"editor\"\ntier = \"gold\"\n",
+    );
+    let output = std::process::Command::new(crate::util::issuer_bin())
+        .arg("--config")
+        .arg(workspace.path().join("tessera.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: config `prices[0].tier`: `gold` is not a tier of `editor`"
+    );
+}

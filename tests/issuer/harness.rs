@@ -1,0 +1,160 @@
+//! The real `tessera-issuer` binary on an ephemeral loopback port, with a temporary data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::util::issuer_bin;
+
+/// How long the issuer may take to start before a test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running issuer. Killed when dropped; [`Issuer::stop`] shuts it down gracefully.
+pub struct Issuer {
+    child: Child,
+    base_url: String,
+    dir: PathBuf,
+}
+
+/// A directory that outlives restarts of the issuer: config file and data directory.
+pub struct Workspace {
+    dir: TempDir,
+}
+
+impl Workspace {
+    /// A new directory with `extra_config` (TOML) written as the config; `listen` and `data_dir` are
+    /// set here.
+    pub fn new(extra_config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{extra_config}",
+            dir.path().join("data")
+        );
+        std::fs::write(dir.path().join("tessera.toml"), config).expect("write config");
+        Workspace { dir }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts the issuer on this workspace.
+    pub fn start(&self) -> Issuer {
+        Issuer::start(self.dir.path(), &[])
+    }
+
+    /// Starts the issuer on this workspace with extra environment variables.
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Issuer {
+        Issuer::start(self.dir.path(), env)
+    }
+}
+
+impl Issuer {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Issuer {
+        let log = std::fs::File::create(dir.join("issuer.log")).expect("log file");
+        let mut command = Command::new(issuer_bin());
+        command
+            .arg("--config")
+            .arg(dir.join("tessera.toml"))
+            .current_dir(dir)
+            .env_remove("STRIPE_WEBHOOK_SECRET")
+            .env_remove("STRIPE_SECRET_KEY")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start tessera-issuer");
+        let stdout = child.stdout.take().expect("issuer stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("tessera-issuer listening on ") {
+                    let _ = sender.send(url.to_owned());
+                }
+            }
+        });
+        match receiver.recv_timeout(START_TIMEOUT) {
+            Ok(base_url) => Issuer {
+                child,
+                base_url,
+                dir: dir.to_owned(),
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(dir.join("issuer.log")).unwrap_or_default();
+                panic!("tessera-issuer did not start within {START_TIMEOUT:?}; its log:\n{log}");
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// What the issuer has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("issuer.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
+    pub fn stop(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small HTTP client for tests: never treats a status as an error, and times out.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+/// Status and JSON body of a GET.
+pub fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let mut response = http().get(url).call().expect("GET");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().expect("body");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
+}

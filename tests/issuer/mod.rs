@@ -1,0 +1,4 @@
+//! The issuer server, run for real.
+
+mod basics;
+pub mod harness;
