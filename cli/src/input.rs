@@ -179,6 +179,16 @@ pub(crate) fn public_keys(args: &[String]) -> Result<Vec<PublicKey>> {
     args.iter().map(|arg| public_key(arg)).collect()
 }
 
+/// A verifier trusting `keys` (the parsed `--public-key` arguments).
+pub(crate) fn verifier(keys: &[PublicKey]) -> Result<tessera_verifier::Verifier<'static>> {
+    tessera_verifier::Verifier::new(keys).map_err(|err| {
+        Failure::msg(
+            Exit::Usage,
+            format!("cannot use the given --public-key: {err}"),
+        )
+    })
+}
+
 fn public_key(arg: &str) -> Result<PublicKey> {
     let trimmed = arg.trim();
     if trimmed.is_empty() {

@@ -1,10 +1,10 @@
 //! `tessera inspect`.
 
 use tessera_keys::{LicenseBuffer, PublicKey, LICENSE_DOMAIN, SIGNATURE_LEN};
-use tessera_verifier::{Verifier, VerifyError};
+use tessera_verifier::VerifyError;
 
 use crate::args::InspectArgs;
-use crate::exit::{Exit, Failure, Result};
+use crate::exit::{Failure, Result};
 use crate::input;
 use crate::json::{self, Inspected, Signature, SignatureStatus};
 use crate::names::Names;
@@ -98,12 +98,7 @@ fn signature_status(
     if keys.is_empty() {
         return Ok(SignatureStatus::NotChecked);
     }
-    let verifier = Verifier::new(keys).map_err(|err| {
-        Failure::msg(
-            Exit::Usage,
-            format!("cannot use the given --public-key: {err}"),
-        )
-    })?;
+    let verifier = crate::input::verifier(keys)?;
     let mut buf = LicenseBuffer::new();
     Ok(match verifier.verify(text, at, &mut buf) {
         Err(VerifyError::BadSignature) => SignatureStatus::Invalid,

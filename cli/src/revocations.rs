@@ -1,7 +1,7 @@
 //! `tessera revocations sign` and `tessera revocations show`.
 
 use tessera_keys::{decode_revocations, revocations_buffer_len, LicenseId, PublicKey};
-use tessera_verifier::{system_now, RevocationError, Verifier};
+use tessera_verifier::{system_now, RevocationError};
 
 use crate::args::{RevocationsShowArgs, RevocationsSignArgs};
 use crate::exit::{Exit, Failure, Result};
@@ -117,12 +117,7 @@ fn signature_status(keys: &[PublicKey], text: &str) -> Result<SignatureStatus> {
     if keys.is_empty() {
         return Ok(SignatureStatus::NotChecked);
     }
-    let verifier = Verifier::new(keys).map_err(|err| {
-        Failure::msg(
-            Exit::Usage,
-            format!("cannot use the given --public-key: {err}"),
-        )
-    })?;
+    let verifier = crate::input::verifier(keys)?;
     let mut buf = vec![0; buffer_len(text)];
     match verifier.check_revocations(text, &mut buf, None) {
         Ok(_) => Ok(SignatureStatus::Valid),

@@ -1,7 +1,7 @@
 //! `tessera verify`.
 
 use tessera_keys::ProductSpec;
-use tessera_verifier::{system_now, License, LicenseBuffer, Product, Validity, Verifier};
+use tessera_verifier::{system_now, License, LicenseBuffer, Product, Validity};
 
 use crate::args::VerifyArgs;
 use crate::exit::{Exit, Failure, Result};
@@ -56,8 +56,7 @@ pub(crate) fn run(args: &VerifyArgs, names: &Names, json: bool) -> Result {
     };
 
     let mut list_buf = Vec::new();
-    let mut verifier = Verifier::new(&keys)
-        .map_err(|err| usage(format!("cannot use the given --public-key: {err}")))?;
+    let mut verifier = crate::input::verifier(&keys)?;
     if let Some(product) = &product {
         verifier = verifier.for_product(product);
     }

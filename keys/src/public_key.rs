@@ -3,7 +3,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use core::fmt;
 
-use crate::error::{DecodeError, Malformed};
+use crate::error::DecodeError;
 use crate::text;
 
 /// What a public key's text starts with.
@@ -38,20 +38,8 @@ impl PublicKey {
     /// Parses the text form `tspk1_<id>_<base64url of the 32 bytes>`, ignoring surrounding whitespace.
     pub fn from_text(text: &str) -> Result<PublicKey, DecodeError> {
         let body = text::strip_prefix(text.trim(), "tspk", 1, PUBLIC_KEY_PREFIX)?;
-        let (id, key) = body
-            .split_once('_')
-            .ok_or(Malformed::InvalidField { field: "key_id" })?;
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Malformed::InvalidField { field: "key_id" }.into());
-        }
-        let id = id
-            .parse()
-            .map_err(|_| Malformed::InvalidField { field: "key_id" })?;
         let mut bytes = [0u8; 32];
-        let decoded = text::decode_base64(key, &mut bytes)?;
-        if decoded.len() != 32 {
-            return Err(Malformed::Truncated.into());
-        }
+        let id = text::decode_id_and_key(body, &mut bytes)?;
         Ok(PublicKey { id, bytes })
     }
 
@@ -119,6 +107,7 @@ mod tests {
         assert!(PublicKey::from_text(&good[..good.len() - 1]).is_err());
         assert!(PublicKey::from_text(&good.replace("tspk1_1_", "tspk1__")).is_err());
         assert!(PublicKey::from_text(&good.replace("tspk1_1_", "tspk1_+1_")).is_err());
+        assert!(PublicKey::from_text(&good.replace("tspk1_1_", "tspk1_01_")).is_err());
         assert!(PublicKey::from_text(&good.replace("tspk1_", "ts1_")).is_err());
         assert!(PublicKey::from_text(&std::format!("{good}AA")).is_err());
     }

@@ -134,19 +134,8 @@ impl SigningKey {
             return Err(Malformed::TrailingBytes.into());
         }
         let body = text::strip_prefix(line, "tssk", 1, SIGNING_KEY_PREFIX)?;
-        let (id, seed) = body
-            .split_once('_')
-            .ok_or(Malformed::InvalidField { field: "key_id" })?;
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Malformed::InvalidField { field: "key_id" }.into());
-        }
-        let id = id
-            .parse()
-            .map_err(|_| Malformed::InvalidField { field: "key_id" })?;
         let mut bytes = Zeroizing::new([0u8; 32]);
-        if text::decode_base64(seed, &mut *bytes)?.len() != 32 {
-            return Err(Malformed::Truncated.into());
-        }
+        let id = text::decode_id_and_key(body, &mut bytes)?;
         Ok(SigningKey::from_seed(id, &bytes))
     }
 

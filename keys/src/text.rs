@@ -55,6 +55,24 @@ pub(crate) fn strip_prefix<'t>(
     }
 }
 
+/// Decodes `<key id>_<base64url of 32 bytes>`, the body shared by public and signing key texts, into
+/// `bytes`; returns the key id. The id is decimal without leading zeros, so each key has one text.
+pub(crate) fn decode_id_and_key(body: &str, bytes: &mut [u8; 32]) -> Result<u32, DecodeError> {
+    let bad_id = Malformed::InvalidField { field: "key_id" };
+    let (id, key) = body.split_once('_').ok_or(bad_id)?;
+    let canonical = !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'));
+    if !canonical {
+        return Err(bad_id.into());
+    }
+    let id = id.parse().map_err(|_| bad_id)?;
+    if decode_base64(key, bytes)?.len() != 32 {
+        return Err(Malformed::Truncated.into());
+    }
+    Ok(id)
+}
+
 /// In the text form the prefix has already announced a supported version, so a payload whose version
 /// byte disagrees is damaged, not newer: saying "update the app" for garbage would mislead.
 pub(crate) fn prefix_decides_version(err: DecodeError) -> DecodeError {
