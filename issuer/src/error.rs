@@ -33,6 +33,17 @@ pub enum ApiError {
     Internal(String),
     /// 503: a dependency (the database) is not available.
     Unavailable(String),
+    /// 503: the endpoint needs configuration it does not have (no webhook secret, say); the message
+    /// names the setting.
+    NotConfigured {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// One line for the operator.
+        message: String,
+    },
+    /// 500 with a message safe to show: the request was understood but could not be acted on
+    /// (a webhook naming an unknown price). The sender should retry after the operator fixes it.
+    ProcessingFailed(String),
 }
 
 impl ApiError {
@@ -77,6 +88,14 @@ impl IntoResponse for ApiError {
                     "service unavailable",
                 )
             }
+            ApiError::NotConfigured { code, message } => {
+                (StatusCode::SERVICE_UNAVAILABLE, *code, message.as_str())
+            }
+            ApiError::ProcessingFailed(message) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "processing_failed",
+                message.as_str(),
+            ),
         };
         (
             status,

@@ -19,9 +19,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkout_page;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod extract;
+pub mod fulfil;
 pub mod health;
 pub mod keyring;
 pub mod licenses;
@@ -30,6 +33,9 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod stripe;
+pub mod validate;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -42,6 +48,9 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(public_keys::router())
         .merge(licenses::router())
+        .merge(validate::router())
+        .merge(checkout_page::router())
+        .merge(webhooks::router(&state))
         .with_state(state);
     server::with_middleware(routes, limits)
 }

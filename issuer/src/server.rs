@@ -56,6 +56,8 @@ pub fn with_middleware(routes: Router, limits: Limits) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound("no such endpoint") })
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        // The limit layer answers a too-large Content-Length in plain text; give it the API's shape.
+        .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.timeout,
@@ -112,6 +114,18 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn json_payload_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        payload_too_large()
+    } else {
+        response
+    }
 }
 
 /// A body-limit rejection as the API's error shape (axum's own extractors use 413 already).

@@ -2,3 +2,8 @@
 
 mod basics;
 pub mod harness;
+mod page;
+pub mod seed;
+pub mod stripe_fixtures;
+mod validate;
+mod webhooks;

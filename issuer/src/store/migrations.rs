@@ -60,4 +60,42 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX webhook_events_by_status ON webhook_events (status, received_at);
     "#,
+    // 2: what webhooks learn about subscriptions and payments, independent of delivery order; credit
+    //    grants from top-up purchases.
+    r#"
+    -- Facts about a subscription, merged from every event that mentions it (checkout, invoices,
+    -- subscription events) so that the outcome does not depend on the order Stripe delivers them.
+    CREATE TABLE subscriptions (
+        id           TEXT PRIMARY KEY,                 -- sub_…
+        customer_id  TEXT,
+        price_id     TEXT,                             -- the plan, from the newest event that named one
+        price_as_of  INTEGER NOT NULL,                 -- ordering key of that event (see fulfil.rs)
+        paid_through INTEGER,                          -- latest paid period end seen
+        canceled_at  INTEGER,                          -- set once: no more renewals
+        updated_at   INTEGER NOT NULL
+    ) STRICT;
+
+    -- Refunds and disputes by payment: a licence bought with a reversed payment is revoked, even if the
+    -- refund is delivered before the purchase.
+    CREATE TABLE payment_reversals (
+        payment_intent_id TEXT PRIMARY KEY,
+        kind              TEXT NOT NULL CHECK (kind IN ('refund', 'dispute')),
+        object_id         TEXT NOT NULL,               -- ch_… or dp_…
+        event_id          TEXT NOT NULL,
+        at                INTEGER NOT NULL
+    ) STRICT;
+
+    -- Credits bought with top-up prices. Credit accounting (a later issue) consumes these rows.
+    CREATE TABLE credit_grants (
+        id                  INTEGER PRIMARY KEY,
+        checkout_session_id TEXT NOT NULL,
+        price_id            TEXT NOT NULL,
+        customer_id         TEXT,
+        email               TEXT,
+        credits             INTEGER NOT NULL,
+        event_id            TEXT NOT NULL,
+        granted_at          INTEGER NOT NULL,
+        UNIQUE (checkout_session_id, price_id)
+    ) STRICT;
+    "#,
 ];

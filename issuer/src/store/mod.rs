@@ -108,6 +108,57 @@ pub struct Revocations {
     pub ids: Vec<LicenseId>,
 }
 
+/// What the issuer knows about a Stripe subscription, merged from every event that mentions it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    /// `sub_…`.
+    pub id: String,
+    /// Stripe customer id, `cus_…`.
+    pub customer_id: Option<String>,
+    /// The price (plan) it is on, from the newest event that named one.
+    pub price_id: Option<String>,
+    /// The ordering key of the event `price_id` came from; an older event never overwrites it.
+    pub price_as_of: i64,
+    /// The end of the latest paid billing period seen.
+    pub paid_through: Option<Timestamp>,
+    /// When Stripe said it ended (`customer.subscription.deleted`): no more renewals.
+    pub canceled_at: Option<Timestamp>,
+    /// When this record last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A refunded or disputed payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentReversal {
+    /// The payment, `pi_…`.
+    pub payment_intent_id: String,
+    /// `refund` or `dispute`.
+    pub kind: &'static str,
+    /// The charge or dispute, `ch_…` / `dp_…`.
+    pub object_id: String,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
+/// Credits bought with a top-up price.
+///
+/// Credit accounting comes in a later issue; until then these rows are the record of what was bought.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditGrant {
+    /// The Checkout Session that bought them.
+    pub checkout_session_id: String,
+    /// The top-up price.
+    pub price_id: String,
+    /// Stripe customer id.
+    pub customer_id: Option<String>,
+    /// The buyer's e-mail address.
+    pub email: Option<String>,
+    /// How many credits.
+    pub credits: u64,
+    /// When they were granted.
+    pub granted_at: Timestamp,
+}
+
 /// A webhook delivery as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
@@ -253,6 +304,24 @@ pub trait Tx {
     /// Revokes licence `id` (if not already) and raises the revocation sequence; returns whether it
     /// changed anything.
     fn revoke(&mut self, id: &LicenseId, reason: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// What is known about subscription `id`.
+    fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError>;
+    /// Inserts or overwrites a subscription record.
+    fn put_subscription(&mut self, subscription: &SubscriptionRecord) -> Result<(), StoreError>;
+    /// The refund or dispute recorded for payment `payment_intent_id`.
+    fn payment_reversal(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Option<PaymentReversal>, StoreError>;
+    /// Records a refund or dispute of a payment (the first one recorded stays); returns whether it
+    /// is new.
+    fn record_payment_reversal(
+        &mut self,
+        reversal: &PaymentReversal,
+        event_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Records a credit grant (once per session and price); returns whether it is new.
+    fn grant_credits(&mut self, grant: &CreditGrant, event_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Where the issuer keeps its data.
@@ -289,4 +358,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The revoked licences.
     fn revocations(&self) -> Result<Revocations, StoreError>;
+
+    /// What is known about subscription `id`.
+    fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError>;
+
+    /// The credits granted by Checkout Session `id`.
+    fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError>;
 }

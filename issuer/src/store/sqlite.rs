@@ -8,8 +8,9 @@ use tessera_keys::LicenseId;
 
 use super::migrations::MIGRATIONS;
 use super::{
-    ApplyError, Delivery, DeliveryStatus, IncomingDelivery, IssuedKey, LicenseRecord,
-    LicenseStatus, ProcessOutcome, Revocations, Store, StoreError, Timestamp, Tx,
+    ApplyError, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery, IssuedKey, LicenseRecord,
+    LicenseStatus, PaymentReversal, ProcessOutcome, Revocations, Store, StoreError,
+    SubscriptionRecord, Timestamp, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -306,6 +307,122 @@ impl Tx for Effects<'_> {
         )?;
         Ok(true)
     }
+    fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
+        subscription(self.conn, id)
+    }
+
+    fn put_subscription(&mut self, s: &SubscriptionRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO subscriptions
+                 (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET
+                 customer_id = excluded.customer_id, price_id = excluded.price_id,
+                 price_as_of = excluded.price_as_of, paid_through = excluded.paid_through,
+                 canceled_at = excluded.canceled_at, updated_at = excluded.updated_at",
+            params![
+                s.id,
+                s.customer_id,
+                s.price_id,
+                s.price_as_of,
+                s.paid_through,
+                s.canceled_at,
+                s.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn payment_reversal(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Option<PaymentReversal>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT payment_intent_id, kind, object_id, at FROM payment_reversals
+                 WHERE payment_intent_id = ?1",
+                [payment_intent_id],
+                |row| {
+                    let kind: String = row.get(1)?;
+                    Ok((row.get(0)?, kind, row.get(2)?, row.get(3)?))
+                },
+            )
+            .optional()?
+            .map(|(payment_intent_id, kind, object_id, at)| {
+                let kind = match kind.as_str() {
+                    "refund" => "refund",
+                    "dispute" => "dispute",
+                    other => {
+                        return Err(StoreError::Corrupt(format!(
+                            "payment reversal kind `{other}`"
+                        )))
+                    }
+                };
+                Ok(PaymentReversal {
+                    payment_intent_id,
+                    kind,
+                    object_id,
+                    at,
+                })
+            })
+            .transpose()
+    }
+
+    fn record_payment_reversal(
+        &mut self,
+        r: &PaymentReversal,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT INTO payment_reversals (payment_intent_id, kind, object_id, event_id, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (payment_intent_id) DO NOTHING",
+            params![r.payment_intent_id, r.kind, r.object_id, event_id, r.at],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn grant_credits(&mut self, g: &CreditGrant, event_id: &str) -> Result<bool, StoreError> {
+        let credits = i64::try_from(g.credits)
+            .map_err(|_| StoreError::Database(format!("{} credits is too many", g.credits)))?;
+        let inserted = self.conn.execute(
+            "INSERT INTO credit_grants
+                 (checkout_session_id, price_id, customer_id, email, credits, event_id, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (checkout_session_id, price_id) DO NOTHING",
+            params![
+                g.checkout_session_id,
+                g.price_id,
+                g.customer_id,
+                g.email,
+                credits,
+                event_id,
+                g.granted_at
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+}
+
+fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at
+             FROM subscriptions WHERE id = ?1",
+            [id],
+            |row| {
+                Ok(SubscriptionRecord {
+                    id: row.get(0)?,
+                    customer_id: row.get(1)?,
+                    price_id: row.get(2)?,
+                    price_as_of: row.get(3)?,
+                    paid_through: row.get(4)?,
+                    canceled_at: row.get(5)?,
+                    updated_at: row.get(6)?,
+                })
+            },
+        )
+        .optional()?)
 }
 
 impl Store for SqliteStore {
@@ -417,6 +534,31 @@ impl Store for SqliteStore {
             changed_at,
             ids,
         })
+    }
+
+    fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
+        subscription(&self.conn(), id)
+    }
+
+    fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at
+             FROM credit_grants WHERE checkout_session_id = ?1 ORDER BY id",
+        )?;
+        let grants = stmt
+            .query_map([checkout_session_id], |row| {
+                Ok(CreditGrant {
+                    checkout_session_id: row.get(0)?,
+                    price_id: row.get(1)?,
+                    customer_id: row.get(2)?,
+                    email: row.get(3)?,
+                    credits: row.get::<_, i64>(4)? as u64,
+                    granted_at: row.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(grants)
     }
 }
 

@@ -1,0 +1,60 @@
+//! Request extractors whose rejections answer in the API's error shape.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// A JSON request body, like [`axum::Json`], but a bad body is answered as
+/// `{"error": "<code>", "message": "…"}` like every other API error:
+///
+/// | problem | status | `error` |
+/// | --- | --- | --- |
+/// | not JSON | 400 | `invalid_json` |
+/// | JSON of the wrong shape (missing field, wrong type) | 400 | `invalid_body` |
+/// | no `Content-Type: application/json` | 415 | `expected_json` |
+/// | larger than `[limits] body_bytes` | 413 | `payload_too_large` |
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(rejection_response(&rejection)),
+        }
+    }
+}
+
+fn rejection_response(rejection: &JsonRejection) -> Response {
+    // serde's messages name the field and the position, never more of the body than the client sent.
+    match rejection {
+        JsonRejection::JsonSyntaxError(err) => {
+            ApiError::bad_request("invalid_json", err.body_text()).into_response()
+        }
+        // axum answers these with 422; a body of the wrong shape is a malformed request here.
+        JsonRejection::JsonDataError(err) => {
+            ApiError::bad_request("invalid_body", err.body_text()).into_response()
+        }
+        JsonRejection::MissingJsonContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(serde_json::json!({
+                "error": "expected_json",
+                "message": "expected a body with `Content-Type: application/json`",
+            })),
+        )
+            .into_response(),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            crate::server::payload_too_large()
+        }
+        other => ApiError::bad_request("invalid_body", other.body_text()).into_response(),
+    }
+}

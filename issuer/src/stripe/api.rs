@@ -1,0 +1,191 @@
+//! The few Stripe API calls the issuer makes, through async-stripe's client.
+//!
+//! Responses are read into small models of the fields the issuer needs (async-stripe's request
+//! definitions, the issuer's output types), so a field Stripe adds or renames elsewhere cannot break
+//! a purchase. Tests point `stripe.api_base` at a local server that answers with Stripe's fixtures.
+
+use std::time::Duration;
+
+use stripe::{Client, ClientBuilder, StripeRequest};
+use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
+use stripe_client_core::{RequestBuilder, StripeMethod};
+
+use crate::config::StripeConfig;
+
+/// How long one API call may take; the webhook's own request timeout is longer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The Stripe API client, if a secret key is configured.
+#[derive(Clone, Debug)]
+pub struct StripeApi {
+    client: Result<Client, String>,
+}
+
+/// A price bought in a Checkout Session, and how many.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoughtPrice {
+    /// `price_…`.
+    pub price_id: String,
+    /// Quantity (1 if Stripe does not say).
+    pub quantity: u64,
+}
+
+/// What the issuer reads from a subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionSnapshot {
+    /// `active`, `trialing`, `past_due`, …
+    pub status: String,
+    /// The prices of its items, in order.
+    pub prices: Vec<String>,
+    /// The end of the current billing period (the latest of its items').
+    pub current_period_end: Option<i64>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct LineItemList {
+    data: Vec<LineItem>,
+    has_more: Option<bool>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct LineItem {
+    id: Option<String>,
+    price: Option<PriceRef>,
+    quantity: Option<u64>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct PriceRef {
+    id: String,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SubscriptionWire {
+    status: String,
+    items: SubscriptionItems,
+    /// Before API version 2025-03-31 the period was on the subscription.
+    current_period_end: Option<i64>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SubscriptionItems {
+    data: Vec<SubscriptionItemWire>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SubscriptionItemWire {
+    price: Option<PriceRef>,
+    current_period_end: Option<i64>,
+}
+
+impl StripeApi {
+    /// A client for `config`; without a secret key every call fails with an error naming the
+    /// setting.
+    pub fn new(config: &StripeConfig) -> StripeApi {
+        let client = match &config.secret_key {
+            None => Err(
+                "stripe.secret_key (or STRIPE_SECRET_KEY) is not configured; it is needed to ask \
+                 Stripe what a Checkout Session bought"
+                    .to_owned(),
+            ),
+            Some(secret) => {
+                // async-stripe appends `v1/…` to the base, so it must end with a slash.
+                let mut base = config.api_base.clone();
+                if !base.ends_with('/') {
+                    base.push('/');
+                }
+                ClientBuilder::new(secret.expose())
+                    .url(base)
+                    .timeout(CALL_TIMEOUT)
+                    .build()
+                    .map_err(|err| format!("cannot make the Stripe API client: {err}"))
+            }
+        };
+        StripeApi { client }
+    }
+
+    fn client(&self) -> Result<&Client, String> {
+        self.client.as_ref().map_err(Clone::clone)
+    }
+
+    /// The prices bought in Checkout Session `session_id` (`GET /v1/checkout/sessions/{id}/line_items`).
+    pub async fn checkout_prices(&self, session_id: &str) -> Result<Vec<BoughtPrice>, String> {
+        check_id(session_id)?;
+        let client = self.client()?;
+        let mut bought = Vec::new();
+        let mut request = ListLineItemsCheckoutSession::new(session_id).limit(100);
+        // A session has at most a few items; the page limit bounds a misbehaving server.
+        for _ in 0..10 {
+            let page: LineItemList =
+                request
+                    .build()
+                    .customize()
+                    .send(client)
+                    .await
+                    .map_err(|err| {
+                        format!(
+                            "cannot fetch the line items of Checkout Session {session_id}: {err}"
+                        )
+                    })?;
+            let last_id = page.data.last().and_then(|item| item.id.clone());
+            bought.extend(page.data.into_iter().filter_map(|item| {
+                Some(BoughtPrice {
+                    price_id: item.price?.id,
+                    quantity: item.quantity.unwrap_or(1).max(1),
+                })
+            }));
+            match (page.has_more, last_id) {
+                (Some(true), Some(last)) => {
+                    request = ListLineItemsCheckoutSession::new(session_id)
+                        .limit(100)
+                        .starting_after(last);
+                }
+                _ => return Ok(bought),
+            }
+        }
+        Err(format!(
+            "the line items of Checkout Session {session_id} run to more than 10 pages"
+        ))
+    }
+
+    /// Subscription `id` (`GET /v1/subscriptions/{id}`).
+    pub async fn subscription(&self, id: &str) -> Result<SubscriptionSnapshot, String> {
+        check_id(id)?;
+        let client = self.client()?;
+        let wire: SubscriptionWire =
+            RequestBuilder::new(StripeMethod::Get, format!("/subscriptions/{id}"))
+                .customize()
+                .send(client)
+                .await
+                .map_err(|err| format!("cannot fetch subscription {id}: {err}"))?;
+        let current_period_end = wire
+            .items
+            .data
+            .iter()
+            .filter_map(|item| item.current_period_end)
+            .max()
+            .or(wire.current_period_end);
+        Ok(SubscriptionSnapshot {
+            status: wire.status,
+            prices: wire
+                .items
+                .data
+                .into_iter()
+                .filter_map(|item| Some(item.price?.id))
+                .collect(),
+            current_period_end,
+        })
+    }
+}
+
+/// Ids go into URL paths: only what Stripe ids are made of.
+fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{id}` is not a Stripe id"))
+    }
+}

@@ -1,0 +1,236 @@
+//! Online validation, for apps that happen to be online: the key's signature and expiry, plus what
+//! only the issuer knows (revoked, suspended, renewed).
+//!
+//! `POST /v1/licenses/validate` with `{"key": "ts1_…"}` answers `200` with a [`ValidateResponse`]
+//! for every key, well-formed or not: whether a key is valid is the answer, not an error. Only a
+//! request that is not `{"key": "<string>"}` is an error (`400`, see [`crate::extract::ApiJson`]).
+//!
+//! The key itself is never logged; the licence id is, once the signature has been checked.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tessera_keys::{LicenseBuffer, LicenseId, UnixTime};
+use tessera_verifier::{Validity, Verifier, VerifyError};
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::licenses::LicenseView;
+use crate::state::AppState;
+use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
+
+/// `POST /v1/licenses/validate`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/licenses/validate", post(validate))
+}
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+pub struct ValidateRequest {
+    /// The licence key text, `ts1_…`; whitespace and line breaks are ignored.
+    pub key: String,
+}
+
+/// The answer: always `200` for a well-formed request.
+#[derive(Debug, Serialize)]
+pub struct ValidateResponse {
+    /// Whether the app should run as licensed (`status` is `active` or `grace`).
+    pub valid: bool,
+    /// `active`, `grace` (expired but within its grace period: works, ask for renewal), `expired`,
+    /// `not_yet_valid`, `revoked`, `suspended`, or `invalid` (not a key this issuer signed).
+    pub status: &'static str,
+    /// Why it is not valid, as a stable code; `null` when valid. One of `malformed`,
+    /// `unsupported_version`, `unknown_key_id`, `bad_signature` (all with status `invalid`),
+    /// `not_yet_valid`, `expired`, `revoked`, `suspended`.
+    pub reason: Option<&'static str>,
+    /// One line for humans.
+    pub message: String,
+    /// Whether the issuer has this licence on record. A key it signed without recording it (issued
+    /// offline with `tessera issue`, say) is judged by its signature and expiry alone. Always
+    /// `false` when the signature does not verify: nothing in such a key is looked up.
+    pub known: bool,
+    /// The licence id signed into the key; `null` when the signature does not verify.
+    pub license_id: Option<String>,
+    /// When this key expires (unix seconds); `null` is perpetual or an invalid key.
+    pub expires_at: Option<u64>,
+    /// When this key's grace period ends (unix seconds); `null` when it has none.
+    pub grace_ends_at: Option<u64>,
+    /// Whether the issuer has issued a newer key for this licence (a renewal or plan change): the app
+    /// should fetch and store it. This key stays valid to its own expiry.
+    pub superseded: bool,
+    /// The server time the key was checked at (unix seconds).
+    pub checked_at: u64,
+    /// The licence as the issuer has it (its `expires_at` is that of its newest key); `null` unless
+    /// `known`.
+    pub license: Option<LicenseView>,
+}
+
+/// What the signature check established, copied out of the verifier's borrowed buffer.
+enum Checked {
+    /// The signature does not verify, or the text is not a key: nothing in it can be trusted.
+    Untrusted(VerifyError),
+    /// Signed by a trusted key.
+    Signed(SignedKey),
+}
+
+struct SignedKey {
+    license_id: LicenseId,
+    expires_at: Option<UnixTime>,
+    grace_ends_at: Option<UnixTime>,
+    /// Where the key stands at the time of the check, by its own dates.
+    standing: Standing,
+}
+
+enum Standing {
+    Valid,
+    InGrace,
+    /// `Expired` or `NotYetValid`, as the verifier reported it.
+    Refused(VerifyError),
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ValidateRequest>,
+) -> Result<Json<ValidateResponse>, ApiError> {
+    let now = crate::clock::now();
+    let signed = match check_signature(&state, &request.key, now)? {
+        Checked::Signed(signed) => signed,
+        Checked::Untrusted(err) => {
+            let reason = refusal_reason(&err);
+            tracing::info!(reason, "validate: not a key this issuer signed");
+            return Ok(Json(ValidateResponse {
+                valid: false,
+                status: "invalid",
+                reason: Some(reason),
+                message: err.to_string(),
+                known: false,
+                license_id: None,
+                expires_at: None,
+                grace_ends_at: None,
+                superseded: false,
+                checked_at: now.0,
+                license: None,
+            }));
+        }
+    };
+
+    let license_id = signed.license_id;
+    let stored = state.db(move |store| store.license(&license_id)).await?;
+    let (status, reason, message) = judge(stored.as_ref().map(|(license, _)| license), &signed);
+    let key = strip_whitespace(&request.key);
+    let superseded = stored
+        .as_ref()
+        .and_then(|(_, keys)| keys.last())
+        .is_some_and(|newest: &IssuedKey| newest.key != key);
+    tracing::info!(%license_id, known = stored.is_some(), status, "validate");
+    Ok(Json(ValidateResponse {
+        valid: reason.is_none(),
+        status,
+        reason,
+        message,
+        known: stored.is_some(),
+        license_id: Some(license_id.to_hex().to_string()),
+        expires_at: signed.expires_at.map(|t| t.0),
+        grace_ends_at: signed.grace_ends_at.map(|t| t.0),
+        superseded,
+        checked_at: now.0,
+        license: stored
+            .as_ref()
+            .map(|(license, _)| LicenseView::new(&state, license)),
+    }))
+}
+
+fn check_signature(state: &AppState, key: &str, now: UnixTime) -> Result<Checked, ApiError> {
+    let verifier = Verifier::new(state.keyring.trusted())
+        .map_err(|err| ApiError::Internal(format!("cannot build a verifier: {err}")))?;
+    let mut buf = LicenseBuffer::new();
+    let refusal = match verifier.verify(key, now, &mut buf) {
+        Ok(license) => {
+            let claims = license.claims();
+            return Ok(Checked::Signed(SignedKey {
+                license_id: claims.license_id,
+                expires_at: claims.expires_at,
+                grace_ends_at: claims.grace_ends_at(),
+                standing: match license.validity() {
+                    Validity::Grace { .. } => Standing::InGrace,
+                    _ => Standing::Valid,
+                },
+            }));
+        }
+        // Reported only after the signature checked out, so the key's claims can be trusted.
+        Err(err @ (VerifyError::Expired { .. } | VerifyError::NotYetValid { .. })) => err,
+        Err(err) => return Ok(Checked::Untrusted(err)),
+    };
+    // The verifier does not hand back the claims of a key it refuses; decode them again (the same
+    // text, whose signature was just verified) for the licence id and dates.
+    let mut buf = LicenseBuffer::new();
+    let claims = buf
+        .decode_text(key)
+        .map_err(|err| ApiError::Internal(format!("a verified key does not decode: {err}")))?
+        .claims;
+    Ok(Checked::Signed(SignedKey {
+        license_id: claims.license_id,
+        expires_at: claims.expires_at,
+        grace_ends_at: claims.grace_ends_at(),
+        standing: Standing::Refused(refusal),
+    }))
+}
+
+/// Status, reason and message of a validly signed key. What the issuer recorded (revoked,
+/// suspended) outranks the key's own dates.
+fn judge(
+    stored: Option<&LicenseRecord>,
+    signed: &SignedKey,
+) -> (&'static str, Option<&'static str>, String) {
+    match stored.map(|license| license.status) {
+        Some(LicenseStatus::Revoked) => {
+            return (
+                "revoked",
+                Some("revoked"),
+                "licence has been revoked".into(),
+            )
+        }
+        Some(LicenseStatus::Suspended) => {
+            return (
+                "suspended",
+                Some("suspended"),
+                "licence is suspended; contact the vendor".into(),
+            )
+        }
+        // A stored `expired` describes the licence's newest key; this key may be another one, and is
+        // judged by its own dates below.
+        Some(LicenseStatus::Active | LicenseStatus::Expired) | None => {}
+    }
+    match &signed.standing {
+        Standing::Valid => ("active", None, "licence is valid".into()),
+        Standing::InGrace => (
+            "grace",
+            None,
+            "licence has expired and is in its grace period: renew it".into(),
+        ),
+        Standing::Refused(err @ VerifyError::NotYetValid { .. }) => {
+            ("not_yet_valid", Some("not_yet_valid"), err.to_string())
+        }
+        Standing::Refused(err) => ("expired", Some(refusal_reason(err)), err.to_string()),
+    }
+}
+
+fn refusal_reason(err: &VerifyError) -> &'static str {
+    match err {
+        VerifyError::Malformed(_) => "malformed",
+        VerifyError::UnsupportedVersion { .. } => "unsupported_version",
+        VerifyError::UnknownKeyId { .. } => "unknown_key_id",
+        VerifyError::BadSignature => "bad_signature",
+        VerifyError::NotYetValid { .. } => "not_yet_valid",
+        VerifyError::Expired { .. } => "expired",
+        VerifyError::Revoked { .. } => "revoked",
+        // WrongProduct is never reported (the verifier is not tied to a product); a kind added later
+        // is still a refusal.
+        _ => "invalid",
+    }
+}
+
+fn strip_whitespace(key: &str) -> String {
+    key.chars().filter(|c| !c.is_whitespace()).collect()
+}

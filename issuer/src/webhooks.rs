@@ -1,0 +1,269 @@
+//! `POST /v1/webhooks/stripe`: Stripe tells the issuer that someone paid, renewed, changed plan,
+//! cancelled, got a refund or disputed a payment.
+//!
+//! The raw body's signature is checked before anything is parsed. The delivery is recorded and its
+//! effects ([`crate::fulfil`]) applied in one transaction, so an event has its effect once however
+//! often (and however concurrently) Stripe delivers it. Anything Stripe should retry gets a 5xx.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::fulfil::{self, Action, Context, Fetched};
+use crate::state::AppState;
+use crate::store::{ApplyError, DeliveryStatus, IncomingDelivery, ProcessOutcome, Timestamp};
+use crate::stripe::api::StripeApi;
+use crate::stripe::objects::EventEnvelope;
+use crate::stripe::signature;
+
+/// The route, with a Stripe API client made from `state`'s configuration.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let api = Arc::new(StripeApi::new(&state.config.stripe));
+    Router::new()
+        .route("/v1/webhooks/stripe", post(receive))
+        .layer(Extension(api))
+}
+
+/// The answer to a delivery Stripe need not retry.
+#[derive(Debug, Serialize)]
+pub struct WebhookResponse {
+    /// Always `true`.
+    pub received: bool,
+    /// The event id.
+    pub event_id: String,
+    /// `processed`, `ignored` (a type or state the issuer does not act on), or `duplicate` (an
+    /// earlier delivery of the event already took effect).
+    pub status: &'static str,
+}
+
+/// The raw body of a request whose `Stripe-Signature` matches a configured webhook secret.
+///
+/// Extracting it verifies the signature on the exact bytes received, before anything is parsed;
+/// a refusal is logged and answered 400 (`missing_signature`, `invalid_signature`,
+/// `stale_timestamp`), 413 for a body over the limit, or 503 when no secret is configured.
+#[derive(Debug)]
+pub struct SignedPayload(pub String);
+
+impl FromRequest<AppState> for SignedPayload {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let secrets = &state.config.stripe.webhook_secrets;
+        if secrets.is_empty() {
+            tracing::error!("Stripe webhook refused: no webhook secret is configured");
+            return Err(ApiError::NotConfigured {
+                code: "webhooks_not_configured",
+                message: "no Stripe webhook secret is configured: set stripe.webhook_secrets or \
+                          STRIPE_WEBHOOK_SECRET"
+                    .to_owned(),
+            }
+            .into_response());
+        }
+        // A header that is not text cannot match; the empty string fails verification as invalid.
+        let header = request
+            .headers()
+            .get("stripe-signature")
+            .map(|value| value.to_str().unwrap_or("").to_owned());
+        let body =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => crate::server::payload_too_large(),
+                    _ => ApiError::bad_request("malformed_event", rejection.body_text())
+                        .into_response(),
+                })?;
+        let Ok(payload) = String::from_utf8(body.into()) else {
+            tracing::warn!("Stripe webhook refused: the body is not UTF-8");
+            return Err(
+                ApiError::bad_request("malformed_event", "the body is not UTF-8 JSON")
+                    .into_response(),
+            );
+        };
+        if let Err(err) = signature::verify(&payload, header.as_deref(), secrets) {
+            tracing::warn!(
+                code = err.code(),
+                "Stripe webhook refused: {}",
+                err.message()
+            );
+            return Err(ApiError::bad_request(err.code(), err.message()).into_response());
+        }
+        Ok(SignedPayload(payload))
+    }
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Extension(api): Extension<Arc<StripeApi>>,
+    SignedPayload(payload): SignedPayload,
+) -> Result<Json<WebhookResponse>, ApiError> {
+    let event: EventEnvelope = serde_json::from_str(&payload).map_err(|err| {
+        tracing::warn!(%err, "Stripe webhook refused: the signed body is not an event");
+        ApiError::bad_request(
+            "malformed_event",
+            format!("the body is not a Stripe event: {err}"),
+        )
+    })?;
+    if event.id.is_empty() || event.id.len() > 255 {
+        return Err(ApiError::bad_request(
+            "malformed_event",
+            "the event id is empty or too long",
+        ));
+    }
+    let received_at = crate::clock::now().0 as Timestamp;
+    let span = tracing::info_span!("stripe_event", id = %event.id, r#type = %event.event_type);
+    tracing::info!(parent: &span, "Stripe event received");
+
+    let event_id = event.id.clone();
+    let prior = {
+        let event_id = event_id.clone();
+        state.db(move |store| store.delivery(&event_id)).await?
+    };
+    let action = Action::read(&event.event_type, event.data.object);
+    // A redelivery of an event that already took effect asks Stripe nothing; the transaction below
+    // only counts the attempt (and re-checks, for deliveries racing this one).
+    let fetched = match &prior {
+        Some(prior) if prior.status != DeliveryStatus::Failed => Fetched::default(),
+        _ => prefetch(&state, &api, &action).await?,
+    };
+
+    let config = Arc::clone(&state.config);
+    let keyring = Arc::clone(&state.keyring);
+    let event_type = event.event_type;
+    let event_created = event.created;
+    let id = event_id.clone();
+    let effects_span = span.clone();
+    let outcome = state
+        .db(move |store| {
+            let _in_span = effects_span.enter();
+            let ctx = Context {
+                config: &config,
+                signer: keyring.active(),
+                event_id: &id,
+                event_created,
+                now: crate::clock::now().0 as Timestamp,
+            };
+            let incoming = IncomingDelivery {
+                event_id: &id,
+                event_type: &event_type,
+                payload: &payload,
+                received_at,
+            };
+            Ok::<_, ApiError>(store.process_delivery(incoming, &mut |tx| {
+                fulfil::apply(&ctx, &action, &fetched, tx)
+            }))
+        })
+        .await?;
+
+    match outcome {
+        Ok(ProcessOutcome::Applied(status)) => {
+            tracing::info!(parent: &span, status = status.as_str(), "Stripe event handled");
+            Ok(Json(WebhookResponse {
+                received: true,
+                event_id,
+                status: status.as_str(),
+            }))
+        }
+        Ok(ProcessOutcome::AlreadyDone(prior)) => {
+            tracing::info!(parent: &span, status = prior.status.as_str(),
+                "already handled; not applied again");
+            Ok(duplicate(event_id))
+        }
+        Err(ApplyError::Unprocessable(why)) => {
+            tracing::error!(parent: &span, error = %why,
+                "Stripe event recorded as failed; Stripe will retry it");
+            Err(ApiError::ProcessingFailed(why))
+        }
+        Err(ApplyError::Store(err)) => Err(ApiError::Internal(format!(
+            "storing Stripe event {event_id}: {err}"
+        ))),
+    }
+}
+
+fn duplicate(event_id: String) -> Json<WebhookResponse> {
+    Json(WebhookResponse {
+        received: true,
+        event_id,
+        status: "duplicate",
+    })
+}
+
+/// Asks Stripe what the event itself does not say, before the transaction (network I/O never
+/// holds the database). A failed call is not an error here: it becomes the recorded failure if
+/// the event cannot be applied without it.
+async fn prefetch(state: &AppState, api: &StripeApi, action: &Action) -> Result<Fetched, ApiError> {
+    let mut fetched = Fetched::default();
+    let Action::Checkout(session) = action else {
+        return Ok(fetched);
+    };
+    if !session.is_paid() {
+        return Ok(fetched);
+    }
+    match session.mode.as_str() {
+        "payment" if session.metadata_price().is_none() => {
+            let items = api.checkout_prices(&session.id).await;
+            if let Err(why) = &items {
+                tracing::warn!(session = %session.id, error = %why, "line items not fetched");
+            }
+            fetched.line_items = Some(items);
+        }
+        "subscription" => {
+            if let Some(subscription_id) = session.subscription() {
+                let known = {
+                    let id = subscription_id.clone();
+                    state.db(move |store| store.subscription(&id)).await?
+                };
+                let known_enough = known.is_some_and(|record| {
+                    record.paid_through.is_some()
+                        && (record.price_id.is_some() || session.metadata_price().is_some())
+                });
+                if !known_enough {
+                    fetched.subscription = Some(api.subscription(&subscription_id).await);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(fetched)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::config::{Config, Environment};
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_without_content_length_gets_the_json_413() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_toml_str(
+            &format!(
+                "data_dir = {:?}\n[stripe]\nwebhook_secrets = [\"whsec_x\"]\n[limits]\nbody_bytes = 1024\n",
+                dir.path().join("data")
+            ),
+            &Environment::default(),
+        )
+        .unwrap();
+        let app = crate::app(crate::startup::open(config).unwrap());
+        // No Content-Length header: the limit applies while the body is read, in the extractor.
+        let request = Request::post("/v1/webhooks/stripe")
+            .header("stripe-signature", "t=1,v1=00")
+            .body(Body::from(vec![b'x'; 4096]))
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "payload_too_large");
+    }
+}

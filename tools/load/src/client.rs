@@ -1,0 +1,234 @@
+//! The load client: `concurrency` workers, each with one keep-alive HTTP/1.1 connection, sending
+//! prepared requests one after another (a closed loop) and timing each from send to the last byte
+//! of the answer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::Barrier;
+
+use crate::stats::{Measured, Recorded};
+
+/// One prepared request. Bodies and headers are built before a phase starts, so the client does as
+/// little work as possible while it is timed.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// GET or POST.
+    pub method: Method,
+    /// Path and query.
+    pub path: String,
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body (empty for GET).
+    pub body: Bytes,
+}
+
+impl Request {
+    /// A GET of `path`.
+    pub fn get(path: impl Into<String>) -> Request {
+        Request {
+            method: Method::GET,
+            path: path.into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A POST of a JSON `body` with `headers`.
+    pub fn post_json(
+        path: impl Into<String>,
+        body: impl Into<Bytes>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Request {
+        let mut headers = headers;
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        Request {
+            method: Method::POST,
+            path: path.into(),
+            headers,
+            body: body.into(),
+        }
+    }
+}
+
+/// How a phase runs.
+#[derive(Clone, Copy, Debug)]
+pub struct PhaseOptions {
+    /// Requests in flight at once (one connection each).
+    pub concurrency: usize,
+    /// No new request is sent after this long; the phase then stops by itself.
+    pub time_budget: Duration,
+    /// A request without an answer after this long counts as an error.
+    pub request_timeout: Duration,
+}
+
+/// Decides whether an answer counts as `ok`: a status and the body.
+pub type Check = fn(StatusCode, &[u8]) -> bool;
+
+/// Passes any 2xx answer.
+pub fn is_success(status: StatusCode, _body: &[u8]) -> bool {
+    status.is_success()
+}
+
+/// Sends every request in `requests` to `addr` (a loopback address) with `options.concurrency`
+/// workers, until all are answered or the time budget runs out, and records the answers.
+///
+/// Connections are opened before the clock starts.
+pub async fn run_phase(
+    addr: SocketAddr,
+    requests: Arc<Vec<Request>>,
+    options: PhaseOptions,
+    check: Check,
+) -> anyhow::Result<Measured> {
+    if !addr.ip().is_loopback() {
+        bail!("refusing to load {addr}: the load tool only talks to loopback addresses");
+    }
+    let workers = options.concurrency.clamp(1, requests.len().max(1));
+    let next = Arc::new(AtomicUsize::new(0));
+    // Every worker and this task meet here once all connections are open.
+    let start_line = Arc::new(Barrier::new(workers + 1));
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut connection = Connection::open(addr).await?;
+        let requests = Arc::clone(&requests);
+        let next = Arc::clone(&next);
+        let start_line = Arc::clone(&start_line);
+        handles.push(tokio::spawn(async move {
+            start_line.wait().await;
+            let deadline = Instant::now() + options.time_budget;
+            let mut recorded = Recorded::default();
+            loop {
+                if Instant::now() >= deadline {
+                    recorded.stopped_by_time_limit = next.load(Ordering::Relaxed) < requests.len();
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(i) else {
+                    break;
+                };
+                let sent = Instant::now();
+                let answer =
+                    tokio::time::timeout(options.request_timeout, connection.send(request)).await;
+                let latency = sent.elapsed();
+                match answer {
+                    Ok(Ok((status, body))) => {
+                        recorded.latencies.push(latency);
+                        *recorded.statuses.entry(status.as_u16()).or_default() += 1;
+                        if check(status, &body) {
+                            recorded.ok += 1;
+                        } else if recorded.first_failure.is_none() {
+                            recorded.first_failure = Some(format!(
+                                "{} {} -> {status}: {}",
+                                request.method,
+                                request.path,
+                                String::from_utf8_lossy(&body[..body.len().min(300)])
+                            ));
+                        }
+                    }
+                    Ok(Err(err)) => {
+                        recorded.errors += 1;
+                        recorded.first_failure.get_or_insert_with(|| {
+                            format!("{} {}: {err:#}", request.method, request.path)
+                        });
+                        connection.reset();
+                    }
+                    Err(_) => {
+                        recorded.errors += 1;
+                        recorded.first_failure.get_or_insert_with(|| {
+                            format!(
+                                "{} {}: no answer within {:?}",
+                                request.method, request.path, options.request_timeout
+                            )
+                        });
+                        connection.reset();
+                    }
+                }
+            }
+            recorded
+        }));
+    }
+    start_line.wait().await;
+    let started = Instant::now();
+    let mut total = Recorded::default();
+    for handle in handles {
+        total.merge(handle.await.context("a load worker panicked")?);
+    }
+    Ok(Measured {
+        recorded: total,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One keep-alive HTTP/1.1 connection, reopened after an error.
+struct Connection {
+    addr: SocketAddr,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Connection> {
+        let mut connection = Connection { addr, sender: None };
+        connection.connect().await?;
+        Ok(connection)
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .with_context(|| format!("cannot connect to {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP handshake")?;
+        tokio::spawn(async move {
+            // Ends when the sender is dropped or the server closes the connection.
+            let _ = connection.await;
+        });
+        self.sender = Some(sender);
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.sender = None;
+    }
+
+    async fn send(&mut self, request: &Request) -> anyhow::Result<(StatusCode, Bytes)> {
+        if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
+            self.connect().await?;
+        }
+        let sender = self.sender.as_mut().context("no connection")?;
+        sender.ready().await.context("connection closed")?;
+        let mut builder = hyper::Request::builder()
+            .method(request.method.clone())
+            .uri(request.path.as_str())
+            .header(HOST, self.addr.to_string());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let http_request = builder
+            .body(Full::new(request.body.clone()))
+            .context("building the request")?;
+        let response = sender
+            .send_request(http_request)
+            .await
+            .context("sending the request")?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("reading the answer")?
+            .to_bytes();
+        Ok((status, body))
+    }
+}

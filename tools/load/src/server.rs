@@ -1,0 +1,228 @@
+//! The servers under load, each in its own child process: the real `tessera-issuer`, and a
+//! hello-world axum server (`tessera-load hello`) as the baseline.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use axum::routing::get;
+use axum::Router;
+
+/// How long a server may take to print its address.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Stripe webhook secret the load tool configures and signs with.
+pub const WEBHOOK_SECRET: &str = "whsec_load_test";
+
+/// The Stripe price every load event buys.
+pub const PRICE: &str = "price_bench";
+
+/// The issuer's configuration for a load run: loopback on an ephemeral port, data in `data_dir`,
+/// one webhook secret, a one-product catalogue and one price. Stripe's API base points at a closed
+/// loopback port, so nothing can leave the machine (events carry `tessera_price`, so none is
+/// expected).
+pub fn issuer_config(data_dir: &Path) -> String {
+    // JSON string escapes are valid TOML basic-string escapes.
+    let data_dir = serde_json::to_string(&data_dir.to_string_lossy()).expect("a string");
+    format!(
+        r#"listen = "127.0.0.1:0"
+data_dir = {data_dir}
+
+[stripe]
+webhook_secrets = ["{WEBHOOK_SECRET}"]
+api_base = "http://127.0.0.1:9"
+
+[[products]]
+id = 1
+name = "bench"
+tiers = ["free", "pro"]
+features = ["export"]
+
+[[prices]]
+id = "{PRICE}"
+product = "bench"
+tier = "pro"
+features = ["export"]
+duration_days = 365
+"#
+    )
+}
+
+/// A server child process, killed (and reaped) when dropped, also on an error or a panic.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `command` with its stdout piped and its stderr written to `log`, and waits for the line
+    /// `<name> listening on http://<addr>` (at most 30 s). `addr` must be a loopback address.
+    pub fn start(mut command: Command, name: &str, log: &Path) -> anyhow::Result<ServerProcess> {
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {program}"))?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        // The guard exists before anything below can fail.
+        let mut server = ServerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log: log.to_owned(),
+        };
+        let prefix = format!("{name} listening on http://");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keeps reading to the end so the child never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix(&prefix) {
+                    let _ = sender.send(addr.trim().trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let addr = match receiver.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!(
+                    "{name} did not print its address within {START_TIMEOUT:?}{}",
+                    server.log_tail()
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = server.child.wait().ok();
+                bail!(
+                    "{name} exited ({}) before listening{}",
+                    status.map_or_else(|| "unknown status".to_owned(), |s| s.to_string()),
+                    server.log_tail()
+                )
+            }
+        };
+        server.addr = addr
+            .parse()
+            .map_err(|_| anyhow!("{name} printed an address that is not ip:port: {addr}"))?;
+        if !server.addr.ip().is_loopback() {
+            bail!("{name} listens on {}, not a loopback address", server.addr);
+        }
+        Ok(server)
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last lines of the server's log, to explain a failure (empty if there are none).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            return String::new();
+        }
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        format!("; last lines of {}:\n{tail}", self.log.display())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `tessera-issuer` binary next to this executable (same target directory), where
+/// `cargo build --release -p tessera-issuer` puts it.
+pub fn default_issuer_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    let dir = exe.parent().context("executable has no directory")?;
+    // `cargo test` runs test binaries from target/<profile>/deps.
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    Ok(dir.join(format!("tessera-issuer{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Starts the issuer at `bin` with `config_file`, working in `dir` (its log is `dir/issuer.log`).
+pub fn start_issuer(bin: &Path, config_file: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
+    let mut command = Command::new(bin);
+    command
+        .arg("--config")
+        .arg(config_file)
+        .current_dir(dir)
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("STRIPE_SECRET_KEY")
+        .env("NO_COLOR", "1");
+    ServerProcess::start(command, "tessera-issuer", &dir.join("issuer.log"))
+}
+
+/// Starts `tessera-load hello` (this executable) on an ephemeral loopback port; its log is
+/// `dir/hello.log`.
+pub fn start_hello(dir: &Path) -> anyhow::Result<ServerProcess> {
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    let mut command = Command::new(exe);
+    command.args(["hello", "--listen", "127.0.0.1:0"]);
+    ServerProcess::start(command, "tessera-load hello", &dir.join("hello.log"))
+}
+
+/// The baseline's whole application: `GET /` answers `ok`.
+pub fn hello_app() -> Router {
+    Router::new().route("/", get(|| async { "ok" }))
+}
+
+/// Runs the hello-world server on `listen` until the process is killed, with the same runtime as the
+/// issuer (tokio's default multi-threaded one), printing `tessera-load hello listening on
+/// http://<addr>` once it accepts connections.
+pub fn serve_hello(listen: SocketAddr) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() {
+        bail!("the hello server listens on loopback addresses only, not {listen}");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        println!(
+            "tessera-load hello listening on http://{}",
+            listener.local_addr()?
+        );
+        axum::serve(listener, hello_app()).await?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_what_the_events_need() {
+        let text = issuer_config(Path::new("/tmp/x \"y\"/data"));
+        assert!(text.contains(r#"data_dir = "/tmp/x \"y\"/data""#), "{text}");
+        assert!(text.contains(r#"listen = "127.0.0.1:0""#));
+        assert!(text.contains(r#"webhook_secrets = ["whsec_load_test"]"#));
+        assert!(text.contains(r#"id = "price_bench""#));
+    }
+}
