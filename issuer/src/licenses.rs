@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{IssuedKey, LicenseRecord};
+use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 
 /// `GET /v1/licenses/by-checkout-session/{id}`.
 pub fn router() -> Router<AppState> {
@@ -70,16 +70,33 @@ impl LicenseView {
                 .and_then(|p| p.tier_name(license.tier))
                 .map(str::to_owned),
             features,
-            status: license.status.as_str(),
+            status: effective_status(license, state.config.grace_seconds).as_str(),
             expires_at: license.expires_at,
         }
+    }
+}
+
+/// The stored status, except that an active licence past its expiry and grace reads as expired:
+/// nothing needs to run at the moment of expiry for the answer to be right.
+/// Subscription keys carry the configured grace period; one-time licences end at their expiry.
+fn effective_status(license: &LicenseRecord, grace_seconds: u32) -> LicenseStatus {
+    let now = crate::clock::now().0 as i64;
+    let grace = match license.subscription_id {
+        Some(_) => i64::from(grace_seconds),
+        None => 0,
+    };
+    match (license.status, license.expires_at) {
+        (LicenseStatus::Active, Some(expires_at)) if now >= expires_at + grace => {
+            LicenseStatus::Expired
+        }
+        (status, _) => status,
     }
 }
 
 async fn by_checkout_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<LicenseResponse>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     if !id.starts_with("cs_") || id.len() > 255 {
         return Err(ApiError::bad_request(
             "invalid_checkout_session",
@@ -92,9 +109,14 @@ async fn by_checkout_session(
     let (license, key): (LicenseRecord, Option<IssuedKey>) = found.ok_or(ApiError::NotFound(
         "no licence for this checkout session yet",
     ))?;
-    Ok(Json(LicenseResponse {
-        license: LicenseView::new(&state, &license),
-        key_expires_at: key.as_ref().and_then(|k| k.expires_at),
-        key: key.map(|k| k.key),
-    }))
+    // The answer carries a licence key: no cache may keep it.
+    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
+    Ok((
+        no_store,
+        Json(LicenseResponse {
+            license: LicenseView::new(&state, &license),
+            key_expires_at: key.as_ref().and_then(|k| k.expires_at),
+            key: key.map(|k| k.key),
+        }),
+    ))
 }

@@ -16,6 +16,9 @@ struct Args {
     /// TOML configuration file (see examples/tessera.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Listen on this address instead of the configured one (e.g. 127.0.0.1:0 for any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -37,7 +40,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::load(args.config.as_deref(), &Environment::from_process())?;
+    let mut config = Config::load(args.config.as_deref(), &Environment::from_process())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
     let state = tessera_issuer::startup::open(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
@@ -35,8 +35,18 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// Creates the data directory if needed, loads the keys and opens the database.
-pub fn open(config: Config) -> Result<AppState, StartError> {
+pub fn open(mut config: Config) -> Result<AppState, StartError> {
     create_private_dir(&config.data_dir).map_err(StartError::DataDir)?;
+    if config.development && config.stripe.webhook_secrets.is_empty() {
+        let path = config.data_dir.join(DEV_WEBHOOK_SECRET_FILE);
+        let secret = development_webhook_secret(&path).map_err(StartError::DataDir)?;
+        config.stripe.webhook_secrets.push(secret);
+        tracing::warn!(
+            path = %path.display(),
+            "using a DEVELOPMENT webhook secret (sign test events with it, e.g. \
+             scripts/send-test-event); configure [stripe] webhook_secrets for production"
+        );
+    }
     let (keyring, origin) = Keyring::load(
         config.signing_key_file.as_deref(),
         &config.data_dir,
@@ -65,6 +75,29 @@ pub fn open(config: Config) -> Result<AppState, StartError> {
         store: Arc::new(store),
         keyring: Arc::new(keyring),
     })
+}
+
+/// The file holding the development webhook secret, in the data directory.
+pub const DEV_WEBHOOK_SECRET_FILE: &str = "dev-webhook-secret";
+
+/// Reads the development webhook secret, making a random one (mode 0600) on first start.
+fn development_webhook_secret(path: &std::path::Path) -> std::io::Result<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => return Ok(Secret::new(text.trim())),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        Err(_) => {}
+    }
+    let random: [u8; 24] = rand::random();
+    let hex: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
+    let secret = format!("whsec_dev_{hex}");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
+    file.sync_all()?;
+    Ok(Secret::new(secret))
 }
 
 fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {

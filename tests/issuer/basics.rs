@@ -110,3 +110,74 @@ fn bad_config_fails_at_start_with_one_line_naming_the_field() {
         "error: config `prices[0].tier`: `gold` is not a tier of `editor`"
     );
 }
+
+/// The README's newcomer flow: the issuer on the embedded default, a signed test event from
+/// `scripts/send-test-event`, the key fetched and verified offline with `tessera verify`.
+#[test]
+fn readme_flow_on_the_embedded_default() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start_embedded_default();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/send-test-event");
+    let sent = std::process::Command::new("python3")
+        .arg(script)
+        .args(["--url", issuer.base_url(), "--email", "ada@example.com"])
+        .current_dir(workspace.path())
+        .output()
+        .expect("run scripts/send-test-event");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let key = String::from_utf8(sent.stdout).unwrap().trim().to_owned();
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    let session = stderr
+        .split_whitespace()
+        .find(|word| word.starts_with("cs_test_"))
+        .expect("the script names the checkout session");
+    let response = http()
+        .get(&issuer.url(&format!("/v1/licenses/by-checkout-session/{session}")))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(key.starts_with("ts1_"), "{key}");
+    assert!(workspace
+        .path()
+        .join("tessera-data/dev-webhook-secret")
+        .exists());
+    assert!(issuer.log().contains("DEVELOPMENT webhook secret"));
+
+    let (_, keys) = get_json(&issuer.url("/v1/keys"));
+    let public_key = keys["keys"][0]["public_key"].as_str().unwrap();
+    let verified = std::process::Command::new(crate::util::tessera_bin())
+        .args([
+            "--json",
+            "verify",
+            &key,
+            "--public-key",
+            public_key,
+            "--product",
+            "1",
+        ])
+        .args(["--require-feature", "0", "--require-feature", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let verdict: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(verdict["valid"], true);
+    assert_eq!(verdict["claims"]["tier"]["index"], 1);
+    // The demo price sells a 365-day licence.
+    let days_left = verdict["days_left"].as_u64().unwrap();
+    assert!((364..=365).contains(&days_left), "{days_left}");
+    // The secret and the key never reach the log.
+    let secret =
+        std::fs::read_to_string(workspace.path().join("tessera-data/dev-webhook-secret")).unwrap();
+    assert!(!issuer.log().contains(secret.trim()));
+    assert!(!issuer.log().contains(&key));
+}

@@ -45,22 +45,36 @@ impl Workspace {
 
     /// Starts the issuer on this workspace.
     pub fn start(&self) -> Issuer {
-        Issuer::start(self.dir.path(), &[])
+        self.start_with_env(&[])
     }
 
     /// Starts the issuer on this workspace with extra environment variables.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Issuer {
-        Issuer::start(self.dir.path(), env)
+        let config = self.dir.path().join("tessera.toml");
+        Issuer::start(
+            self.dir.path(),
+            &["--config".as_ref(), config.as_os_str()],
+            env,
+        )
+    }
+
+    /// Starts the issuer as the README's first command does, with no config file (the embedded
+    /// default, data in `./tessera-data`), but on a free port.
+    pub fn start_embedded_default(&self) -> Issuer {
+        Issuer::start(
+            self.dir.path(),
+            &["--listen".as_ref(), "127.0.0.1:0".as_ref()],
+            &[],
+        )
     }
 }
 
 impl Issuer {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Issuer {
+    fn start(dir: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Issuer {
         let log = std::fs::File::create(dir.join("issuer.log")).expect("log file");
         let mut command = Command::new(issuer_bin());
         command
-            .arg("--config")
-            .arg(dir.join("tessera.toml"))
+            .args(args)
             .current_dir(dir)
             .env_remove("STRIPE_WEBHOOK_SECRET")
             .env_remove("STRIPE_SECRET_KEY")
