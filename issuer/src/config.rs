@@ -24,6 +24,8 @@ pub struct Config {
     pub grace_seconds: u32,
     /// Stripe settings.
     pub stripe: StripeConfig,
+    /// E-mail delivery of licence keys; `None` (no `[smtp]` section) sends no mail.
+    pub smtp: Option<SmtpConfig>,
     /// Products, their tiers and features.
     pub catalog: Catalog,
     /// What each Stripe price sells.
@@ -32,6 +34,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Longest a request may take, in seconds.
     pub request_timeout_seconds: u64,
+    /// Started without a config file: development keys and secrets are made as needed.
+    pub development: bool,
 }
 
 /// How the issuer talks to Stripe.
@@ -141,6 +145,7 @@ struct ConfigFile {
     products: Vec<ProductSpec>,
     #[serde(default)]
     prices: Vec<PriceFile>,
+    smtp: Option<SmtpFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +194,23 @@ struct PriceFile {
     topup_credits: Option<u64>,
 }
 
+/// The embedded default, for trying Tessera out: a demo product and price. With it the issuer also makes
+/// a development signing key and webhook secret in the data directory (see `startup`).
+pub const DEVELOPMENT_DEFAULTS: &str = r#"
+[[products]]
+id = 1
+name = "demo-app"
+tiers = ["free", "pro", "team"]
+features = ["export", "sync", "cloud", "ai", "plugins"]
+
+[[prices]]
+id = "price_demo_pro"
+product = "demo-app"
+tier = "pro"
+features = ["export", "sync"]
+duration_days = 365
+"#;
+
 /// The default listen address: loopback only, so a first start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory, relative to where the issuer starts.
@@ -201,6 +223,8 @@ pub struct Environment {
     pub webhook_secret: Option<String>,
     /// `STRIPE_SECRET_KEY`.
     pub secret_key: Option<String>,
+    /// `SMTP_PASSWORD`.
+    pub smtp_password: Option<String>,
 }
 
 impl Environment {
@@ -214,15 +238,20 @@ impl Environment {
         Environment {
             webhook_secret: non_empty("STRIPE_WEBHOOK_SECRET"),
             secret_key: non_empty("STRIPE_SECRET_KEY"),
+            smtp_password: non_empty("SMTP_PASSWORD"),
         }
     }
 }
 
 impl Config {
-    /// The configuration in `path`, or the embedded default if `path` is `None`.
+    /// The configuration in `path`, or the embedded development default if `path` is `None`.
     pub fn load(path: Option<&Path>, env: &Environment) -> Result<Config, ConfigError> {
         let file = match path {
-            None => ConfigFile::default(),
+            None => {
+                let mut config = Config::from_toml_str(DEVELOPMENT_DEFAULTS, env)?;
+                config.development = true;
+                return Ok(config);
+            }
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|err| {
                     invalid("--config", format!("cannot read {}: {err}", path.display()))
@@ -257,6 +286,17 @@ impl Config {
                     .map_err(|err| invalid(format!("signing.retired_public_keys[{i}]"), err))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Apps trust at most MAX_TRUSTED_KEYS keys: the active one and the retired ones.
+        if retired_public_keys.len() >= tessera_verifier::MAX_TRUSTED_KEYS {
+            return Err(invalid(
+                "signing.retired_public_keys",
+                format!(
+                    "at most {} retired keys: apps trust {} keys at once",
+                    tessera_verifier::MAX_TRUSTED_KEYS - 1,
+                    tessera_verifier::MAX_TRUSTED_KEYS
+                ),
+            ));
+        }
         let grace_days = file.licenses.grace_days.unwrap_or(7);
         let grace_seconds = grace_days
             .checked_mul(86_400)
@@ -319,6 +359,7 @@ impl Config {
             ));
         }
 
+        let smtp = file.smtp.map(|smtp| smtp_config(smtp, env)).transpose()?;
         Ok(Config {
             listen,
             data_dir: file.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
@@ -330,10 +371,12 @@ impl Config {
                 secret_key,
                 api_base,
             },
+            smtp,
             catalog,
             prices,
             body_limit_bytes,
             request_timeout_seconds,
+            development: false,
         })
     }
 
@@ -428,5 +471,155 @@ fn price_entry(catalog: &Catalog, i: usize, price: PriceFile) -> Result<PriceEnt
             duration_days,
             credits_per_period: price.credits_per_period,
         },
+    })
+}
+
+/// How licence keys are e-mailed to buyers (`[smtp]`); see [`crate::email`].
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// The SMTP server (relay or submission server).
+    pub host: String,
+    /// Its port; defaults by `tls`: 25, 587 (`starttls`) or 465 (`tls`).
+    pub port: u16,
+    /// How the connection is secured.
+    pub tls: SmtpTls,
+    /// Login name; `None` sends without authenticating.
+    pub username: Option<String>,
+    /// Password for `username` (`SMTP_PASSWORD` takes precedence over the file).
+    pub password: Option<Secret>,
+    /// The sender, e.g. `Acme Licensing <licences@acme.example>`.
+    pub from: lettre::message::Mailbox,
+    /// Where replies go, if not to `from`.
+    pub reply_to: Option<lettre::message::Mailbox>,
+    /// The subject line; `{product}` and `{tier}` are replaced by the licence's names.
+    pub subject: String,
+    /// Attempts before a message is given up as failed.
+    pub max_attempts: u32,
+    /// Delay before the first retry; each later one doubles it (with jitter, at most 6 hours).
+    pub base_backoff_seconds: u64,
+    /// Longest one SMTP command may take.
+    pub timeout_seconds: u64,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same host or a trusted network (and for tests).
+    None,
+    /// Plain text upgraded with STARTTLS, which the server must offer (never falls back).
+    StartTls,
+    /// TLS from the first byte (implicit TLS, "SMTPS").
+    Tls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFile {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    from: Option<String>,
+    reply_to: Option<String>,
+    subject: Option<String>,
+    max_attempts: Option<u32>,
+    base_backoff_seconds: Option<u64>,
+    timeout_seconds: Option<u64>,
+}
+
+fn smtp_config(file: SmtpFile, env: &Environment) -> Result<SmtpConfig, ConfigError> {
+    let host = file.host.unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(invalid("smtp.host", "is required: the SMTP server's name"));
+    }
+    let tls = match file.tls.as_deref().unwrap_or("starttls") {
+        "none" => SmtpTls::None,
+        "starttls" => SmtpTls::StartTls,
+        "tls" => SmtpTls::Tls,
+        other => {
+            return Err(invalid(
+                "smtp.tls",
+                format!("`{other}` is not one of `none`, `starttls`, `tls`"),
+            ))
+        }
+    };
+    let port = file.port.unwrap_or(match tls {
+        SmtpTls::None => 25,
+        SmtpTls::StartTls => 587,
+        SmtpTls::Tls => 465,
+    });
+    // SMTP_PASSWORD goes with a username; set for some other program, it does not stop the issuer.
+    let password = match &file.username {
+        Some(_) => env.smtp_password.clone().or(file.password),
+        None => file.password,
+    }
+    .map(Secret);
+    match (&file.username, &password) {
+        (Some(_), None) => {
+            return Err(invalid(
+                "smtp.password",
+                "is required with smtp.username (or set SMTP_PASSWORD)",
+            ))
+        }
+        (None, Some(_)) => return Err(invalid("smtp.username", "is required with a password")),
+        (Some(_), Some(_)) if tls == SmtpTls::None => {
+            return Err(invalid(
+                "smtp.tls",
+                "`none` would send the password in clear: use `starttls` or `tls`",
+            ))
+        }
+        _ => {}
+    }
+    let mailbox = |field: &str, text: Option<String>| {
+        text.map(|text| {
+            text.parse::<lettre::message::Mailbox>()
+                .map_err(|err| invalid(field, format!("`{text}` is not an e-mail address: {err}")))
+        })
+        .transpose()
+    };
+    let from = mailbox("smtp.from", file.from)?
+        .ok_or_else(|| invalid("smtp.from", "is required: the sender's address"))?;
+    let reply_to = mailbox("smtp.reply_to", file.reply_to)?;
+    let subject = file
+        .subject
+        .unwrap_or_else(|| "Your {product} licence key".to_owned());
+    let bad_placeholder = || {
+        invalid(
+            "smtp.subject",
+            "may contain only the placeholders {product} and {tier}",
+        )
+    };
+    let mut rest = subject.as_str();
+    while let Some(start) = rest.find('{') {
+        let end = start + rest[start..].find('}').ok_or_else(bad_placeholder)?;
+        if !matches!(&rest[start + 1..end], "product" | "tier") {
+            return Err(bad_placeholder());
+        }
+        rest = &rest[end + 1..];
+    }
+    if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
+        return Err(invalid("smtp.subject", "must be one non-empty line"));
+    }
+    let positive = |field: &str, value: u64| match value {
+        0 => Err(invalid(field, "must be positive")),
+        value => Ok(value),
+    };
+    let max_attempts = positive("smtp.max_attempts", file.max_attempts.unwrap_or(10).into())?;
+    Ok(SmtpConfig {
+        host,
+        port,
+        tls,
+        username: file.username,
+        password,
+        from,
+        reply_to,
+        subject,
+        max_attempts: max_attempts as u32,
+        base_backoff_seconds: positive(
+            "smtp.base_backoff_seconds",
+            file.base_backoff_seconds.unwrap_or(60),
+        )?,
+        timeout_seconds: positive("smtp.timeout_seconds", file.timeout_seconds.unwrap_or(30))?,
     })
 }

@@ -298,10 +298,13 @@ fn one_time_purchase(
     tx.add_key(&license.id, &key, Some(ctx.event_id))?;
     tracing::info!(license = %license.id, session = %session.id, price = %item.price_id,
         "licence issued for a one-time purchase");
-    if let Some(payment_intent) = &license.payment_intent_id {
-        if let Some(reversal) = tx.payment_reversal(payment_intent)? {
-            revoke(ctx, tx, &license, &reversal)?;
-        }
+    let reversal = match &license.payment_intent_id {
+        Some(payment_intent) => tx.payment_reversal(payment_intent)?,
+        None => None,
+    };
+    match reversal {
+        Some(reversal) => revoke(ctx, tx, &license, &reversal)?,
+        None => queue_key_email(ctx, tx, &license, &key)?,
     }
     Ok(DeliveryStatus::Processed)
 }
@@ -584,6 +587,7 @@ fn create_subscription_license(
         "subscription",
     )?;
     tx.add_key(&license.id, &key, Some(ctx.event_id))?;
+    queue_key_email(ctx, tx, &license, &key)?;
     tracing::info!(license = %license.id, subscription = %record.id, "licence issued for a subscription");
     Ok(license)
 }
@@ -627,6 +631,7 @@ fn reconcile(
     };
     let key = sign(ctx, &license, Some(ctx.config.grace_seconds), reason)?;
     tx.add_key(&license.id, &key, Some(ctx.event_id))?;
+    queue_key_email(ctx, tx, &license, &key)?;
     tracing::info!(license = %license.id, subscription = %record.id, reason, "new key issued");
     Ok(license)
 }
@@ -700,6 +705,24 @@ fn revoke(
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// With `[smtp]` configured and the buyer's address known, queues `key` to them in this transaction
+/// (see [`crate::email`]). An address that cannot be mailed is logged, not an error: the key stands.
+fn queue_key_email(
+    ctx: &Context<'_>,
+    tx: &mut dyn Tx,
+    license: &LicenseRecord,
+    key: &IssuedKey,
+) -> Result<(), ApplyError> {
+    let (Some(smtp), Some(to)) = (&ctx.config.smtp, &license.email) else {
+        return Ok(());
+    };
+    match crate::email::compose(ctx.config, smtp, license, key, to, Some(ctx.event_id)) {
+        Ok(email) => tx.enqueue_email(&email)?,
+        Err(why) => tracing::warn!(license = %license.id, %why, "licence key not e-mailed"),
+    }
+    Ok(())
+}
 
 fn sign(
     ctx: &Context<'_>,

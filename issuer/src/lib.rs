@@ -22,6 +22,7 @@
 pub mod checkout_page;
 pub mod clock;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod fulfil;

@@ -47,6 +47,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let state = tessera_issuer::startup::open(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        let mailer = tessera_issuer::email::start(&state)
+            .map_err(|err| format!("cannot set up e-mail delivery ([smtp]): {err}"))?;
         let listener = tokio::net::TcpListener::bind(state.config.listen)
             .await
             .map_err(|err| format!("cannot listen on {}: {err}", state.config.listen))?;
@@ -57,6 +59,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         axum::serve(listener, tessera_issuer::app(state))
             .with_graceful_shutdown(tessera_issuer::server::shutdown_signal())
             .await?;
+        if let Some(mailer) = mailer {
+            mailer.stop().await;
+        }
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     tracing::info!("stopped");

@@ -74,6 +74,7 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
         config: Arc::new(config),
         store: Arc::new(store),
         keyring: Arc::new(keyring),
+        outbox: Arc::default(),
     })
 }
 

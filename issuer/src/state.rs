@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Signing keys.
     pub keyring: Arc<Keyring>,
+    /// Notified after a webhook's effects commit, so that the e-mail sender looks for new mail.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {

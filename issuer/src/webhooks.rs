@@ -163,6 +163,8 @@ async fn receive(
 
     match outcome {
         Ok(ProcessOutcome::Applied(status)) => {
+            // Committed: a licence e-mail it queued can go now.
+            state.outbox.notify_one();
             tracing::info!(parent: &span, status = status.as_str(), "Stripe event handled");
             Ok(Json(WebhookResponse {
                 received: true,

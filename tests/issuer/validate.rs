@@ -352,6 +352,7 @@ fn example_config_parses_and_shows_every_setting() {
     let env = Environment {
         webhook_secret: Some("whsec_from_env_1,whsec_from_env_2".into()),
         secret_key: Some("sk_test_from_env".into()),
+        ..Environment::default()
     };
     let config = Config::from_toml_str(&text, &env).unwrap();
     assert_eq!(config.stripe.webhook_secrets.len(), 4);

@@ -98,4 +98,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
         UNIQUE (checkout_session_id, price_id)
     ) STRICT;
     "#,
+    // 3: the e-mail outbox ([smtp]): licence keys to mail to buyers.
+    r#"
+    -- Written in the transaction that issued the key, so a mail is never lost and never sent for an
+    -- effect that rolled back. The sender claims a due row by counting the attempt and moving
+    -- next_attempt_at forward (a lease) before it talks SMTP, instead of a `sending` status: a crash
+    -- mid-send leaves the row queued and due again when the lease ends (at-least-once delivery).
+    CREATE TABLE email_outbox (
+        id              INTEGER PRIMARY KEY,
+        license_id      TEXT NOT NULL REFERENCES licenses (id),
+        event_id        TEXT,                          -- the webhook event that issued the key
+        to_address      TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        body            TEXT NOT NULL,                 -- carries the licence key: never logged
+        status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        sent_at         INTEGER
+    ) STRICT;
+    CREATE INDEX email_outbox_due ON email_outbox (status, next_attempt_at);
+    "#,
 ];

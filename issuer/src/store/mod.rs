@@ -322,6 +322,8 @@ pub trait Tx {
     ) -> Result<bool, StoreError>;
     /// Records a credit grant (once per session and price); returns whether it is new.
     fn grant_credits(&mut self, grant: &CreditGrant, event_id: &str) -> Result<bool, StoreError>;
+    /// Queues an e-mail in the outbox, due at once; it commits (or not) with the key it carries.
+    fn enqueue_email(&mut self, email: &NewEmail<'_>) -> Result<(), StoreError>;
 }
 
 /// Where the issuer keeps its data.
@@ -364,4 +366,82 @@ pub trait Store: Send + Sync + 'static {
 
     /// The credits granted by Checkout Session `id`.
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError>;
+
+    /// Claims the queued e-mail due first at `now`, if any: counts the attempt and leases the row
+    /// until `lease_until`, so that no other sender takes it meanwhile and a crash leaves it to be
+    /// tried again then.
+    fn claim_email(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<OutboxEmail>, StoreError>;
+
+    /// Records that e-mail `id` was accepted by the SMTP server.
+    fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Records a failed attempt at e-mail `id`: tried again at `retry_at`, or failed for good if `None`.
+    fn email_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+
+    /// When the next queued e-mail is due, if any is queued.
+    fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError>;
+}
+
+/// An e-mail for the outbox, made where the key it carries is issued.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewEmail<'a> {
+    /// The licence whose key it carries.
+    pub license_id: &'a LicenseId,
+    /// The webhook event that issued the key.
+    pub event_id: Option<&'a str>,
+    /// The buyer's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// Plain text; carries the licence key, so it is never logged.
+    pub body: String,
+    /// When it was queued (and first due).
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for NewEmail<'_> {
+    /// Without the body: it carries the licence key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewEmail")
+            .field("license_id", &self.license_id)
+            .field("event_id", &self.event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A queued e-mail claimed for sending.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxEmail {
+    /// The outbox row.
+    pub id: i64,
+    /// The licence whose key it carries.
+    pub license_id: String,
+    /// The buyer's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// Plain text with the licence key.
+    pub body: String,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for OutboxEmail {
+    /// Without the body: it carries the licence key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxEmail")
+            .field("id", &self.id)
+            .field("license_id", &self.license_id)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }

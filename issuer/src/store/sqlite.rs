@@ -9,8 +9,8 @@ use tessera_keys::LicenseId;
 use super::migrations::MIGRATIONS;
 use super::{
     ApplyError, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery, IssuedKey, LicenseRecord,
-    LicenseStatus, PaymentReversal, ProcessOutcome, Revocations, Store, StoreError,
-    SubscriptionRecord, Timestamp, Tx,
+    LicenseStatus, NewEmail, OutboxEmail, PaymentReversal, ProcessOutcome, Revocations, Store,
+    StoreError, SubscriptionRecord, Timestamp, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -402,6 +402,23 @@ impl Tx for Effects<'_> {
         )?;
         Ok(inserted == 1)
     }
+
+    fn enqueue_email(&mut self, e: &NewEmail<'_>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO email_outbox (license_id, event_id, to_address, subject, body, status,
+                 attempts, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6)",
+            params![
+                e.license_id.to_hex().as_str(),
+                e.event_id,
+                e.to,
+                e.subject,
+                e.body,
+                e.created_at
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
@@ -559,6 +576,67 @@ impl Store for SqliteStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(grants)
+    }
+
+    fn claim_email(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        // One statement, so claiming is atomic even with another process on the same file.
+        Ok(self
+            .conn()
+            .query_row(
+                "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = ?2
+                 WHERE id = (SELECT id FROM email_outbox
+                             WHERE status = 'queued' AND next_attempt_at <= ?1
+                             ORDER BY next_attempt_at, id LIMIT 1)
+                 RETURNING id, license_id, to_address, subject, body, attempts",
+                params![now, lease_until],
+                |row| {
+                    Ok(OutboxEmail {
+                        id: row.get(0)?,
+                        license_id: row.get(1)?,
+                        to: row.get(2)?,
+                        subject: row.get(3)?,
+                        body: row.get(4)?,
+                        attempts: row.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE email_outbox SET status = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+
+    fn email_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE email_outbox SET last_error = ?2,
+                 status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'queued' END,
+                 next_attempt_at = coalesce(?3, next_attempt_at)
+             WHERE id = ?1",
+            params![id, error, retry_at],
+        )?;
+        Ok(())
+    }
+
+    fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT min(next_attempt_at) FROM email_outbox WHERE status = 'queued'",
+            [],
+            |row| row.get(0),
+        )?)
     }
 }
 
