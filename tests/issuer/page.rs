@@ -217,17 +217,7 @@ fn page_in_chromium_waits_for_the_webhook_then_shows_the_key() {
 
 /// `YYYY-MM-DD` of a unix time (UTC).
 fn iso_date(unix: u64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = (unix / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    tessera_keys::UnixTime(unix).to_string()[..10].to_owned()
 }
 
 /// Debian's Chromium; the test fails, rather than skips, without it.
