@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -17,13 +17,15 @@ use super::seed::now;
 /// The webhook secret the test issuers accept (next to a rotated-out one).
 pub const SECRET: &str = "whsec_test_tessera";
 
-/// Stripe's fixture object `name` (`resources[name]` of `shared/stripe/fixtures3.json`).
+/// Stripe's fixture object `name` (`resources[name]` of `tests/fixtures/stripe/fixtures3.json`, a
+/// committed copy of Stripe's OpenAPI fixtures for the current API version, so that the tests need
+/// nothing outside the repository).
 pub fn fixture(name: &str) -> Value {
     static FIXTURES: OnceLock<Value> = OnceLock::new();
     let all = FIXTURES.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/stripe/fixtures3.json"
+            "/fixtures/stripe/fixtures3.json"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
         serde_json::from_str(&text).expect("fixtures3.json")
@@ -120,6 +122,7 @@ pub struct FakeStripe {
     pub base_url: String,
     routes: Arc<Mutex<HashMap<String, Value>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    down: Arc<AtomicBool>,
 }
 
 impl FakeStripe {
@@ -131,6 +134,7 @@ impl FakeStripe {
             base_url,
             routes: Arc::default(),
             requests: Arc::default(),
+            down: Arc::default(),
         };
         let server = fake.clone();
         std::thread::spawn(move || {
@@ -158,10 +162,35 @@ impl FakeStripe {
             authorized |= lower.starts_with("authorization: bearer sk_test_");
         }
         let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-        let path = target.split('?').next().unwrap_or("/").to_owned();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let path = path.to_owned();
         self.requests.lock().unwrap().push(path.clone());
-        let found = self.routes.lock().unwrap().get(&path).cloned();
+        let found = if path == "/v1/invoice_payments" {
+            // Listed by payment intent; Stripe answers an empty list for a payment of no invoice.
+            let payment_intent = query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(name, _)| percent_decode(name) == "payment[payment_intent]")
+                .map(|(_, value)| percent_decode(value))
+                .unwrap_or_default();
+            let routes = self.routes.lock().unwrap();
+            Some(
+                routes
+                    .get(&format!("{path}?{payment_intent}"))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        json!({"object": "list", "data": [], "has_more": false,
+                                              "url": "/v1/invoice_payments"})
+                    }),
+            )
+        } else {
+            self.routes.lock().unwrap().get(&path).cloned()
+        };
         let (status, body) = match (authorized, found) {
+            _ if self.down.load(Ordering::SeqCst) => (
+                "500 Internal Server Error",
+                json!({"error": {"type": "api_error", "message": "down for the test"}}),
+            ),
             (false, _) => (
                 "401 Unauthorized",
                 json!({"error": {"type": "invalid_request_error", "message": "no key"}}),
@@ -208,6 +237,27 @@ impl FakeStripe {
             .lock()
             .unwrap()
             .insert(format!("/v1/subscriptions/{id}"), body);
+    }
+
+    /// Answers `GET /v1/invoice_payments?payment[payment_intent]={payment_intent}` with Stripe's
+    /// `invoice_payment` fixture for `invoice`, and `GET /v1/invoices/{invoice}` with `invoice_object`.
+    pub fn invoice_payment(&self, payment_intent: &str, invoice_object: &Value) {
+        let invoice = invoice_object["id"].as_str().expect("an invoice id");
+        let payment = with(
+            fixture("invoice_payment"),
+            json!({"id": unique("inpay"), "invoice": invoice, "status": "paid",
+                   "payment": {"type": "payment_intent", "payment_intent": payment_intent}}),
+        );
+        let list = json!({"object": "list", "data": [payment], "has_more": false,
+                          "url": "/v1/invoice_payments"});
+        let mut routes = self.routes.lock().unwrap();
+        routes.insert(format!("/v1/invoice_payments?{payment_intent}"), list);
+        routes.insert(format!("/v1/invoices/{invoice}"), invoice_object.clone());
+    }
+
+    /// While `down`, every request is answered 500.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     /// The paths requested so far.
@@ -272,4 +322,30 @@ pub fn paid_invoice(subscription: &str, price: &str, period_end: u64, reason: &s
     );
     invoice["lines"]["data"] = json!([line]);
     invoice
+}
+
+/// `text` with `%XX` escapes decoded (and `+` as a space), as a query string carries it.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
