@@ -15,7 +15,9 @@
 //!   so it only moves forward;
 //! - cancellation is sticky;
 //! - a refund or dispute is recorded against its payment, and a licence bought with that payment is
-//!   revoked whether it exists yet or is issued later.
+//!   revoked whether it exists yet or is issued later. A subscription payment is tied to its
+//!   subscription (from `invoice.paid` when it lists its payments, else from Stripe's API when the
+//!   refund or dispute arrives), and the subscription's licence is revoked in the same way.
 //!
 //! The first paid event that carries enough to issue a licence (a catalogue price and, for a
 //! subscription, a period end) creates it; later ones fill in what it lacked (the Checkout Session,
@@ -27,9 +29,9 @@ use tessera_keys::{Claims, FeatureSet, LicenseId, SigningKey, UnixTime};
 use crate::config::{Config, Sale};
 use crate::store::{
     ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LicenseRecord, LicenseStatus,
-    PaymentReversal, SubscriptionRecord, Timestamp, Tx,
+    PaymentReversal, PaymentSubscription, SubscriptionRecord, Timestamp, Tx,
 };
-use crate::stripe::api::{BoughtPrice, SubscriptionSnapshot};
+use crate::stripe::api::{BoughtPrice, PaymentOwner, SubscriptionSnapshot};
 use crate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 
 /// An event, read into what the issuer acts on.
@@ -112,6 +114,9 @@ pub struct Fetched {
     pub line_items: Option<Result<Vec<BoughtPrice>, String>>,
     /// The subscription a Checkout Session started, when its paid period is not known yet.
     pub subscription: Option<Result<SubscriptionSnapshot, String>>,
+    /// What a refunded or disputed payment paid for, when no licence is known to have been bought
+    /// with it.
+    pub payment_owner: Option<Result<PaymentOwner, String>>,
 }
 
 /// Everything [`apply`] needs besides the event.
@@ -142,8 +147,8 @@ pub fn apply(
         Action::Subscription(subscription, kind) => {
             subscription_changed(ctx, subscription, *kind, tx)
         }
-        Action::Refunded(charge) => refunded(ctx, charge, tx),
-        Action::Disputed(dispute) => disputed(ctx, dispute, tx),
+        Action::Refunded(charge) => refunded(ctx, charge, fetched, tx),
+        Action::Disputed(dispute) => disputed(ctx, dispute, fetched, tx),
         Action::Ignore => Ok(DeliveryStatus::Ignored),
         Action::Unreadable(why) => Err(ApplyError::Unprocessable(why.clone())),
     }
@@ -473,6 +478,7 @@ fn invoice_paid(
         // A one-off invoice (e.g. the receipt of a one-time checkout): the checkout event acts.
         return Ok(DeliveryStatus::Ignored);
     };
+    record_invoice_payments(ctx, tx, invoice, &subscription_id)?;
     let lines: Vec<_> = invoice.period_lines().collect();
     if lines.is_empty() {
         // Only prorations (a mid-period plan change billed at once): the plan comes from
@@ -510,6 +516,51 @@ fn invoice_paid(
         reason = invoice.billing_reason.as_deref().unwrap_or("-"), paid_through = period_end,
         "subscription invoice paid");
     Ok(DeliveryStatus::Processed)
+}
+
+/// Ties the payments an invoice lists (when Stripe includes them) to its subscription, so that a
+/// refund or dispute of one needs no API call; revokes the licence if one was already reversed.
+fn record_invoice_payments(
+    ctx: &Context<'_>,
+    tx: &mut dyn Tx,
+    invoice: &Invoice,
+    subscription_id: &str,
+) -> Result<(), ApplyError> {
+    let mut new = false;
+    for payment_intent_id in invoice.payment_intents() {
+        let link = PaymentSubscription {
+            payment_intent_id,
+            subscription_id: subscription_id.to_owned(),
+            invoice_id: Some(invoice.id.clone()),
+            at: ctx.now,
+        };
+        new |= tx.record_payment_subscription(&link, ctx.event_id)?;
+    }
+    if new {
+        if let Some(license) = tx.license_by_subscription(subscription_id)? {
+            revoke_if_reversed(ctx, tx, &license)?;
+        }
+    }
+    Ok(())
+}
+
+/// Revokes subscription licence `license` if a payment of its subscription was refunded or
+/// disputed; returns whether such a payment is known.
+fn revoke_if_reversed(
+    ctx: &Context<'_>,
+    tx: &mut dyn Tx,
+    license: &LicenseRecord,
+) -> Result<bool, ApplyError> {
+    let Some(subscription_id) = &license.subscription_id else {
+        return Ok(false);
+    };
+    match tx.subscription_reversal(subscription_id)? {
+        Some(reversal) => {
+            revoke(ctx, tx, license, &reversal)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Hook for credit accounting (a later issue): a paid period starts with the plan's
@@ -563,7 +614,7 @@ fn create_subscription_license(
             &record.price_id.iter().cloned().collect::<Vec<_>>(),
         )
     })?;
-    let license = LicenseRecord {
+    let mut license = LicenseRecord {
         id: LicenseId(rand::random()),
         product: terms.product,
         tier: terms.tier,
@@ -587,8 +638,13 @@ fn create_subscription_license(
         "subscription",
     )?;
     tx.add_key(&license.id, &key, Some(ctx.event_id))?;
-    queue_key_email(ctx, tx, &license, &key)?;
     tracing::info!(license = %license.id, subscription = %record.id, "licence issued for a subscription");
+    // A payment of the subscription was refunded or disputed before the licence existed.
+    if revoke_if_reversed(ctx, tx, &license)? {
+        license.status = LicenseStatus::Revoked;
+    } else {
+        queue_key_email(ctx, tx, &license, &key)?;
+    }
     Ok(license)
 }
 
@@ -642,6 +698,7 @@ fn reconcile(
 fn refunded(
     ctx: &Context<'_>,
     charge: &Charge,
+    fetched: &Fetched,
     tx: &mut dyn Tx,
 ) -> Result<DeliveryStatus, ApplyError> {
     if !charge.fully_refunded() {
@@ -649,20 +706,39 @@ fn refunded(
             "partial refund: the licence stays valid");
         return Ok(DeliveryStatus::Ignored);
     }
-    reverse(ctx, tx, charge.payment_intent(), "refund", &charge.id)
+    reverse(
+        ctx,
+        tx,
+        fetched,
+        charge.payment_intent(),
+        "refund",
+        &charge.id,
+    )
 }
 
 fn disputed(
     ctx: &Context<'_>,
     dispute: &Dispute,
+    fetched: &Fetched,
     tx: &mut dyn Tx,
 ) -> Result<DeliveryStatus, ApplyError> {
-    reverse(ctx, tx, dispute.payment_intent(), "dispute", &dispute.id)
+    reverse(
+        ctx,
+        tx,
+        fetched,
+        dispute.payment_intent(),
+        "dispute",
+        &dispute.id,
+    )
 }
 
+/// Records a refund or dispute of a payment and revokes the licence the payment bought: a one-time
+/// licence bought with it, or the licence of the subscription it paid for. A licence issued later
+/// for either is revoked when it is issued.
 fn reverse(
     ctx: &Context<'_>,
     tx: &mut dyn Tx,
+    fetched: &Fetched,
     payment_intent: Option<String>,
     kind: &'static str,
     object_id: &str,
@@ -682,11 +758,64 @@ fn reverse(
         object_id: object_id.to_owned(),
         at: ctx.now,
     };
+    let payment = reversal.payment_intent_id.as_str();
+    if let Some(license) = tx.license_by_payment_intent(payment)? {
+        tx.record_payment_reversal(&reversal, ctx.event_id)?;
+        revoke(ctx, tx, &license, &reversal)?;
+        return Ok(DeliveryStatus::Processed);
+    }
+    let subscription_id = match tx.payment_subscription(payment)? {
+        Some(link) => Some(link.subscription_id),
+        None => match &fetched.payment_owner {
+            Some(Ok(PaymentOwner::Invoice {
+                invoice_id,
+                subscription_id: Some(subscription_id),
+            })) => {
+                let link = PaymentSubscription {
+                    payment_intent_id: payment.to_owned(),
+                    subscription_id: subscription_id.clone(),
+                    invoice_id: Some(invoice_id.clone()),
+                    at: ctx.now,
+                };
+                tx.record_payment_subscription(&link, ctx.event_id)?;
+                Some(subscription_id.clone())
+            }
+            Some(Ok(PaymentOwner::Invoice {
+                invoice_id,
+                subscription_id: None,
+            })) => {
+                tracing::info!(payment, kind, invoice = %invoice_id,
+                    "the payment paid an invoice of no subscription");
+                None
+            }
+            Some(Ok(PaymentOwner::NoInvoice)) => {
+                tracing::info!(payment, kind,
+                    "Stripe says the payment belongs to no invoice: no subscription licence to revoke");
+                None
+            }
+            Some(Err(why)) => {
+                return Err(unprocessable(format!(
+                    "cannot tell which subscription payment {payment} ({kind} {object_id}) paid                      for: {why}"
+                )))
+            }
+            None => None,
+        },
+    };
+    // Recorded either way: a licence bought with this payment, or issued for its subscription,
+    // later is revoked at once.
     tx.record_payment_reversal(&reversal, ctx.event_id)?;
-    match tx.license_by_payment_intent(&reversal.payment_intent_id)? {
+    let license = match &subscription_id {
+        Some(subscription_id) => tx.license_by_subscription(subscription_id)?,
+        None => None,
+    };
+    match license {
         Some(license) => revoke(ctx, tx, &license, &reversal)?,
-        None => tracing::info!(payment = %reversal.payment_intent_id, kind,
-            "no licence for this payment (yet); one issued for it later is revoked at once"),
+        None => tracing::info!(
+            payment,
+            kind,
+            subscription = subscription_id.as_deref().unwrap_or("-"),
+            "no licence for this payment (yet); one issued for it later is revoked at once"
+        ),
     }
     Ok(DeliveryStatus::Processed)
 }

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::fulfil::{self, Action, Context, Fetched};
 use crate::state::AppState;
 use crate::store::{ApplyError, DeliveryStatus, IncomingDelivery, ProcessOutcome, Timestamp};
-use crate::stripe::api::StripeApi;
+use crate::stripe::api::{PaymentOwner, StripeApi};
 use crate::stripe::objects::EventEnvelope;
 use crate::stripe::signature;
 
@@ -201,8 +201,19 @@ fn duplicate(event_id: String) -> Json<WebhookResponse> {
 /// the event cannot be applied without it.
 async fn prefetch(state: &AppState, api: &StripeApi, action: &Action) -> Result<Fetched, ApiError> {
     let mut fetched = Fetched::default();
-    let Action::Checkout(session) = action else {
-        return Ok(fetched);
+    let session = match action {
+        Action::Checkout(session) => session,
+        Action::Refunded(charge) if charge.fully_refunded() => {
+            fetched.payment_owner =
+                payment_owner(state, api, charge.payment_intent(), charge.invoice()).await?;
+            return Ok(fetched);
+        }
+        Action::Disputed(dispute) => {
+            fetched.payment_owner =
+                payment_owner(state, api, dispute.payment_intent(), None).await?;
+            return Ok(fetched);
+        }
+        _ => return Ok(fetched),
     };
     if !session.is_paid() {
         return Ok(fetched);
@@ -233,6 +244,37 @@ async fn prefetch(state: &AppState, api: &StripeApi, action: &Action) -> Result<
         _ => {}
     }
     Ok(fetched)
+}
+
+/// What a refunded or disputed payment paid for, asked of Stripe only when no licence is known to
+/// have been bought with it: a subscription payment is named by its payment intent alone.
+async fn payment_owner(
+    state: &AppState,
+    api: &StripeApi,
+    payment_intent: Option<String>,
+    invoice: Option<String>,
+) -> Result<Option<Result<PaymentOwner, String>>, ApiError> {
+    let Some(payment_intent) = payment_intent else {
+        return Ok(None);
+    };
+    let resolved = {
+        let id = payment_intent.clone();
+        state.db(move |store| store.payment_resolved(&id)).await?
+    };
+    if resolved {
+        return Ok(None);
+    }
+    if !api.is_configured() {
+        tracing::warn!(payment = %payment_intent,
+            "stripe.secret_key is not configured: cannot ask Stripe which subscription this \
+             payment paid for; only a licence bought with it (now or later) is revoked");
+        return Ok(None);
+    }
+    let owner = api.payment_owner(&payment_intent, invoice.as_deref()).await;
+    if let Err(why) = &owner {
+        tracing::warn!(payment = %payment_intent, error = %why, "payment not resolved");
+    }
+    Ok(Some(owner))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod basics;
 mod email;
 pub mod harness;
 mod page;
+mod refunds;
 pub mod seed;
 pub mod stripe_fixtures;
 mod validate;

@@ -68,12 +68,12 @@ topup_credits = 500
     )
 }
 
-fn setup() -> (Workspace, FakeStripe) {
+pub(super) fn setup() -> (Workspace, FakeStripe) {
     let fake = FakeStripe::start();
     (Workspace::new(&config(&fake)), fake)
 }
 
-fn db(workspace: &Workspace) -> rusqlite::Connection {
+pub(super) fn db(workspace: &Workspace) -> rusqlite::Connection {
     rusqlite::Connection::open_with_flags(
         workspace.path().join("data/tessera.sqlite3"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -81,14 +81,14 @@ fn db(workspace: &Workspace) -> rusqlite::Connection {
     .expect("open the issuer's database")
 }
 
-fn count(workspace: &Workspace, sql: &str, param: &str) -> i64 {
+pub(super) fn count(workspace: &Workspace, sql: &str, param: &str) -> i64 {
     db(workspace)
         .query_row(sql, [param], |row| row.get(0))
         .expect(sql)
 }
 
 /// `(status, error)` of the recorded delivery of `event`.
-fn delivery(workspace: &Workspace, event: &Value) -> (String, Option<String>, i64) {
+pub(super) fn delivery(workspace: &Workspace, event: &Value) -> (String, Option<String>, i64) {
     db(workspace)
         .query_row(
             "SELECT status, error, attempts FROM webhook_events WHERE id = ?1",
@@ -98,7 +98,7 @@ fn delivery(workspace: &Workspace, event: &Value) -> (String, Option<String>, i6
         .expect("a recorded delivery")
 }
 
-fn licence(issuer: &Issuer, session: &str) -> Value {
+pub(super) fn licence(issuer: &Issuer, session: &str) -> Value {
     let (status, body) =
         get_json(&issuer.url(&format!("/v1/licenses/by-checkout-session/{session}")));
     assert_eq!(status, 200, "{body}");
@@ -141,13 +141,13 @@ fn keys_of_subscription(workspace: &Workspace, subscription: &str) -> i64 {
     )
 }
 
-fn public_key(issuer: &Issuer) -> String {
+pub(super) fn public_key(issuer: &Issuer) -> String {
     let (_, keys) = get_json(&issuer.url("/v1/keys"));
     keys["keys"][0]["public_key"].as_str().unwrap().to_owned()
 }
 
 /// Exit code of `tessera verify KEY --public-key PK ARGS…`.
-fn tessera_verify(key: &str, public_key: &str, args: &[&str]) -> i32 {
+pub(super) fn tessera_verify(key: &str, public_key: &str, args: &[&str]) -> i32 {
     Command::new(crate::util::tessera_bin())
         .args(["verify", key, "--public-key", public_key])
         .args(args)
@@ -186,7 +186,7 @@ fn announce_oversized_body(issuer: &Issuer, length: usize) -> (u16, Value) {
     )
 }
 
-fn charge(payment_intent: &str, amount: u64, refunded: u64) -> Value {
+pub(super) fn charge(payment_intent: &str, amount: u64, refunded: u64) -> Value {
     with(
         fixture("charge"),
         json!({"id": unique("ch"), "payment_intent": payment_intent, "amount": amount,

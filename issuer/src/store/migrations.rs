@@ -120,4 +120,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX email_outbox_due ON email_outbox (status, next_attempt_at);
     "#,
+    // 4: which subscription a payment paid for, so a refund or dispute of a subscription payment
+    //    revokes its licence.
+    r#"
+    -- A charge in a webhook names only its payment intent; subscription licences are found through
+    -- this table, filled from `invoice.paid` payloads that list their payments or, for a refund or
+    -- dispute of a payment not known here, from Stripe's API (invoice payment -> invoice ->
+    -- subscription). Joined with payment_reversals, it also revokes a licence issued after its
+    -- payment was refunded.
+    CREATE TABLE payment_subscriptions (
+        payment_intent_id TEXT PRIMARY KEY,            -- pi_…
+        subscription_id   TEXT NOT NULL,               -- sub_…
+        invoice_id        TEXT,                        -- in_…
+        event_id          TEXT NOT NULL,               -- the event that taught it
+        at                INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX payment_subscriptions_by_subscription ON payment_subscriptions (subscription_id);
+    "#,
 ];

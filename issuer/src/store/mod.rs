@@ -140,6 +140,19 @@ pub struct PaymentReversal {
     pub at: Timestamp,
 }
 
+/// A payment known to have paid an invoice of a subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentSubscription {
+    /// The payment, `pi_…`.
+    pub payment_intent_id: String,
+    /// The subscription it paid for, `sub_…`.
+    pub subscription_id: String,
+    /// The invoice it paid, `in_…`, when known.
+    pub invoice_id: Option<String>,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
 /// Credits bought with a top-up price.
 ///
 /// Credit accounting comes in a later issue; until then these rows are the record of what was bought.
@@ -320,6 +333,24 @@ pub trait Tx {
         reversal: &PaymentReversal,
         event_id: &str,
     ) -> Result<bool, StoreError>;
+    /// The subscription payment `payment_intent_id` paid for, if known.
+    fn payment_subscription(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Option<PaymentSubscription>, StoreError>;
+    /// Records which subscription a payment paid for (the first one recorded stays); returns
+    /// whether it is new.
+    fn record_payment_subscription(
+        &mut self,
+        link: &PaymentSubscription,
+        event_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// The first refund or dispute recorded for any payment known to have paid subscription
+    /// `subscription_id`.
+    fn subscription_reversal(
+        &mut self,
+        subscription_id: &str,
+    ) -> Result<Option<PaymentReversal>, StoreError>;
     /// Records a credit grant (once per session and price); returns whether it is new.
     fn grant_credits(&mut self, grant: &CreditGrant, event_id: &str) -> Result<bool, StoreError>;
     /// Queues an e-mail in the outbox, due at once; it commits (or not) with the key it carries.
@@ -363,6 +394,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// What is known about subscription `id`.
     fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError>;
+
+    /// Whether payment `payment_intent_id` is already tied to a licence: one bought with it, or a
+    /// subscription it is known to have paid for. A refund or dispute of it then needs no API call.
+    fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError>;
 
     /// The credits granted by Checkout Session `id`.
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError>;

@@ -9,8 +9,8 @@ use tessera_keys::LicenseId;
 use super::migrations::MIGRATIONS;
 use super::{
     ApplyError, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery, IssuedKey, LicenseRecord,
-    LicenseStatus, NewEmail, OutboxEmail, PaymentReversal, ProcessOutcome, Revocations, Store,
-    StoreError, SubscriptionRecord, Timestamp, Tx,
+    LicenseStatus, NewEmail, OutboxEmail, PaymentReversal, PaymentSubscription, ProcessOutcome,
+    Revocations, Store, StoreError, SubscriptionRecord, Timestamp, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -337,35 +337,70 @@ impl Tx for Effects<'_> {
         &mut self,
         payment_intent_id: &str,
     ) -> Result<Option<PaymentReversal>, StoreError> {
-        self.conn
+        payment_reversal_where(
+            self.conn,
+            "SELECT payment_intent_id, kind, object_id, at FROM payment_reversals
+             WHERE payment_intent_id = ?1",
+            payment_intent_id,
+        )
+    }
+
+    fn payment_subscription(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Option<PaymentSubscription>, StoreError> {
+        Ok(self
+            .conn
             .query_row(
-                "SELECT payment_intent_id, kind, object_id, at FROM payment_reversals
-                 WHERE payment_intent_id = ?1",
+                "SELECT payment_intent_id, subscription_id, invoice_id, at
+                 FROM payment_subscriptions WHERE payment_intent_id = ?1",
                 [payment_intent_id],
                 |row| {
-                    let kind: String = row.get(1)?;
-                    Ok((row.get(0)?, kind, row.get(2)?, row.get(3)?))
+                    Ok(PaymentSubscription {
+                        payment_intent_id: row.get(0)?,
+                        subscription_id: row.get(1)?,
+                        invoice_id: row.get(2)?,
+                        at: row.get(3)?,
+                    })
                 },
             )
-            .optional()?
-            .map(|(payment_intent_id, kind, object_id, at)| {
-                let kind = match kind.as_str() {
-                    "refund" => "refund",
-                    "dispute" => "dispute",
-                    other => {
-                        return Err(StoreError::Corrupt(format!(
-                            "payment reversal kind `{other}`"
-                        )))
-                    }
-                };
-                Ok(PaymentReversal {
-                    payment_intent_id,
-                    kind,
-                    object_id,
-                    at,
-                })
-            })
-            .transpose()
+            .optional()?)
+    }
+
+    fn record_payment_subscription(
+        &mut self,
+        link: &PaymentSubscription,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT INTO payment_subscriptions
+                 (payment_intent_id, subscription_id, invoice_id, event_id, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (payment_intent_id) DO NOTHING",
+            params![
+                link.payment_intent_id,
+                link.subscription_id,
+                link.invoice_id,
+                event_id,
+                link.at
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn subscription_reversal(
+        &mut self,
+        subscription_id: &str,
+    ) -> Result<Option<PaymentReversal>, StoreError> {
+        payment_reversal_where(
+            self.conn,
+            "SELECT r.payment_intent_id, r.kind, r.object_id, r.at
+             FROM payment_reversals r
+             JOIN payment_subscriptions p ON p.payment_intent_id = r.payment_intent_id
+             WHERE p.subscription_id = ?1
+             ORDER BY r.at, r.payment_intent_id LIMIT 1",
+            subscription_id,
+        )
     }
 
     fn record_payment_reversal(
@@ -419,6 +454,38 @@ impl Tx for Effects<'_> {
         )?;
         Ok(())
     }
+}
+
+/// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
+/// `param` as `?1`.
+fn payment_reversal_where(
+    conn: &Connection,
+    sql: &str,
+    param: &str,
+) -> Result<Option<PaymentReversal>, StoreError> {
+    conn.query_row(sql, [param], |row| {
+        let kind: String = row.get(1)?;
+        Ok((row.get(0)?, kind, row.get(2)?, row.get(3)?))
+    })
+    .optional()?
+    .map(|(payment_intent_id, kind, object_id, at)| {
+        let kind = match kind.as_str() {
+            "refund" => "refund",
+            "dispute" => "dispute",
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "payment reversal kind `{other}`"
+                )))
+            }
+        };
+        Ok(PaymentReversal {
+            payment_intent_id,
+            kind,
+            object_id,
+            at,
+        })
+    })
+    .transpose()
 }
 
 fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
@@ -555,6 +622,15 @@ impl Store for SqliteStore {
 
     fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
         subscription(&self.conn(), id)
+    }
+
+    fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM licenses WHERE payment_intent_id = ?1)
+                 OR EXISTS (SELECT 1 FROM payment_subscriptions WHERE payment_intent_id = ?1)",
+            [payment_intent_id],
+            |row| row.get(0),
+        )?)
     }
 
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {

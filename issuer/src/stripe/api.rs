@@ -41,6 +41,62 @@ pub struct SubscriptionSnapshot {
     pub current_period_end: Option<i64>,
 }
 
+/// What a payment paid for, as Stripe's API tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentOwner {
+    /// The payment belongs to no invoice (a one-time Checkout payment, say).
+    NoInvoice,
+    /// It paid invoice `invoice_id`, which bills `subscription_id` if it is a subscription's.
+    Invoice {
+        /// `in_…`.
+        invoice_id: String,
+        /// `sub_…`.
+        subscription_id: Option<String>,
+    },
+}
+
+/// `GET /v1/invoice_payments`'s filter: the payments made with one payment intent.
+#[derive(serde::Serialize)]
+struct InvoicePaymentsQuery<'a> {
+    payment: PaymentFilter<'a>,
+    limit: u8,
+}
+
+#[derive(serde::Serialize)]
+struct PaymentFilter<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    payment_intent: &'a str,
+}
+
+#[derive(miniserde::Deserialize)]
+struct InvoicePaymentList {
+    data: Vec<InvoicePaymentWire>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct InvoicePaymentWire {
+    /// Not expanded: the id.
+    invoice: Option<String>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct InvoiceWire {
+    parent: Option<InvoiceParentWire>,
+    /// Before API version 2025-03-31 the subscription was a top-level field.
+    subscription: Option<String>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct InvoiceParentWire {
+    subscription_details: Option<SubscriptionDetailsWire>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SubscriptionDetailsWire {
+    subscription: Option<String>,
+}
+
 #[derive(miniserde::Deserialize)]
 struct LineItemList {
     data: Vec<LineItem>,
@@ -85,7 +141,7 @@ impl StripeApi {
         let client = match &config.secret_key {
             None => Err(
                 "stripe.secret_key (or STRIPE_SECRET_KEY) is not configured; it is needed to ask \
-                 Stripe what a Checkout Session bought"
+                 Stripe what a Checkout Session bought and which subscription a payment paid for"
                     .to_owned(),
             ),
             Some(secret) => {
@@ -102,6 +158,11 @@ impl StripeApi {
             }
         };
         StripeApi { client }
+    }
+
+    /// Whether a secret key is configured (without one every call fails).
+    pub fn is_configured(&self) -> bool {
+        self.client.is_ok()
     }
 
     fn client(&self) -> Result<&Client, String> {
@@ -174,6 +235,59 @@ impl StripeApi {
                 .filter_map(|item| Some(item.price?.id))
                 .collect(),
             current_period_end,
+        })
+    }
+
+    /// What payment `payment_intent` paid for: the invoice it paid (`invoice` if the caller knows
+    /// it, else `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=…`)
+    /// and that invoice's subscription (`GET /v1/invoices/{id}`).
+    pub async fn payment_owner(
+        &self,
+        payment_intent: &str,
+        invoice: Option<&str>,
+    ) -> Result<PaymentOwner, String> {
+        check_id(payment_intent)?;
+        let client = self.client()?;
+        let invoice_id = match invoice {
+            Some(invoice) => invoice.to_owned(),
+            None => {
+                let query = InvoicePaymentsQuery {
+                    payment: PaymentFilter {
+                        kind: "payment_intent",
+                        payment_intent,
+                    },
+                    limit: 1,
+                };
+                let list: InvoicePaymentList =
+                    RequestBuilder::new(StripeMethod::Get, "/invoice_payments")
+                        .query(&query)
+                        .customize()
+                        .send(client)
+                        .await
+                        .map_err(|err| {
+                            format!("cannot fetch the invoice payments of {payment_intent}: {err}")
+                        })?;
+                match list.data.into_iter().find_map(|payment| payment.invoice) {
+                    Some(invoice) => invoice,
+                    None => return Ok(PaymentOwner::NoInvoice),
+                }
+            }
+        };
+        check_id(&invoice_id)?;
+        let wire: InvoiceWire =
+            RequestBuilder::new(StripeMethod::Get, format!("/invoices/{invoice_id}"))
+                .customize()
+                .send(client)
+                .await
+                .map_err(|err| format!("cannot fetch invoice {invoice_id}: {err}"))?;
+        let subscription_id = wire
+            .parent
+            .and_then(|parent| parent.subscription_details)
+            .and_then(|details| details.subscription)
+            .or(wire.subscription);
+        Ok(PaymentOwner::Invoice {
+            invoice_id,
+            subscription_id,
         })
     }
 }

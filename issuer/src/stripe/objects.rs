@@ -138,6 +138,22 @@ pub struct Invoice {
     parent: Option<InvoiceParent>,
     #[serde(default)]
     lines: Option<List<InvoiceLine>>,
+    /// The payments that paid it; Stripe includes it only when asked (`expand[]=payments`).
+    #[serde(default)]
+    payments: Option<List<InvoicePayment>>,
+}
+
+/// One payment of an invoice (Stripe's `invoice_payment`).
+#[derive(Debug, Deserialize)]
+pub struct InvoicePayment {
+    #[serde(default)]
+    payment: Option<InvoicePaymentDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InvoicePaymentDetails {
+    #[serde(default)]
+    payment_intent: Option<Expandable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,6 +274,15 @@ impl Invoice {
             .or_else(|| id_of(&self.subscription))
     }
 
+    /// The payment intents of the payments listed with the invoice (none unless expanded).
+    pub fn payment_intents(&self) -> Vec<String> {
+        self.payments
+            .iter()
+            .flat_map(|list| list.data.iter())
+            .filter_map(|payment| id_of(&payment.payment.as_ref()?.payment_intent))
+            .collect()
+    }
+
     /// The lines that bill a whole period (not prorations).
     pub fn period_lines(&self) -> impl Iterator<Item = &InvoiceLine> {
         self.lines
@@ -315,12 +340,20 @@ pub struct Charge {
     pub amount_refunded: i64,
     #[serde(default)]
     payment_intent: Option<Expandable>,
+    /// The invoice it paid; API versions before 2025-03-31 only.
+    #[serde(default)]
+    invoice: Option<Expandable>,
 }
 
 impl Charge {
     /// `pi_…`.
     pub fn payment_intent(&self) -> Option<String> {
         id_of(&self.payment_intent)
+    }
+
+    /// `in_…`, when the charge names the invoice it paid (older API versions).
+    pub fn invoice(&self) -> Option<String> {
+        id_of(&self.invoice)
     }
 
     /// Whether all of it was refunded.
@@ -387,12 +420,33 @@ mod tests {
     }
 
     #[test]
+    fn an_invoice_lists_the_payment_intents_of_its_expanded_payments() {
+        let invoice: Invoice = serde_json::from_value(serde_json::json!({
+            "id": "in_1",
+            "payments": {"object": "list", "data": [
+                {"object": "invoice_payment", "invoice": "in_1",
+                 "payment": {"type": "payment_intent", "payment_intent": "pi_1"}},
+                {"object": "invoice_payment", "invoice": "in_1",
+                 "payment": {"type": "payment_intent", "payment_intent": {"id": "pi_2"}}},
+                {"object": "invoice_payment", "invoice": "in_1",
+                 "payment": {"type": "charge", "charge": "ch_1"}}
+            ]}
+        }))
+        .unwrap();
+        assert_eq!(invoice.payment_intents(), ["pi_1", "pi_2"]);
+        let unexpanded: Invoice =
+            serde_json::from_value(serde_json::json!({"id": "in_2"})).unwrap();
+        assert!(unexpanded.payment_intents().is_empty());
+    }
+
+    #[test]
     fn a_charge_is_fully_refunded_only_when_all_of_it_is() {
         let charge = |refunded| Charge {
             id: "ch_1".into(),
             amount: 1000,
             amount_refunded: refunded,
             payment_intent: None,
+            invoice: None,
         };
         assert!(!charge(0).fully_refunded());
         assert!(!charge(999).fully_refunded());
