@@ -74,6 +74,30 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs `sql` with the licence's fields bound as ?1..?14, in [`LICENSE_COLUMNS`] order.
+fn write_license(conn: &Connection, sql: &str, l: &LicenseRecord) -> Result<(), StoreError> {
+    conn.execute(
+        sql,
+        params![
+            l.id.to_hex().as_str(),
+            l.product,
+            l.tier,
+            l.features as i64,
+            l.status.as_str(),
+            l.customer_id,
+            l.email,
+            l.checkout_session_id,
+            l.subscription_id,
+            l.payment_intent_id,
+            l.price_id,
+            l.expires_at,
+            l.created_at,
+            l.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
 const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
      checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
 
@@ -214,55 +238,27 @@ impl Tx for Effects<'_> {
         license_where(self.conn, "payment_intent_id", id)
     }
 
-    fn insert_license(&mut self, l: &LicenseRecord) -> Result<(), StoreError> {
-        self.conn.execute(
+    fn insert_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError> {
+        write_license(
+            self.conn,
             &format!(
                 "INSERT INTO licenses ({LICENSE_COLUMNS})
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ),
-            params![
-                l.id.to_hex().as_str(),
-                l.product,
-                l.tier,
-                l.features as i64,
-                l.status.as_str(),
-                l.customer_id,
-                l.email,
-                l.checkout_session_id,
-                l.subscription_id,
-                l.payment_intent_id,
-                l.price_id,
-                l.expires_at,
-                l.created_at,
-                l.updated_at
-            ],
-        )?;
-        Ok(())
+            license,
+        )
     }
 
-    fn update_license(&mut self, l: &LicenseRecord) -> Result<(), StoreError> {
-        self.conn.execute(
+    fn update_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError> {
+        // ?13 (created_at) is bound but never changes.
+        write_license(
+            self.conn,
             "UPDATE licenses SET product = ?2, tier = ?3, features = ?4, status = ?5, customer_id = ?6,
                  email = ?7, checkout_session_id = ?8, subscription_id = ?9, payment_intent_id = ?10,
-                 price_id = ?11, expires_at = ?12, updated_at = ?13
+                 price_id = ?11, expires_at = ?12, updated_at = ?14
              WHERE id = ?1",
-            params![
-                l.id.to_hex().as_str(),
-                l.product,
-                l.tier,
-                l.features as i64,
-                l.status.as_str(),
-                l.customer_id,
-                l.email,
-                l.checkout_session_id,
-                l.subscription_id,
-                l.payment_intent_id,
-                l.price_id,
-                l.expires_at,
-                l.updated_at
-            ],
-        )?;
-        Ok(())
+            license,
+        )
     }
 
     fn add_key(
