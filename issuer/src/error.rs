@@ -20,8 +20,29 @@ pub enum ApiError {
         /// One line for humans.
         message: String,
     },
+    /// 401: no usable credential (missing, malformed, not signed by this issuer, expired).
+    Unauthorized {
+        /// Stable machine-readable code, e.g. `expired`.
+        code: &'static str,
+        /// One line for humans.
+        message: String,
+    },
+    /// 403: a valid credential that may not act (revoked, suspended).
+    Forbidden {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// One line for humans.
+        message: String,
+    },
     /// 404: nothing by that id (yet).
     NotFound(&'static str),
+    /// 409: conflicts with the current state (a reservation already settled otherwise).
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// One line for humans.
+        message: String,
+    },
     /// 422: well-formed but not acceptable.
     Unprocessable {
         /// Stable machine-readable code.
@@ -54,6 +75,14 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// A 422 with `code` and `message`.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -68,7 +97,14 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, *code, message.as_str())
             }
+            ApiError::Unauthorized { code, message } => {
+                (StatusCode::UNAUTHORIZED, *code, message.as_str())
+            }
+            ApiError::Forbidden { code, message } => {
+                (StatusCode::FORBIDDEN, *code, message.as_str())
+            }
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", *what),
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.as_str()),
             ApiError::Unprocessable { code, message } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, *code, message.as_str())
             }

@@ -22,6 +22,7 @@
 pub mod checkout_page;
 pub mod clock;
 pub mod config;
+pub mod credits;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(public_keys::router())
         .merge(licenses::router())
         .merge(validate::router())
+        .merge(credits::router(&state))
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
         .with_state(state);

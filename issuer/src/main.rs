@@ -49,6 +49,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         let mailer = tessera_issuer::email::start(&state)
             .map_err(|err| format!("cannot set up e-mail delivery ([smtp]): {err}"))?;
+        let sweeper = tessera_issuer::credits::sweeper::start(&state);
         let listener = tokio::net::TcpListener::bind(state.config.listen)
             .await
             .map_err(|err| format!("cannot listen on {}: {err}", state.config.listen))?;
@@ -59,6 +60,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         axum::serve(listener, tessera_issuer::app(state))
             .with_graceful_shutdown(tessera_issuer::server::shutdown_signal())
             .await?;
+        sweeper.stop().await;
         if let Some(mailer) = mailer {
             mailer.stop().await;
         }

@@ -89,46 +89,115 @@ enum Standing {
     Refused(VerifyError),
 }
 
+/// What the issuer makes of a licence key: its signature and dates, checked with the verifier
+/// against the trusted keyring, and what the store has on record (revoked, suspended, newer keys).
+///
+/// The one place a key is judged: `POST /v1/licenses/validate` reports it, and the credit endpoints
+/// ([`crate::credits`]) admit only a key that [`KeyCheck::is_valid`].
+pub struct KeyCheck {
+    /// `active`, `grace`, `expired`, `not_yet_valid`, `revoked`, `suspended` or `invalid`.
+    pub status: &'static str,
+    /// Why it is not valid (see [`ValidateResponse::reason`]); `None` when valid.
+    pub reason: Option<&'static str>,
+    /// One line for humans.
+    pub message: String,
+    signed: Option<SignedKey>,
+    /// The licence and its keys, if the signature verified and the issuer has it on record.
+    pub stored: Option<(LicenseRecord, Vec<IssuedKey>)>,
+}
+
+impl std::fmt::Debug for KeyCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCheck")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("license_id", &self.license_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyCheck {
+    /// Whether the app may run as licensed (`active` or `grace`).
+    pub fn is_valid(&self) -> bool {
+        self.reason.is_none()
+    }
+
+    /// The licence id signed into the key; `None` when the signature does not verify.
+    pub fn license_id(&self) -> Option<LicenseId> {
+        self.signed.as_ref().map(|signed| signed.license_id)
+    }
+
+    /// Whether the refusal comes from the issuer's records (revoked, suspended) rather than the key.
+    pub fn is_refused_by_issuer(&self) -> bool {
+        matches!(self.reason, Some("revoked" | "suspended"))
+    }
+}
+
+/// Judges `key` at `now`: signature and dates by the verifier, then revocation and suspension by the
+/// store. Never logs the key.
+pub async fn check_key(state: &AppState, key: &str, now: UnixTime) -> Result<KeyCheck, ApiError> {
+    let signed = match check_signature(state, key, now)? {
+        Checked::Signed(signed) => signed,
+        Checked::Untrusted(err) => {
+            return Ok(KeyCheck {
+                status: "invalid",
+                reason: Some(refusal_reason(&err)),
+                message: err.to_string(),
+                signed: None,
+                stored: None,
+            });
+        }
+    };
+    let license_id = signed.license_id;
+    let stored = state.db(move |store| store.license(&license_id)).await?;
+    let (status, reason, message) = judge(stored.as_ref().map(|(license, _)| license), &signed);
+    Ok(KeyCheck {
+        status,
+        reason,
+        message,
+        signed: Some(signed),
+        stored,
+    })
+}
+
 async fn validate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, ApiError> {
     let now = crate::clock::now();
-    let signed = match check_signature(&state, &request.key, now)? {
-        Checked::Signed(signed) => signed,
-        Checked::Untrusted(err) => {
-            let reason = refusal_reason(&err);
-            tracing::info!(reason, "validate: not a key this issuer signed");
-            return Ok(Json(ValidateResponse {
-                valid: false,
-                status: "invalid",
-                reason: Some(reason),
-                message: err.to_string(),
-                known: false,
-                license_id: None,
-                expires_at: None,
-                grace_ends_at: None,
-                superseded: false,
-                checked_at: now.0,
-                license: None,
-            }));
-        }
+    let check = check_key(&state, &request.key, now).await?;
+    let Some(signed) = &check.signed else {
+        tracing::info!(
+            reason = check.reason,
+            "validate: not a key this issuer signed"
+        );
+        return Ok(Json(ValidateResponse {
+            valid: false,
+            status: check.status,
+            reason: check.reason,
+            message: check.message,
+            known: false,
+            license_id: None,
+            expires_at: None,
+            grace_ends_at: None,
+            superseded: false,
+            checked_at: now.0,
+            license: None,
+        }));
     };
-
     let license_id = signed.license_id;
-    let stored = state.db(move |store| store.license(&license_id)).await?;
-    let (status, reason, message) = judge(stored.as_ref().map(|(license, _)| license), &signed);
+    let stored = &check.stored;
     let key = strip_whitespace(&request.key);
     let superseded = stored
         .as_ref()
         .and_then(|(_, keys)| keys.last())
         .is_some_and(|newest: &IssuedKey| newest.key != key);
-    tracing::info!(%license_id, known = stored.is_some(), status, "validate");
+    tracing::info!(%license_id, known = stored.is_some(), status = check.status, "validate");
     Ok(Json(ValidateResponse {
-        valid: reason.is_none(),
-        status,
-        reason,
-        message,
+        valid: check.is_valid(),
+        status: check.status,
+        reason: check.reason,
+        message: check.message.clone(),
         known: stored.is_some(),
         license_id: Some(license_id.to_hex().to_string()),
         expires_at: signed.expires_at.map(|t| t.0),

@@ -122,6 +122,7 @@ pub struct FakeStripe {
     pub base_url: String,
     routes: Arc<Mutex<HashMap<String, Value>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    posted: Arc<Mutex<Vec<(String, String)>>>,
     down: Arc<AtomicBool>,
 }
 
@@ -134,6 +135,7 @@ impl FakeStripe {
             base_url,
             routes: Arc::default(),
             requests: Arc::default(),
+            posted: Arc::default(),
             down: Arc::default(),
         };
         let server = fake.clone();
@@ -153,6 +155,7 @@ impl FakeStripe {
             return;
         }
         let mut authorized = false;
+        let mut content_length = 0;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -160,12 +163,33 @@ impl FakeStripe {
             }
             let lower = line.to_ascii_lowercase();
             authorized |= lower.starts_with("authorization: bearer sk_test_");
+            if let Some(length) = lower.strip_prefix("content-length:") {
+                content_length = length.trim().parse().unwrap_or(0);
+            }
         }
+        let mut body = vec![0; content_length];
+        if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+            return;
+        }
+        let method = request_line.split_whitespace().next().unwrap_or("GET");
         let target = request_line.split_whitespace().nth(1).unwrap_or("/");
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let path = path.to_owned();
         self.requests.lock().unwrap().push(path.clone());
-        let found = if path == "/v1/invoice_payments" {
+        let found = if method == "POST" && path == "/v1/checkout/sessions" {
+            // Creating a session: Stripe's fixture with a fresh id, the posted form kept for tests.
+            let form = String::from_utf8_lossy(&body).into_owned();
+            let id = unique("cs");
+            self.posted
+                .lock()
+                .unwrap()
+                .push((path.clone(), form.clone()));
+            Some(with(
+                fixture("checkout.session"),
+                json!({"id": id, "mode": "payment", "status": "open", "payment_status": "unpaid",
+                       "url": format!("https://checkout.stripe.com/c/pay/{id}")}),
+            ))
+        } else if path == "/v1/invoice_payments" {
             // Listed by payment intent; Stripe answers an empty list for a payment of no invoice.
             let payment_intent = query
                 .split('&')
@@ -258,6 +282,16 @@ impl FakeStripe {
     /// While `down`, every request is answered 500.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The path and the decoded form of every POST so far.
+    pub fn posted(&self) -> Vec<(String, String)> {
+        self.posted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, form)| (path.clone(), percent_decode(form)))
+            .collect()
     }
 
     /// The paths requested so far.

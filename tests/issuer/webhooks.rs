@@ -322,8 +322,12 @@ fn line_items_name_the_price_when_metadata_does_not_and_top_ups_grant_credits() 
         .requests()
         .contains(&format!("/v1/checkout/sessions/{session}/line_items")));
 
-    // Credits only: no licence, a credit grant (credit accounting comes later).
-    let top_up = paid_session("payment", json!({}));
+    // Credits only: no new licence, a credit grant to the licence the metadata names.
+    let license_id = served["license"]["id"].as_str().unwrap().to_owned();
+    let top_up = paid_session(
+        "payment",
+        json!({"metadata": {"tessera_license": license_id}}),
+    );
     let top_up_session = top_up["id"].as_str().unwrap().to_owned();
     fake.line_items(&top_up_session, &["price_credits_500"]);
     let (status, body) = deliver(&issuer, &event("checkout.session.completed", top_up, now()));

@@ -68,16 +68,29 @@ pub(super) fn one_time_purchase(
             "checkout also bought prices that are not in the catalogue; they are ignored");
     }
 
-    for (item, credits) in top_ups {
-        grant_top_up(ctx, session, item, credits, tx)?;
-    }
-
-    let Some(item) = license_price else {
-        return Ok(DeliveryStatus::Processed);
+    let session_license = match license_price {
+        Some(item) => Some(one_time_license(ctx, session, item, tx)?),
+        None => None,
     };
-    if tx.license_by_checkout_session(&session.id)?.is_some() {
+    if !top_ups.is_empty() {
+        let target = top_up_target(session, session_license, tx)?;
+        for (item, credits) in top_ups {
+            grant_top_up(ctx, session, item, credits, &target, tx)?;
+        }
+    }
+    Ok(DeliveryStatus::Processed)
+}
+
+/// The licence a one-time purchase bought: issued now, or by an earlier event about the session.
+fn one_time_license(
+    ctx: &Context<'_>,
+    session: &CheckoutSession,
+    item: &BoughtPrice,
+    tx: &mut dyn Tx,
+) -> Result<LicenseId, ApplyError> {
+    if let Some(license) = tx.license_by_checkout_session(&session.id)? {
         // Both `completed` and `async_payment_succeeded` can say a session is paid.
-        return Ok(DeliveryStatus::Processed);
+        return Ok(license.id);
     }
     let terms = license_terms(ctx.config, &item.price_id)
         .ok_or_else(|| unknown_price("checkout", std::slice::from_ref(&item.price_id)))?;
@@ -113,28 +126,93 @@ pub(super) fn one_time_purchase(
         Some(reversal) => revoke(ctx, tx, &license, &reversal)?,
         None => queue_key_email(ctx, tx, &license, &key)?,
     }
-    Ok(DeliveryStatus::Processed)
+    Ok(license.id)
 }
 
-/// Hook for credit accounting (a later issue): records the credits a top-up price bought.
+/// The licence a top-up credits: the one named in the session's `tessera_license` metadata (set by
+/// `POST /v1/credits/checkout`), else the one bought in the same session.
+fn top_up_target(
+    session: &CheckoutSession,
+    session_license: Option<LicenseId>,
+    tx: &mut dyn Tx,
+) -> Result<LicenseId, ApplyError> {
+    let Some(named) = session.metadata_license() else {
+        return session_license.ok_or_else(|| {
+            unprocessable(format!(
+                "top-up Checkout Session {} names no licence to credit (metadata \
+                 `tessera_license`); top-ups are bought through POST /v1/credits/checkout",
+                session.id
+            ))
+        });
+    };
+    let id = LicenseId::from_hex(&named).ok_or_else(|| {
+        unprocessable(format!(
+            "top-up Checkout Session {} names licence `{named}` (metadata `tessera_license`), \
+             which is not a licence id",
+            session.id
+        ))
+    })?;
+    if tx.license(&id)?.is_none() && session_license != Some(id) {
+        return Err(unprocessable(format!(
+            "top-up Checkout Session {} names licence {named} (metadata `tessera_license`), which \
+             is not on record",
+            session.id
+        )));
+    }
+    Ok(id)
+}
+
+/// Adds the credits a top-up price bought to `license`'s top-up bucket, once per session and price.
+/// A payment refunded before its top-up was delivered takes the credits back at once.
 pub(super) fn grant_top_up(
     ctx: &Context<'_>,
     session: &CheckoutSession,
     item: &BoughtPrice,
     credits: u64,
+    license: &LicenseId,
     tx: &mut dyn Tx,
 ) -> Result<(), ApplyError> {
+    let credits = credits.saturating_mul(item.quantity);
+    if credits > MAX_AMOUNT {
+        return Err(unprocessable(format!(
+            "Checkout Session {} buys {credits} credits of {}, more than {MAX_AMOUNT} at once",
+            session.id, item.price_id
+        )));
+    }
     let grant = CreditGrant {
         checkout_session_id: session.id.clone(),
+        license_id: Some(*license),
+        payment_intent_id: session.payment_intent(),
         price_id: item.price_id.clone(),
         customer_id: session.customer(),
         email: session.email(),
-        credits: credits.saturating_mul(item.quantity),
+        credits,
         granted_at: ctx.now,
     };
-    if tx.grant_credits(&grant, ctx.event_id)? {
-        tracing::info!(session = %session.id, price = %item.price_id, credits = grant.credits,
-            "top-up credits granted");
+    if !tx.grant_credits(&grant, ctx.event_id)? {
+        return Ok(());
+    }
+    let reason = format!("top_up {}", item.price_id);
+    tx.credit_entry(&NewLedgerEntry {
+        license_id: license,
+        kind: LedgerKind::Grant,
+        period: 0,
+        top_up: credits as i64,
+        period_reserved: 0,
+        top_up_reserved: 0,
+        used: 0,
+        shortfall: 0,
+        reason: &reason,
+        reference: Some(ctx.event_id),
+        reservation_id: None,
+        at: ctx.now,
+    })?;
+    tracing::info!(%license, session = %session.id, price = %item.price_id, credits,
+        "top-up credits granted");
+    if let Some(payment_intent) = &grant.payment_intent_id {
+        if let Some(reversal) = tx.payment_reversal(payment_intent)? {
+            take_back_top_ups(ctx, tx, payment_intent, reversal.kind, &reversal.object_id)?;
+        }
     }
     Ok(())
 }

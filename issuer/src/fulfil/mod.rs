@@ -36,8 +36,9 @@ use subscription::*;
 
 use crate::config::{Config, Sale};
 use crate::store::{
-    ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LicenseRecord, LicenseStatus,
-    PaymentReversal, PaymentSubscription, SubscriptionRecord, Timestamp, Tx,
+    ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LedgerKind, LicenseRecord, LicenseStatus,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, SubscriptionRecord, Timestamp, Tx,
+    MAX_AMOUNT,
 };
 use crate::stripe::api::{BoughtPrice, PaymentOwner, SubscriptionSnapshot};
 use crate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};

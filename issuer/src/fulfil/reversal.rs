@@ -66,6 +66,7 @@ pub(super) fn reverse(
         at: ctx.now,
     };
     let payment = reversal.payment_intent_id.as_str();
+    take_back_top_ups(ctx, tx, payment, kind, object_id)?;
     if let Some(license) = tx.license_by_payment_intent(payment)? {
         tx.record_payment_reversal(&reversal, ctx.event_id)?;
         revoke(ctx, tx, &license, &reversal)?;
@@ -136,6 +137,44 @@ pub(super) fn revoke(
     let reason = format!("{} {}", reversal.kind, reversal.object_id);
     if tx.revoke(&license.id, &reason, ctx.now)? {
         tracing::warn!(license = %license.id, reason = %reason, "licence revoked");
+    }
+    Ok(())
+}
+
+/// Takes back the top-up credits bought with a refunded or disputed payment: what is left of them in
+/// the licence's top-up bucket, never below zero. What was already spent (or is held by open
+/// reservations) is recorded as the ledger row's shortfall. Each top-up is taken back once.
+pub(super) fn take_back_top_ups(
+    ctx: &Context<'_>,
+    tx: &mut dyn Tx,
+    payment_intent_id: &str,
+    kind: &str,
+    object_id: &str,
+) -> Result<(), ApplyError> {
+    for grant in tx.top_ups_by_payment(payment_intent_id)? {
+        let left = tx
+            .credit_account(&grant.license_id)?
+            .map_or(0, |account| account.balances.top_up);
+        let taken = grant.credits.min(left);
+        let shortfall = grant.credits - taken;
+        let reason = format!("{kind} {object_id}");
+        tx.credit_entry(&NewLedgerEntry {
+            license_id: &grant.license_id,
+            kind: LedgerKind::Refund,
+            period: 0,
+            top_up: -(taken as i64),
+            period_reserved: 0,
+            top_up_reserved: 0,
+            used: 0,
+            shortfall,
+            reason: &reason,
+            reference: Some(ctx.event_id),
+            reservation_id: None,
+            at: ctx.now,
+        })?;
+        tx.top_up_reversed(grant.id, ctx.now)?;
+        tracing::warn!(license = %grant.license_id, payment = payment_intent_id, kind,
+            credits = grant.credits, taken, shortfall, "top-up credits taken back");
     }
     Ok(())
 }

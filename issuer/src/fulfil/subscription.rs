@@ -71,6 +71,7 @@ pub(super) fn invoice_paid(
     }
     let prices: Vec<String> = lines.iter().filter_map(|line| line.price()).collect();
     let period_end = lines.iter().filter_map(|line| line.period_end()).max();
+    let period_start = lines.iter().filter_map(|line| line.period_start()).min();
     let price = pick_license_price(ctx.config, &prices);
     let mut record = merge_subscription(
         ctx,
@@ -93,7 +94,7 @@ pub(super) fn invoice_paid(
         Some(license) => reconcile(ctx, tx, &record, license)?,
         None => create_subscription_license(ctx, tx, &record, invoice.email(), None)?,
     };
-    reset_period_credits(&license, period_end);
+    reset_period_credits(ctx, tx, &license, &record, period_start, period_end)?;
     tracing::info!(license = %license.id, subscription = %subscription_id, invoice = %invoice.id,
         reason = invoice.billing_reason.as_deref().unwrap_or("-"), paid_through = period_end,
         "subscription invoice paid");
@@ -145,10 +146,67 @@ pub(super) fn revoke_if_reversed(
     }
 }
 
-/// Hook for credit accounting (a later issue): a paid period starts with the plan's
-/// `credits_per_period`. Purchased top-up credits must survive the reset.
-pub(super) fn reset_period_credits(license: &LicenseRecord, period_end: Timestamp) {
-    tracing::debug!(license = %license.id, period_end, "period credits reset (no credit ledger yet)");
+/// A paid period starts with the plan's `credits_per_period`: the unused period credits of the
+/// previous period expire (a ledger `expiry` row) and the new allowance is granted (a `grant` row).
+/// Top-up credits and credits held by open reservations are untouched. Only a period that ends later
+/// than the account's current one resets, so a late or repeated invoice grants nothing twice.
+pub(super) fn reset_period_credits(
+    ctx: &Context<'_>,
+    tx: &mut dyn Tx,
+    license: &LicenseRecord,
+    record: &SubscriptionRecord,
+    period_start: Option<Timestamp>,
+    period_end: Timestamp,
+) -> Result<(), ApplyError> {
+    let credits = match record
+        .price_id
+        .as_deref()
+        .and_then(|price| ctx.config.price(price))
+        .map(|entry| &entry.sells)
+    {
+        Some(Sale::License {
+            credits_per_period, ..
+        }) => (*credits_per_period).min(MAX_AMOUNT),
+        _ => 0,
+    };
+    let account = tx.credit_account(&license.id)?;
+    if account
+        .as_ref()
+        .is_some_and(|account| account.period_end >= Some(period_end))
+    {
+        return Ok(());
+    }
+    if account.is_none() && credits == 0 {
+        return Ok(());
+    }
+    let unused = account.map_or(0, |account| account.balances.period);
+    let mut entry = NewLedgerEntry {
+        license_id: &license.id,
+        kind: LedgerKind::Expiry,
+        period: -(unused as i64),
+        top_up: 0,
+        period_reserved: 0,
+        top_up_reserved: 0,
+        used: 0,
+        shortfall: 0,
+        reason: "period_ended",
+        reference: Some(ctx.event_id),
+        reservation_id: None,
+        at: ctx.now,
+    };
+    if unused > 0 {
+        tx.credit_entry(&entry)?;
+    }
+    if credits > 0 {
+        entry.kind = LedgerKind::Grant;
+        entry.period = credits as i64;
+        entry.reason = "period_reset";
+        tx.credit_entry(&entry)?;
+    }
+    tx.set_credit_period(&license.id, period_start, period_end, ctx.now)?;
+    tracing::info!(license = %license.id, expired = unused, granted = credits, period_end,
+        "period credits reset");
+    Ok(())
 }
 
 pub(super) fn subscription_changed(

@@ -137,4 +137,75 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX payment_subscriptions_by_subscription ON payment_subscriptions (subscription_id);
     "#,
+    // 5: credit accounts: cached balances, an append-only ledger, reservations, idempotency keys.
+    r#"
+    -- Two buckets per licence: period credits (the plan's allowance, reset at each paid renewal) and
+    -- top-up credits (bought, never expire). `*_balance` is what can be reserved; `*_reserved` is held
+    -- by open reservations. Every change to these four numbers is a ledger row in the same
+    -- transaction, so that they always equal the sums of the ledger (checked by
+    -- `Store::verify_credit_ledger`). No foreign key to `licenses`: a key signed offline may spend too.
+    CREATE TABLE credit_accounts (
+        license_id      TEXT PRIMARY KEY,
+        period_balance  INTEGER NOT NULL CHECK (period_balance >= 0),
+        top_up_balance  INTEGER NOT NULL CHECK (top_up_balance >= 0),
+        period_reserved INTEGER NOT NULL CHECK (period_reserved >= 0),
+        top_up_reserved INTEGER NOT NULL CHECK (top_up_reserved >= 0),
+        period_start    INTEGER,                       -- the paid period the period credits belong to
+        period_end      INTEGER,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+
+    -- Append-only: rows are inserted, never updated or deleted.
+    CREATE TABLE credit_ledger (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        license_id      TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('grant', 'expiry', 'reservation', 'commit',
+                                                      'release', 'refund', 'adjustment')),
+        period          INTEGER NOT NULL,              -- change of period_balance
+        top_up          INTEGER NOT NULL,              -- change of top_up_balance
+        period_reserved INTEGER NOT NULL,              -- change of period_reserved
+        top_up_reserved INTEGER NOT NULL,              -- change of top_up_reserved
+        used            INTEGER NOT NULL DEFAULT 0,    -- credits consumed (commit rows)
+        shortfall       INTEGER NOT NULL DEFAULT 0,    -- what a refund could not take back
+        reason          TEXT NOT NULL,
+        reference       TEXT,                          -- evt_…, rsv_…, or the admin
+        reservation_id  TEXT,
+        at              INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX credit_ledger_by_license ON credit_ledger (license_id, id);
+
+    CREATE TABLE credit_reservations (
+        id          TEXT PRIMARY KEY,                  -- rsv_…
+        license_id  TEXT NOT NULL,
+        amount      INTEGER NOT NULL CHECK (amount > 0),
+        period_part INTEGER NOT NULL,                  -- drawn from period credits
+        top_up_part INTEGER NOT NULL,                  -- drawn from top-up credits
+        period_end  INTEGER,                           -- the period its period part belongs to
+        status      TEXT NOT NULL CHECK (status IN ('open', 'committed', 'released', 'expired')),
+        used        INTEGER,
+        reference   TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,                  -- stored, so the sweeper survives restarts
+        settled_at  INTEGER
+    ) STRICT;
+    CREATE INDEX credit_reservations_open ON credit_reservations (status, expires_at);
+    CREATE INDEX credit_reservations_by_license ON credit_reservations (license_id, status);
+
+    -- The first answer to each (licence, Idempotency-Key), replayed for a repeat of the same request.
+    CREATE TABLE credit_idempotency (
+        license_id  TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,                     -- the request it answered
+        status      INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (license_id, key)
+    ) STRICT;
+
+    -- Top-ups are now tied to a licence and their payment, so that a refund can take them back.
+    ALTER TABLE credit_grants ADD COLUMN license_id TEXT;
+    ALTER TABLE credit_grants ADD COLUMN payment_intent_id TEXT;
+    ALTER TABLE credit_grants ADD COLUMN reversed_at INTEGER;
+    CREATE INDEX credit_grants_by_payment_intent ON credit_grants (payment_intent_id);
+    "#,
 ];

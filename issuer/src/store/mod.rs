@@ -4,8 +4,11 @@
 //! blocking thread pool, never on the async executor. SQLite ([`sqlite::SqliteStore`]) is the embedded
 //! default; another backend implements [`Store`] and [`Tx`].
 
+mod credits;
 mod migrations;
 pub mod sqlite;
+
+pub use credits::*;
 
 use tessera_keys::LicenseId;
 
@@ -153,13 +156,16 @@ pub struct PaymentSubscription {
     pub at: Timestamp,
 }
 
-/// Credits bought with a top-up price.
-///
-/// Credit accounting comes in a later issue; until then these rows are the record of what was bought.
+/// Credits bought with a top-up price: the record of the purchase (once per session and price); the
+/// credits themselves are a `grant` row of the licence's credit ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreditGrant {
     /// The Checkout Session that bought them.
     pub checkout_session_id: String,
+    /// The licence credited.
+    pub license_id: Option<LicenseId>,
+    /// The payment, `pi_…` (a refund names it).
+    pub payment_intent_id: Option<String>,
     /// The top-up price.
     pub price_id: String,
     /// Stripe customer id.
@@ -351,8 +357,32 @@ pub trait Tx {
         &mut self,
         subscription_id: &str,
     ) -> Result<Option<PaymentReversal>, StoreError>;
-    /// Records a credit grant (once per session and price); returns whether it is new.
+    /// Records a credit grant (once per session and price); returns whether it is new. The credits
+    /// themselves are added with [`Tx::credit_entry`].
     fn grant_credits(&mut self, grant: &CreditGrant, event_id: &str) -> Result<bool, StoreError>;
+    /// The licence `id`.
+    fn license(&mut self, id: &LicenseId) -> Result<Option<LicenseRecord>, StoreError>;
+    /// The credit account of licence `id`, if it has one.
+    fn credit_account(&mut self, id: &LicenseId) -> Result<Option<CreditAccount>, StoreError>;
+    /// Appends a ledger row and applies its deltas to the account's cached balances (creating the
+    /// account at zero if needed). Fails, rolling back the caller's transaction, if a balance would go
+    /// below zero.
+    fn credit_entry(&mut self, entry: &NewLedgerEntry<'_>) -> Result<(), StoreError>;
+    /// Sets the paid period licence `id`'s period credits belong to.
+    fn set_credit_period(
+        &mut self,
+        id: &LicenseId,
+        start: Option<Timestamp>,
+        end: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The top-ups bought with payment `payment_intent_id` and not yet taken back.
+    fn top_ups_by_payment(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<TopUpGrant>, StoreError>;
+    /// Marks top-up grant `id` as taken back.
+    fn top_up_reversed(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError>;
     /// Queues an e-mail in the outbox, due at once; it commits (or not) with the key it carries.
     fn enqueue_email(&mut self, email: &NewEmail<'_>) -> Result<(), StoreError>;
 }
@@ -424,6 +454,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// When the next queued e-mail is due, if any is queued.
     fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Licence `id`'s credit account (zero if it has none) and its open reservations, oldest first.
+    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError>;
+
+    /// Reserves credits, period credits first, in one transaction with the idempotency record:
+    /// a repeat of the key with the same fingerprint gets the stored answer, with another fingerprint
+    /// [`Idempotent::Mismatch`]. `render` turns a new outcome into the answer that is stored.
+    fn reserve_credits(
+        &self,
+        request: &ReserveRequest<'_>,
+        render: &dyn Fn(&ReserveOutcome) -> StoredAnswer,
+    ) -> Result<Idempotent, StoreError>;
+
+    /// Commits or releases reservation `reservation_id` of licence `id`, in one transaction. Settling
+    /// again the same way answers the settled reservation; an open reservation past its expiry is
+    /// expired first.
+    fn settle_reservation(
+        &self,
+        id: &LicenseId,
+        reservation_id: &str,
+        settlement: Settlement,
+        now: Timestamp,
+    ) -> Result<SettleOutcome, StoreError>;
+
+    /// Expires up to `limit` open reservations whose TTL has passed at `now`, releasing their
+    /// credits; returns how many.
+    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError>;
+
+    /// Licence `id`'s ledger rows after row `after` (from the start if `None`), at most `limit`.
+    fn credit_ledger(
+        &self,
+        id: &LicenseId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Recomputes every credit account from the ledger and the open reservations; returns the
+    /// accounts that differ from their cached balances (none, unless something is badly wrong).
+    fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError>;
 }
 
 /// An e-mail for the outbox, made where the key it carries is issued.

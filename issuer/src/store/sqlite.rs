@@ -6,11 +6,15 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tessera_keys::LicenseId;
 
+mod credits;
+
 use super::migrations::MIGRATIONS;
 use super::{
-    ApplyError, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery, IssuedKey, LicenseRecord,
-    LicenseStatus, NewEmail, OutboxEmail, PaymentReversal, PaymentSubscription, ProcessOutcome,
-    Revocations, Store, StoreError, SubscriptionRecord, Timestamp, Tx,
+    ApplyError, CreditAccount, CreditGrant, Delivery, DeliveryStatus, Idempotent, IncomingDelivery,
+    IssuedKey, LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus, NewEmail, NewLedgerEntry,
+    OutboxEmail, PaymentReversal, PaymentSubscription, ProcessOutcome, Reservation, ReserveOutcome,
+    ReserveRequest, Revocations, SettleOutcome, Settlement, Store, StoreError, StoredAnswer,
+    SubscriptionRecord, Timestamp, TopUpGrant, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -418,8 +422,9 @@ impl Tx for Effects<'_> {
             .map_err(|_| StoreError::Database(format!("{} credits is too many", g.credits)))?;
         let inserted = self.conn.execute(
             "INSERT INTO credit_grants
-                 (checkout_session_id, price_id, customer_id, email, credits, event_id, granted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 (checkout_session_id, price_id, customer_id, email, credits, event_id, granted_at,
+                  license_id, payment_intent_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (checkout_session_id, price_id) DO NOTHING",
             params![
                 g.checkout_session_id,
@@ -428,10 +433,49 @@ impl Tx for Effects<'_> {
                 g.email,
                 credits,
                 event_id,
-                g.granted_at
+                g.granted_at,
+                g.license_id.as_ref().map(|id| id.to_hex().to_string()),
+                g.payment_intent_id
             ],
         )?;
         Ok(inserted == 1)
+    }
+
+    fn license(&mut self, id: &LicenseId) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(self.conn, "id", id.to_hex().as_str())
+    }
+
+    fn credit_account(&mut self, id: &LicenseId) -> Result<Option<CreditAccount>, StoreError> {
+        credits::account(self.conn, id)
+    }
+
+    fn credit_entry(&mut self, entry: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
+        credits::append(self.conn, entry)
+    }
+
+    fn set_credit_period(
+        &mut self,
+        id: &LicenseId,
+        start: Option<Timestamp>,
+        end: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        credits::set_period(self.conn, id, start, end, at)
+    }
+
+    fn top_ups_by_payment(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<TopUpGrant>, StoreError> {
+        credits::top_ups_by_payment(self.conn, payment_intent_id)
+    }
+
+    fn top_up_reversed(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE credit_grants SET reversed_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )?;
+        Ok(())
     }
 
     fn enqueue_email(&mut self, e: &NewEmail<'_>) -> Result<(), StoreError> {
@@ -623,7 +667,8 @@ impl Store for SqliteStore {
     fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError> {
         Ok(self.conn().query_row(
             "SELECT EXISTS (SELECT 1 FROM licenses WHERE payment_intent_id = ?1)
-                 OR EXISTS (SELECT 1 FROM payment_subscriptions WHERE payment_intent_id = ?1)",
+                 OR EXISTS (SELECT 1 FROM payment_subscriptions WHERE payment_intent_id = ?1)
+                 OR EXISTS (SELECT 1 FROM credit_grants WHERE payment_intent_id = ?1)",
             [payment_intent_id],
             |row| row.get(0),
         )?)
@@ -632,7 +677,8 @@ impl Store for SqliteStore {
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at
+            "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at,
+                 license_id, payment_intent_id
              FROM credit_grants WHERE checkout_session_id = ?1 ORDER BY id",
         )?;
         let grants = stmt
@@ -644,6 +690,10 @@ impl Store for SqliteStore {
                     email: row.get(3)?,
                     credits: row.get::<_, i64>(4)? as u64,
                     granted_at: row.get(5)?,
+                    license_id: row
+                        .get::<_, Option<String>>(6)?
+                        .and_then(|id| LicenseId::from_hex(&id)),
+                    payment_intent_id: row.get(7)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -709,6 +759,75 @@ impl Store for SqliteStore {
             [],
             |row| row.get(0),
         )?)
+    }
+
+    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError> {
+        let mut conn = self.conn();
+        // One read transaction, so the balances and the reservations are of the same moment.
+        let tx = conn.transaction()?;
+        let account = credits::account(&tx, id)?.unwrap_or_default();
+        let open = credits::open_reservations(&tx, id)?;
+        tx.commit()?;
+        Ok((account, open))
+    }
+
+    fn reserve_credits(
+        &self,
+        request: &ReserveRequest<'_>,
+        render: &dyn Fn(&ReserveOutcome) -> StoredAnswer,
+    ) -> Result<Idempotent, StoreError> {
+        self.immediate(|conn| credits::reserve(conn, request, render))
+    }
+
+    fn settle_reservation(
+        &self,
+        id: &LicenseId,
+        reservation_id: &str,
+        settlement: Settlement,
+        now: Timestamp,
+    ) -> Result<SettleOutcome, StoreError> {
+        self.immediate(|conn| credits::settle(conn, id, reservation_id, settlement, now))
+    }
+
+    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
+        // Checked without the write lock first: the sweeper runs every second, mostly for nothing.
+        match credits::next_expiry(&self.conn())? {
+            Some(due) if due <= now => {}
+            _ => return Ok(0),
+        }
+        self.immediate(|conn| credits::expire(conn, now, limit))
+    }
+
+    fn credit_ledger(
+        &self,
+        id: &LicenseId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        credits::ledger(&self.conn(), id, after, limit)
+    }
+
+    fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mismatches = credits::verify(&tx)?;
+        tx.commit()?;
+        Ok(mismatches)
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction: committed if it returns `Ok`, rolled back
+    /// otherwise.
+    fn immediate<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 }
 

@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use stripe::{Client, ClientBuilder, StripeRequest};
-use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, ListLineItemsCheckoutSession,
+};
+use stripe_checkout::CheckoutSessionMode;
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
 use crate::config::StripeConfig;
@@ -95,6 +98,21 @@ struct InvoiceParentWire {
 #[derive(miniserde::Deserialize)]
 struct SubscriptionDetailsWire {
     subscription: Option<String>,
+}
+
+/// A Checkout Session just created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedSession {
+    /// `cs_…`.
+    pub id: String,
+    /// Where to send the buyer.
+    pub url: Option<String>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct CreatedSessionWire {
+    id: String,
+    url: Option<String>,
 }
 
 #[derive(miniserde::Deserialize)]
@@ -207,6 +225,46 @@ impl StripeApi {
         Err(format!(
             "the line items of Checkout Session {session_id} run to more than 10 pages"
         ))
+    }
+
+    /// Creates a Checkout Session (mode `payment`) buying one `price_id` top-up for licence
+    /// `license_hex` (`POST /v1/checkout/sessions`). The metadata names both, so that the webhook
+    /// credits that licence without asking Stripe for the line items.
+    pub async fn create_top_up_session(
+        &self,
+        price_id: &str,
+        license_hex: &str,
+        success_url: &str,
+        cancel_url: Option<&str>,
+    ) -> Result<CreatedSession, String> {
+        check_id(price_id)?;
+        let client = self.client()?;
+        let mut line = CreateCheckoutSessionLineItems::new();
+        line.price = Some(price_id.to_owned());
+        line.quantity = Some(1);
+        let metadata = std::collections::HashMap::from([
+            ("tessera_license".to_owned(), license_hex.to_owned()),
+            ("tessera_price".to_owned(), price_id.to_owned()),
+        ]);
+        let mut request = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .line_items(vec![line])
+            .metadata(metadata)
+            .client_reference_id(license_hex)
+            .success_url(success_url);
+        if let Some(cancel_url) = cancel_url {
+            request = request.cancel_url(cancel_url);
+        }
+        let session: CreatedSessionWire = request
+            .build()
+            .customize()
+            .send(client)
+            .await
+            .map_err(|err| format!("cannot create a Checkout Session for {price_id}: {err}"))?;
+        Ok(CreatedSession {
+            id: session.id,
+            url: session.url,
+        })
     }
 
     /// Subscription `id` (`GET /v1/subscriptions/{id}`).

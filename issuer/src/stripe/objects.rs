@@ -109,6 +109,15 @@ impl CheckoutSession {
         id_of(&self.subscription)
     }
 
+    /// The licence a top-up credits, named in the session's metadata (`tessera_license`, hex id).
+    pub fn metadata_license(&self) -> Option<String> {
+        self.metadata
+            .as_ref()?
+            .get("tessera_license")
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+    }
+
     /// The catalogue price named in the session's metadata.
     pub fn metadata_price(&self) -> Option<String> {
         self.metadata
@@ -195,6 +204,8 @@ pub struct InvoiceLine {
 #[derive(Debug, Deserialize)]
 struct Period {
     #[serde(default)]
+    start: Option<i64>,
+    #[serde(default)]
     end: Option<i64>,
 }
 
@@ -232,6 +243,11 @@ impl InvoiceLine {
             .and_then(|p| p.price_details.as_ref())
             .and_then(|d| id_of(&d.price))
             .or_else(|| id_of(&self.price))
+    }
+
+    /// The start of the period this line pays for.
+    pub fn period_start(&self) -> Option<i64> {
+        self.period.as_ref().and_then(|p| p.start)
     }
 
     /// The end of the period this line pays for.

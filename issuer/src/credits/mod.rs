@@ -1,0 +1,511 @@
+//! Metered usage: each licence's credits, spent through reservations.
+//!
+//! The licence key is the credential (`Authorization: License <key>`, see [`auth`]); it is checked
+//! with the verifier and the store before any credit is read.
+//!
+//! | endpoint | answer |
+//! | --- | --- |
+//! | `GET /v1/credits` | balances per bucket, the paid period, open reservations |
+//! | `POST /v1/credits/reservations` + `Idempotency-Key` | `201` reservation, or `402 insufficient_credits` |
+//! | `POST /v1/credits/reservations/{id}/commit` `{"used": u}` | `200`: `u` charged, the rest released |
+//! | `POST /v1/credits/reservations/{id}/release` | `200`: all released |
+//! | `GET /v1/credits/ledger?cursor=…&limit=…` | the licence's ledger, oldest first, paginated |
+//! | `POST /v1/credits/checkout` `{"pack": "price_…"}` | a Stripe Checkout Session for a top-up |
+//!
+//! # Buckets
+//! Period credits (the plan's `credits_per_period`, reset at each paid renewal, unused ones expire)
+//! and top-up credits (bought, never expire). A reservation draws period credits first; a commit
+//! charges the reservation's period part first and returns the rest to the buckets it came from.
+//!
+//! # Exactly once
+//! Every change is one `BEGIN IMMEDIATE` transaction that writes the ledger row and the cached
+//! balances together ([`crate::store::Store::reserve_credits`] and friends). A reservation's answer is
+//! stored with its `Idempotency-Key` in that transaction, so a retry gets the same answer and never
+//! reserves twice; settling is idempotent by the reservation's state. Reservations not settled before
+//! their TTL are released by [`sweeper`].
+
+pub mod auth;
+pub mod checkout;
+pub mod sweeper;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::store::{
+    CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome, ReserveRequest,
+    SettleOutcome, Settlement, StoredAnswer, Timestamp, MAX_AMOUNT,
+};
+
+use auth::Licensee;
+
+/// How long a reservation holds its credits unless the request says otherwise.
+pub const DEFAULT_TTL_SECONDS: u64 = 900;
+/// The longest TTL a request may ask for.
+pub const MAX_TTL_SECONDS: u64 = 86_400;
+/// The longest `Idempotency-Key` and `reference`.
+const MAX_KEY_LEN: usize = 255;
+/// Ledger page sizes.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+/// The credit endpoints.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let api = std::sync::Arc::new(crate::stripe::api::StripeApi::new(&state.config.stripe));
+    Router::new()
+        .route("/v1/credits", get(summary))
+        .route("/v1/credits/reservations", post(reserve))
+        .route("/v1/credits/reservations/{id}/commit", post(commit))
+        .route("/v1/credits/reservations/{id}/release", post(release))
+        .route("/v1/credits/ledger", get(ledger))
+        .route("/v1/credits/checkout", post(checkout::checkout))
+        .layer(axum::Extension(api))
+}
+
+/// Balances as answered.
+#[derive(Debug, Serialize)]
+pub struct BalancesView {
+    /// Period credits that can be reserved.
+    pub period: u64,
+    /// Top-up credits that can be reserved.
+    pub top_up: u64,
+    /// `period + top_up`.
+    pub available: u64,
+    /// Credits held by open reservations (both buckets).
+    pub reserved: u64,
+    /// Period credits held by open reservations.
+    pub period_reserved: u64,
+    /// Top-up credits held by open reservations.
+    pub top_up_reserved: u64,
+}
+
+impl From<CreditBalances> for BalancesView {
+    fn from(b: CreditBalances) -> Self {
+        BalancesView {
+            period: b.period,
+            top_up: b.top_up,
+            available: b.available(),
+            reserved: b.period_reserved + b.top_up_reserved,
+            period_reserved: b.period_reserved,
+            top_up_reserved: b.top_up_reserved,
+        }
+    }
+}
+
+/// A reservation as answered.
+#[derive(Debug, Serialize)]
+pub struct ReservationView {
+    /// `rsv_…`.
+    pub id: String,
+    /// `open`, `committed`, `released` or `expired`.
+    pub status: &'static str,
+    /// What it holds (or held).
+    pub amount: u64,
+    /// The part drawn from period credits.
+    pub period_part: u64,
+    /// The part drawn from top-up credits.
+    pub top_up_part: u64,
+    /// What a commit charged; `null` otherwise.
+    pub used: Option<u64>,
+    /// The client's reference.
+    pub reference: Option<String>,
+    /// When it was made (unix seconds).
+    pub created_at: Timestamp,
+    /// When it expires if not settled.
+    pub expires_at: Timestamp,
+    /// When it was settled.
+    pub settled_at: Option<Timestamp>,
+}
+
+impl From<&Reservation> for ReservationView {
+    fn from(r: &Reservation) -> Self {
+        ReservationView {
+            id: r.id.clone(),
+            status: r.status.as_str(),
+            amount: r.amount,
+            period_part: r.period_part,
+            top_up_part: r.top_up_part,
+            used: r.used,
+            reference: r.reference.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            settled_at: r.settled_at,
+        }
+    }
+}
+
+/// A reservation with the balances after the change.
+#[derive(Debug, Serialize)]
+struct ReservationAnswer {
+    #[serde(flatten)]
+    reservation: ReservationView,
+    balances: BalancesView,
+}
+
+#[derive(Debug, Serialize)]
+struct PeriodView {
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryAnswer {
+    license_id: String,
+    balances: BalancesView,
+    period: PeriodView,
+    reservations: Vec<ReservationView>,
+}
+
+fn now() -> Timestamp {
+    crate::clock::now().0 as Timestamp
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    who: Licensee,
+) -> Result<Json<SummaryAnswer>, ApiError> {
+    let id = who.license_id;
+    let (account, open) = state.db(move |store| store.credits(&id)).await?;
+    Ok(Json(SummaryAnswer {
+        license_id: id.to_hex().to_string(),
+        balances: account.balances.into(),
+        period: PeriodView {
+            start: account.period_start,
+            end: account.period_end,
+        },
+        reservations: open.iter().map(ReservationView::from).collect(),
+    }))
+}
+
+/// `POST /v1/credits/reservations` body.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct ReserveBody {
+    amount: u64,
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers.get("idempotency-key").ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_idempotency_key",
+            "a reservation needs an `Idempotency-Key` header (a unique string per reservation)",
+        )
+    })?;
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                format!("`Idempotency-Key` must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            )
+        })?;
+    Ok(key.to_owned())
+}
+
+fn stored_response(answer: StoredAnswer, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn render(outcome: &ReserveOutcome) -> StoredAnswer {
+    let (status, body) = match outcome {
+        ReserveOutcome::Reserved(reservation, balances) => (
+            201,
+            serde_json::to_string(&ReservationAnswer {
+                reservation: reservation.into(),
+                balances: (*balances).into(),
+            }),
+        ),
+        ReserveOutcome::Insufficient { needed, available } => (
+            402,
+            serde_json::to_string(&serde_json::json!({
+                "error": "insufficient_credits",
+                "message": format!("{needed} credits needed, {available} available"),
+                "needed": needed,
+                "available": available,
+            })),
+        ),
+    };
+    StoredAnswer {
+        status,
+        body: body.unwrap_or_else(|_| "{}".to_owned()),
+    }
+}
+
+async fn reserve(
+    State(state): State<AppState>,
+    who: Licensee,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReserveBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    check_amount("amount", body.amount)?;
+    let ttl_seconds = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
+        return Err(ApiError::unprocessable(
+            "invalid_ttl",
+            format!("`ttl_seconds` must be 1 to {MAX_TTL_SECONDS}"),
+        ));
+    }
+    if body
+        .reference
+        .as_ref()
+        .is_some_and(|r| r.len() > MAX_KEY_LEN)
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_reference",
+            format!("`reference` must be at most {MAX_KEY_LEN} bytes"),
+        ));
+    }
+    let fingerprint = serde_json::to_string(&body)
+        .map_err(|err| ApiError::Internal(format!("cannot fingerprint a request: {err}")))?;
+    let id = who.license_id;
+    let answer = state
+        .db(move |store| {
+            store.reserve_credits(
+                &ReserveRequest {
+                    license_id: &id,
+                    idempotency_key: &key,
+                    fingerprint: &fingerprint,
+                    amount: body.amount,
+                    ttl_seconds,
+                    reference: body.reference.as_deref(),
+                    now: now(),
+                },
+                &render,
+            )
+        })
+        .await?;
+    match answer {
+        Idempotent::New(answer) => Ok(stored_response(answer, false)),
+        Idempotent::Replay(answer) => Ok(stored_response(answer, true)),
+        Idempotent::Mismatch => Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        )),
+    }
+}
+
+fn check_amount(field: &str, amount: u64) -> Result<(), ApiError> {
+    if (1..=MAX_AMOUNT).contains(&amount) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_amount",
+            format!("`{field}` must be a whole number from 1 to {MAX_AMOUNT}"),
+        ))
+    }
+}
+
+/// `POST …/commit` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitBody {
+    used: u64,
+}
+
+async fn commit(
+    State(state): State<AppState>,
+    who: Licensee,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CommitBody>,
+) -> Result<Json<ReservationAnswer>, ApiError> {
+    if body.used > MAX_AMOUNT {
+        return Err(ApiError::unprocessable(
+            "invalid_amount",
+            format!("`used` must be a whole number from 0 to {MAX_AMOUNT}"),
+        ));
+    }
+    settle(&state, &who, id, Settlement::Commit { used: body.used }).await
+}
+
+async fn release(
+    State(state): State<AppState>,
+    who: Licensee,
+    Path(id): Path<String>,
+) -> Result<Json<ReservationAnswer>, ApiError> {
+    settle(&state, &who, id, Settlement::Release).await
+}
+
+const NO_RESERVATION: &str = "no reservation by that id for this licence";
+
+async fn settle(
+    state: &AppState,
+    who: &Licensee,
+    reservation_id: String,
+    settlement: Settlement,
+) -> Result<Json<ReservationAnswer>, ApiError> {
+    if !reservation_id.starts_with("rsv_") || reservation_id.len() > 64 {
+        return Err(ApiError::NotFound(NO_RESERVATION));
+    }
+    let id = who.license_id;
+    let outcome = state
+        .db(move |store| store.settle_reservation(&id, &reservation_id, settlement, now()))
+        .await?;
+    match outcome {
+        SettleOutcome::Settled(reservation, balances) => Ok(Json(ReservationAnswer {
+            reservation: (&reservation).into(),
+            balances: balances.into(),
+        })),
+        SettleOutcome::NotFound => Err(ApiError::NotFound(NO_RESERVATION)),
+        SettleOutcome::UsedExceedsReserved { reserved } => Err(ApiError::unprocessable(
+            "used_exceeds_reserved",
+            format!("`used` is more than the {reserved} credits reserved"),
+        )),
+        SettleOutcome::Conflict(r) => {
+            let (code, message) = match r.status {
+                crate::store::ReservationStatus::Committed => (
+                    "reservation_committed",
+                    format!(
+                        "reservation {} was already committed with used = {}",
+                        r.id,
+                        r.used.unwrap_or(0)
+                    ),
+                ),
+                crate::store::ReservationStatus::Released => (
+                    "reservation_released",
+                    format!("reservation {} was already released", r.id),
+                ),
+                crate::store::ReservationStatus::Expired => (
+                    "reservation_expired",
+                    format!(
+                        "reservation {} expired at {} and its credits were released",
+                        r.id, r.expires_at
+                    ),
+                ),
+                crate::store::ReservationStatus::Open => {
+                    ("reservation_open", format!("reservation {} is open", r.id))
+                }
+            };
+            Err(ApiError::Conflict { code, message })
+        }
+    }
+}
+
+/// `GET /v1/credits/ledger` query.
+#[derive(Debug, Deserialize)]
+struct LedgerQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// A ledger row as answered.
+#[derive(Debug, Serialize)]
+struct LedgerEntryView {
+    id: i64,
+    kind: String,
+    period: i64,
+    top_up: i64,
+    period_reserved: i64,
+    top_up_reserved: i64,
+    used: u64,
+    shortfall: u64,
+    reason: String,
+    reference: Option<String>,
+    reservation_id: Option<String>,
+    at: Timestamp,
+}
+
+impl From<LedgerEntry> for LedgerEntryView {
+    fn from(e: LedgerEntry) -> Self {
+        LedgerEntryView {
+            id: e.id,
+            kind: e.kind,
+            period: e.period,
+            top_up: e.top_up,
+            period_reserved: e.period_reserved,
+            top_up_reserved: e.top_up_reserved,
+            used: e.used,
+            shortfall: e.shortfall,
+            reason: e.reason,
+            reference: e.reference,
+            reservation_id: e.reservation_id,
+            at: e.at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LedgerPage {
+    entries: Vec<LedgerEntryView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// Cursors are opaque to clients; today they name the last row returned.
+fn encode_cursor(id: i64) -> String {
+    format!("lg1.{id:x}")
+}
+
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    i64::from_str_radix(cursor.strip_prefix("lg1.")?, 16)
+        .ok()
+        .filter(|id| *id > 0)
+}
+
+async fn ledger(
+    State(state): State<AppState>,
+    who: Licensee,
+    query: Result<Query<LedgerQuery>, QueryRejection>,
+) -> Result<Json<LedgerPage>, ApiError> {
+    let Query(query) =
+        query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "`cursor` is not one this server gave out")
+        })?),
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE,
+        Some(limit) => limit
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("`limit` must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let id = who.license_id;
+    let mut entries = state
+        .db(move |store| store.credit_ledger(&id, after, limit + 1))
+        .await?;
+    let next_cursor = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| encode_cursor(e.id))
+    } else {
+        None
+    };
+    Ok(Json(LedgerPage {
+        entries: entries.into_iter().map(LedgerEntryView::from).collect(),
+        next_cursor,
+    }))
+}

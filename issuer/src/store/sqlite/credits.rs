@@ -1,0 +1,718 @@
+//! Credit accounts in SQLite. Every function runs inside a transaction its caller opened with
+//! `BEGIN IMMEDIATE` (the write lock is taken before anything is read, so two requests, or two
+//! processes, never decide on the same balance).
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use tessera_keys::LicenseId;
+
+use crate::store::{
+    CreditAccount, CreditBalances, Idempotent, LedgerEntry, LedgerKind, LedgerMismatch,
+    NewLedgerEntry, Reservation, ReservationStatus, ReserveOutcome, ReserveRequest, SettleOutcome,
+    Settlement, StoreError, StoredAnswer, Timestamp, TopUpGrant,
+};
+
+fn hex(id: &LicenseId) -> String {
+    id.to_hex().to_string()
+}
+
+fn amount(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}: {value}")))
+}
+
+fn signed(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Database(format!("{value} credits is too many")))
+}
+
+pub(super) fn account(
+    conn: &Connection,
+    id: &LicenseId,
+) -> Result<Option<CreditAccount>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT period_balance, top_up_balance, period_reserved, top_up_reserved, period_start,
+                 period_end
+             FROM credit_accounts WHERE license_id = ?1",
+        )?
+        .query_row([hex(id)], |row| {
+            Ok((
+                [row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?, row.get(3)?],
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((numbers, period_start, period_end)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(CreditAccount {
+        balances: CreditBalances {
+            period: amount(numbers[0], "period balance")?,
+            top_up: amount(numbers[1], "top-up balance")?,
+            period_reserved: amount(numbers[2], "reserved period credits")?,
+            top_up_reserved: amount(numbers[3], "reserved top-up credits")?,
+        },
+        period_start,
+        period_end,
+    }))
+}
+
+pub(super) fn append(conn: &Connection, e: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
+    let license = hex(e.license_id);
+    conn.prepare_cached(
+        "INSERT INTO credit_accounts (license_id, period_balance, top_up_balance, period_reserved,
+             top_up_reserved, updated_at)
+         VALUES (?1, 0, 0, 0, 0, ?2)
+         ON CONFLICT (license_id) DO NOTHING",
+    )?
+    .execute(params![license, e.at])?;
+    // The CHECK constraints refuse a negative balance: the transaction then fails as a whole.
+    conn.prepare_cached(
+        "UPDATE credit_accounts SET period_balance = period_balance + ?2,
+             top_up_balance = top_up_balance + ?3, period_reserved = period_reserved + ?4,
+             top_up_reserved = top_up_reserved + ?5, updated_at = ?6
+         WHERE license_id = ?1",
+    )?
+    .execute(params![
+        license,
+        e.period,
+        e.top_up,
+        e.period_reserved,
+        e.top_up_reserved,
+        e.at
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO credit_ledger (license_id, kind, period, top_up, period_reserved,
+             top_up_reserved, used, shortfall, reason, reference, reservation_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        license,
+        e.kind.as_str(),
+        e.period,
+        e.top_up,
+        e.period_reserved,
+        e.top_up_reserved,
+        signed(e.used)?,
+        signed(e.shortfall)?,
+        e.reason,
+        e.reference,
+        e.reservation_id,
+        e.at
+    ])?;
+    Ok(())
+}
+
+pub(super) fn set_period(
+    conn: &Connection,
+    id: &LicenseId,
+    start: Option<Timestamp>,
+    end: Timestamp,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO credit_accounts (license_id, period_balance, top_up_balance, period_reserved,
+             top_up_reserved, period_start, period_end, updated_at)
+         VALUES (?1, 0, 0, 0, 0, ?2, ?3, ?4)
+         ON CONFLICT (license_id) DO UPDATE SET period_start = excluded.period_start,
+             period_end = excluded.period_end, updated_at = excluded.updated_at",
+        params![hex(id), start, end, at],
+    )?;
+    Ok(())
+}
+
+pub(super) fn top_ups_by_payment(
+    conn: &Connection,
+    payment_intent_id: &str,
+) -> Result<Vec<TopUpGrant>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, license_id, credits, price_id FROM credit_grants
+         WHERE payment_intent_id = ?1 AND license_id IS NOT NULL AND reversed_at IS NULL
+         ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([payment_intent_id], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, license, credits, price_id)| {
+            Ok(TopUpGrant {
+                id,
+                license_id: LicenseId::from_hex(&license).ok_or_else(|| {
+                    StoreError::Corrupt(format!("credit grant {id} names licence `{license}`"))
+                })?,
+                credits: amount(credits, "credit grant")?,
+                price_id,
+            })
+        })
+        .collect()
+}
+
+const RESERVATION_COLUMNS: &str = "id, amount, period_part, top_up_part, status, used, reference, \
+     created_at, expires_at, settled_at, period_end";
+
+fn reservation_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reservation, StoreError>> {
+    reservation_at(row, 0)
+}
+
+/// The reservation whose [`RESERVATION_COLUMNS`] start at column `at` of `row`.
+fn reservation_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<Reservation, StoreError>> {
+    let id: String = row.get(at)?;
+    let numbers: [i64; 3] = [row.get(at + 1)?, row.get(at + 2)?, row.get(at + 3)?];
+    let status: String = row.get(at + 4)?;
+    let used: Option<i64> = row.get(at + 5)?;
+    let reference: Option<String> = row.get(at + 6)?;
+    let times: (i64, i64, Option<i64>) = (row.get(at + 7)?, row.get(at + 8)?, row.get(at + 9)?);
+    let period_end: Option<i64> = row.get(at + 10)?;
+    let build = || -> Result<Reservation, StoreError> {
+        Ok(Reservation {
+            status: ReservationStatus::from_name(&status).ok_or_else(|| {
+                StoreError::Corrupt(format!("reservation {id} has status `{status}`"))
+            })?,
+            amount: amount(numbers[0], "reservation amount")?,
+            period_part: amount(numbers[1], "reservation part")?,
+            top_up_part: amount(numbers[2], "reservation part")?,
+            used: used.map(|u| amount(u, "used credits")).transpose()?,
+            reference: reference.clone(),
+            created_at: times.0,
+            expires_at: times.1,
+            settled_at: times.2,
+            period_end,
+            id: id.clone(),
+        })
+    };
+    Ok(build())
+}
+
+pub(super) fn open_reservations(
+    conn: &Connection,
+    id: &LicenseId,
+) -> Result<Vec<Reservation>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
+         WHERE license_id = ?1 AND status = 'open' ORDER BY created_at, id LIMIT 1000"
+    ))?;
+    let rows = stmt
+        .query_map([hex(id)], reservation_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+fn reservation(
+    conn: &Connection,
+    id: &LicenseId,
+    reservation_id: &str,
+) -> Result<Option<Reservation>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM credit_reservations WHERE id = ?1 AND license_id = ?2"
+    ))?
+    .query_row(params![reservation_id, hex(id)], reservation_from_row)
+    .optional()?
+    .transpose()
+}
+
+pub(super) fn reserve(
+    conn: &Connection,
+    r: &ReserveRequest<'_>,
+    render: &dyn Fn(&ReserveOutcome) -> StoredAnswer,
+) -> Result<Idempotent, StoreError> {
+    let license = hex(r.license_id);
+    let earlier = conn
+        .prepare_cached(
+            "SELECT fingerprint, status, body FROM credit_idempotency
+             WHERE license_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![license, r.idempotency_key], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?;
+    if let Some((fingerprint, status, body)) = earlier {
+        if fingerprint != r.fingerprint {
+            return Ok(Idempotent::Mismatch);
+        }
+        let status = u16::try_from(status)
+            .map_err(|_| StoreError::Corrupt(format!("stored answer status {status}")))?;
+        return Ok(Idempotent::Replay(StoredAnswer { status, body }));
+    }
+
+    let current = account(conn, r.license_id)?.unwrap_or_default();
+    let balances = current.balances;
+    let outcome = if r.amount > balances.available() {
+        ReserveOutcome::Insufficient {
+            needed: r.amount,
+            available: balances.available(),
+        }
+    } else {
+        let period_part = r.amount.min(balances.period);
+        let top_up_part = r.amount - period_part;
+        let reservation = Reservation {
+            id: format!("rsv_{}", hex_bytes(&rand::random::<[u8; 12]>())),
+            amount: r.amount,
+            period_part,
+            top_up_part,
+            period_end: current.period_end,
+            status: ReservationStatus::Open,
+            used: None,
+            reference: r.reference.map(str::to_owned),
+            created_at: r.now,
+            expires_at: r.now.saturating_add(signed(r.ttl_seconds)?),
+            settled_at: None,
+        };
+        conn.prepare_cached(
+            "INSERT INTO credit_reservations (id, license_id, amount, period_part, top_up_part,
+                 period_end, status, reference, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            reservation.id,
+            license,
+            signed(r.amount)?,
+            signed(period_part)?,
+            signed(top_up_part)?,
+            reservation.period_end,
+            reservation.reference,
+            r.now,
+            reservation.expires_at
+        ])?;
+        append(
+            conn,
+            &NewLedgerEntry {
+                license_id: r.license_id,
+                kind: LedgerKind::Reservation,
+                period: -signed(period_part)?,
+                top_up: -signed(top_up_part)?,
+                period_reserved: signed(period_part)?,
+                top_up_reserved: signed(top_up_part)?,
+                used: 0,
+                shortfall: 0,
+                reason: "reserved",
+                reference: Some(&reservation.id),
+                reservation_id: Some(&reservation.id),
+                at: r.now,
+            },
+        )?;
+        let after = CreditBalances {
+            period: balances.period - period_part,
+            top_up: balances.top_up - top_up_part,
+            period_reserved: balances.period_reserved + period_part,
+            top_up_reserved: balances.top_up_reserved + top_up_part,
+        };
+        ReserveOutcome::Reserved(reservation, after)
+    };
+    let answer = render(&outcome);
+    conn.prepare_cached(
+        "INSERT INTO credit_idempotency (license_id, key, fingerprint, status, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        license,
+        r.idempotency_key,
+        r.fingerprint,
+        answer.status,
+        answer.body,
+        r.now
+    ])?;
+    Ok(Idempotent::New(answer))
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Moves open reservation `r` to `status`, charging `used` of it and returning the rest to the
+/// buckets it came from (period credits charged first).
+fn close(
+    conn: &Connection,
+    license_id: &LicenseId,
+    r: &Reservation,
+    status: ReservationStatus,
+    used: u64,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Reservation, StoreError> {
+    let used_period = used.min(r.period_part);
+    let used_top_up = used - used_period;
+    let kind = if status == ReservationStatus::Committed {
+        LedgerKind::Commit
+    } else {
+        LedgerKind::Release
+    };
+    append(
+        conn,
+        &NewLedgerEntry {
+            license_id,
+            kind,
+            period: signed(r.period_part - used_period)?,
+            top_up: signed(r.top_up_part - used_top_up)?,
+            period_reserved: -signed(r.period_part)?,
+            top_up_reserved: -signed(r.top_up_part)?,
+            used,
+            shortfall: 0,
+            reason,
+            reference: Some(&r.id),
+            reservation_id: Some(&r.id),
+            at: now,
+        },
+    )?;
+    let returned_period = r.period_part - used_period;
+    if returned_period > 0 {
+        let period_end = account(conn, license_id)?.and_then(|a| a.period_end);
+        if period_end != r.period_end {
+            // Drawn from a period that has ended since: they expire as its other unused ones did.
+            append(
+                conn,
+                &NewLedgerEntry {
+                    license_id,
+                    kind: LedgerKind::Expiry,
+                    period: -signed(returned_period)?,
+                    top_up: 0,
+                    period_reserved: 0,
+                    top_up_reserved: 0,
+                    used: 0,
+                    shortfall: 0,
+                    reason: "period_ended",
+                    reference: Some(&r.id),
+                    reservation_id: Some(&r.id),
+                    at: now,
+                },
+            )?;
+        }
+    }
+    let used = (status == ReservationStatus::Committed).then_some(used);
+    let changed = conn
+        .prepare_cached(
+            "UPDATE credit_reservations SET status = ?2, used = ?3, settled_at = ?4
+             WHERE id = ?1 AND status = 'open'",
+        )?
+        .execute(params![
+            r.id,
+            status.as_str(),
+            used.map(signed).transpose()?,
+            now
+        ])?;
+    if changed != 1 {
+        return Err(StoreError::Database(format!(
+            "reservation {} was not open",
+            r.id
+        )));
+    }
+    Ok(Reservation {
+        status,
+        used,
+        settled_at: Some(now),
+        ..r.clone()
+    })
+}
+
+pub(super) fn settle(
+    conn: &Connection,
+    id: &LicenseId,
+    reservation_id: &str,
+    settlement: Settlement,
+    now: Timestamp,
+) -> Result<SettleOutcome, StoreError> {
+    let Some(mut r) = reservation(conn, id, reservation_id)? else {
+        return Ok(SettleOutcome::NotFound);
+    };
+    if r.status == ReservationStatus::Open && r.expires_at <= now {
+        // The sweeper has not got to it yet; its TTL decides, not the sweeper's timing.
+        r = close(conn, id, &r, ReservationStatus::Expired, 0, "ttl", now)?;
+    }
+    let settled = match (r.status, settlement) {
+        (ReservationStatus::Open, Settlement::Commit { used }) => {
+            if used > r.amount {
+                return Ok(SettleOutcome::UsedExceedsReserved { reserved: r.amount });
+            }
+            close(
+                conn,
+                id,
+                &r,
+                ReservationStatus::Committed,
+                used,
+                "committed",
+                now,
+            )?
+        }
+        (ReservationStatus::Open, Settlement::Release) => close(
+            conn,
+            id,
+            &r,
+            ReservationStatus::Released,
+            0,
+            "released",
+            now,
+        )?,
+        (ReservationStatus::Committed, Settlement::Commit { used }) if r.used == Some(used) => r,
+        (ReservationStatus::Released | ReservationStatus::Expired, Settlement::Release) => r,
+        _ => return Ok(SettleOutcome::Conflict(r)),
+    };
+    let balances = account(conn, id)?.unwrap_or_default().balances;
+    Ok(SettleOutcome::Settled(settled, balances))
+}
+
+pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT license_id, {RESERVATION_COLUMNS} FROM credit_reservations
+         WHERE status = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![now, limit], |row| {
+            let license: String = row.get(0)?;
+            Ok((license, reservation_at(row, 1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    let count = rows.len();
+    for (license, r) in rows {
+        let r = r?;
+        let license_id = LicenseId::from_hex(&license)
+            .ok_or_else(|| StoreError::Corrupt(format!("reservation of licence `{license}`")))?;
+        close(
+            conn,
+            &license_id,
+            &r,
+            ReservationStatus::Expired,
+            0,
+            "ttl",
+            now,
+        )?;
+    }
+    Ok(count)
+}
+
+pub(super) fn next_expiry(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT min(expires_at) FROM credit_reservations WHERE status = 'open'")?
+        .query_row([], |row| row.get(0))?)
+}
+
+pub(super) fn ledger(
+    conn: &Connection,
+    id: &LicenseId,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<LedgerEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, period, top_up, period_reserved, top_up_reserved, used, shortfall, reason,
+             reference, reservation_id, at
+         FROM credit_ledger WHERE license_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![hex(id), after.unwrap_or(0), limit], |row| {
+            Ok(LedgerEntry {
+                id: row.get(0)?,
+                kind: row.get(1)?,
+                period: row.get(2)?,
+                top_up: row.get(3)?,
+                period_reserved: row.get(4)?,
+                top_up_reserved: row.get(5)?,
+                used: row.get::<_, i64>(6)?.max(0) as u64,
+                shortfall: row.get::<_, i64>(7)?.max(0) as u64,
+                reason: row.get(8)?,
+                reference: row.get(9)?,
+                reservation_id: row.get(10)?,
+                at: row.get(11)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub(super) fn verify(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreError> {
+    let mut stmt = conn.prepare(
+        "WITH ids AS (SELECT license_id FROM credit_accounts
+                      UNION SELECT license_id FROM credit_ledger
+                      UNION SELECT license_id FROM credit_reservations),
+              sums AS (SELECT license_id, sum(period) AS p, sum(top_up) AS t,
+                              sum(period_reserved) AS pr, sum(top_up_reserved) AS tr
+                       FROM credit_ledger GROUP BY license_id),
+              held AS (SELECT license_id, sum(period_part) AS p, sum(top_up_part) AS t
+                       FROM credit_reservations WHERE status = 'open' GROUP BY license_id)
+         SELECT ids.license_id,
+                coalesce(a.period_balance, 0), coalesce(a.top_up_balance, 0),
+                coalesce(a.period_reserved, 0), coalesce(a.top_up_reserved, 0),
+                coalesce(s.p, 0), coalesce(s.t, 0), coalesce(s.pr, 0), coalesce(s.tr, 0),
+                coalesce(h.p, 0), coalesce(h.t, 0)
+         FROM ids
+         LEFT JOIN credit_accounts a ON a.license_id = ids.license_id
+         LEFT JOIN sums s ON s.license_id = ids.license_id
+         LEFT JOIN held h ON h.license_id = ids.license_id
+         ORDER BY ids.license_id",
+    )?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok(LedgerMismatch {
+                license_id: row.get(0)?,
+                cached: [row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?],
+                ledger: [row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
+                open_reservations: [row.get(9)?, row.get(10)?],
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|m| {
+            m.cached != m.ledger
+                || m.cached[2] != m.open_reservations[0]
+                || m.cached[3] != m.open_reservations[1]
+                || m.cached.iter().any(|n| *n < 0)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+
+    const ID: LicenseId = LicenseId([0, 0, 0, 0, 0, 0, 0, 7]);
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        (dir, store)
+    }
+
+    fn entry(kind: LedgerKind, period: i64, top_up: i64) -> NewLedgerEntry<'static> {
+        NewLedgerEntry {
+            license_id: &ID,
+            kind,
+            period,
+            top_up,
+            period_reserved: 0,
+            top_up_reserved: 0,
+            used: 0,
+            shortfall: 0,
+            reason: "test",
+            reference: None,
+            reservation_id: None,
+            at: 1,
+        }
+    }
+
+    fn render(outcome: &ReserveOutcome) -> StoredAnswer {
+        match outcome {
+            ReserveOutcome::Reserved(r, _) => StoredAnswer {
+                status: 201,
+                body: r.id.clone(),
+            },
+            ReserveOutcome::Insufficient { available, .. } => StoredAnswer {
+                status: 402,
+                body: available.to_string(),
+            },
+        }
+    }
+
+    fn reserve_id(store: &SqliteStore, key: &str, amount: u64) -> String {
+        let request = ReserveRequest {
+            license_id: &ID,
+            idempotency_key: key,
+            fingerprint: key,
+            amount,
+            ttl_seconds: 60,
+            reference: None,
+            now: 10,
+        };
+        match store.reserve_credits(&request, &render).unwrap() {
+            Idempotent::New(answer) if answer.status == 201 => answer.body,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_balance_never_goes_below_zero_and_the_transaction_rolls_back() {
+        let (_dir, store) = store();
+        store
+            .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 5, 0)))
+            .unwrap();
+        let result = store.immediate(|conn| {
+            append(conn, &entry(LedgerKind::Adjustment, 0, 3))?;
+            append(conn, &entry(LedgerKind::Adjustment, -6, 0))
+        });
+        assert!(result.is_err());
+        let (account, _) = store.credits(&ID).unwrap();
+        assert_eq!((account.balances.period, account.balances.top_up), (5, 0));
+        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_check_reports_cached_balances_that_differ_from_the_ledger() {
+        let (_dir, store) = store();
+        store
+            .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 0, 50)))
+            .unwrap();
+        reserve_id(&store, "a", 20);
+        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+        store
+            .conn()
+            .execute("UPDATE credit_accounts SET top_up_balance = 31", [])
+            .unwrap();
+        let mismatches = store.verify_credit_ledger().unwrap();
+        assert_eq!(mismatches.len(), 1);
+        assert_eq!(mismatches[0].cached[1], 31);
+        assert_eq!(mismatches[0].ledger[1], 30);
+        assert_eq!(mismatches[0].open_reservations, [0, 20]);
+    }
+
+    #[test]
+    fn period_credits_released_after_a_renewal_expire() {
+        let (_dir, store) = store();
+        store
+            .immediate(|conn| {
+                set_period(conn, &ID, Some(0), 100, 1)?;
+                append(conn, &entry(LedgerKind::Grant, 10, 0))
+            })
+            .unwrap();
+        let id = reserve_id(&store, "a", 8);
+        // The renewal: the 2 unreserved credits expire, 10 new ones arrive.
+        store
+            .immediate(|conn| {
+                append(conn, &entry(LedgerKind::Expiry, -2, 0))?;
+                append(conn, &entry(LedgerKind::Grant, 10, 0))?;
+                set_period(conn, &ID, Some(100), 200, 2)
+            })
+            .unwrap();
+        let outcome = store
+            .settle_reservation(&ID, &id, Settlement::Commit { used: 3 }, 20)
+            .unwrap();
+        let SettleOutcome::Settled(reservation, balances) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(reservation.used, Some(3));
+        assert_eq!((balances.period, balances.period_reserved), (10, 0));
+        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn an_open_reservation_past_its_ttl_expires_before_it_is_settled() {
+        let (_dir, store) = store();
+        store
+            .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 0, 10)))
+            .unwrap();
+        let id = reserve_id(&store, "a", 4);
+        let outcome = store
+            .settle_reservation(&ID, &id, Settlement::Commit { used: 1 }, 70)
+            .unwrap();
+        assert!(
+            matches!(&outcome, SettleOutcome::Conflict(r) if r.status == ReservationStatus::Expired),
+            "{outcome:?}"
+        );
+        assert_eq!(store.expire_reservations(1_000, 10).unwrap(), 0);
+        assert_eq!(store.credits(&ID).unwrap().0.balances.top_up, 10);
+        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+    }
+}
