@@ -37,6 +37,7 @@ pub mod state;
 pub mod store;
 pub mod stripe;
 pub mod validate;
+pub mod verified_keys;
 pub mod webhooks;
 
 use axum::Router;

@@ -7,6 +7,7 @@ use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
+use crate::verified_keys::VerifiedKeys;
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "tessera.sqlite3";
@@ -20,6 +21,8 @@ pub enum StartError {
     Keys(KeyringError),
     /// The database could not be opened or migrated.
     Store(StoreError),
+    /// The trusted public keys cannot make a verifier (too many of them, say).
+    Verifier(tessera_verifier::SetupError),
 }
 
 impl std::fmt::Display for StartError {
@@ -28,6 +31,7 @@ impl std::fmt::Display for StartError {
             StartError::DataDir(err) => write!(f, "cannot create the data directory: {err}"),
             StartError::Keys(err) => err.fmt(f),
             StartError::Store(err) => write!(f, "cannot open the database: {err}"),
+            StartError::Verifier(err) => write!(f, "cannot trust the signing keys: {err}"),
         }
     }
 }
@@ -70,10 +74,12 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
     }
     let store =
         SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
+    let verified_keys = VerifiedKeys::new(keyring.trusted()).map_err(StartError::Verifier)?;
     Ok(AppState {
         config: Arc::new(config),
         store: Arc::new(store),
         keyring: Arc::new(keyring),
+        verified_keys: Arc::new(verified_keys),
         outbox: Arc::default(),
     })
 }

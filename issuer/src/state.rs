@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
 use crate::store::Store;
+use crate::verified_keys::VerifiedKeys;
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Signing keys.
     pub keyring: Arc<Keyring>,
+    /// Judges licence keys against the keyring's trusted public keys.
+    pub verified_keys: Arc<VerifiedKeys>,
     /// Notified after a webhook's effects commit, so that the e-mail sender looks for new mail.
     pub outbox: Arc<tokio::sync::Notify>,
 }

@@ -11,14 +11,15 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tessera_keys::{LicenseBuffer, LicenseId, UnixTime};
-use tessera_verifier::{Validity, Verifier, VerifyError};
+use tessera_keys::{LicenseId, UnixTime};
+use tessera_verifier::VerifyError;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::licenses::LicenseView;
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
+use crate::verified_keys::{Checked, SignedKey, Standing};
 
 /// `POST /v1/licenses/validate`.
 pub fn router() -> Router<AppState> {
@@ -66,34 +67,11 @@ pub struct ValidateResponse {
     pub license: Option<LicenseView>,
 }
 
-/// What the signature check established, copied out of the verifier's borrowed buffer.
-enum Checked {
-    /// The signature does not verify, or the text is not a key: nothing in it can be trusted.
-    Untrusted(VerifyError),
-    /// Signed by a trusted key.
-    Signed(SignedKey),
-}
-
-struct SignedKey {
-    license_id: LicenseId,
-    expires_at: Option<UnixTime>,
-    grace_ends_at: Option<UnixTime>,
-    /// Where the key stands at the time of the check, by its own dates.
-    standing: Standing,
-}
-
-enum Standing {
-    Valid,
-    InGrace,
-    /// `Expired` or `NotYetValid`, as the verifier reported it.
-    Refused(VerifyError),
-}
-
 /// What the issuer makes of a licence key: its signature and dates, checked with the verifier
 /// against the trusted keyring, and what the store has on record (revoked, suspended, newer keys).
 ///
-/// The one place a key is judged: `POST /v1/licenses/validate` reports it, and the credit endpoints
-/// ([`crate::credits`]) admit only a key that [`KeyCheck::is_valid`].
+/// What `POST /v1/licenses/validate` reports. The credit endpoints judge keys the same way, with the
+/// record's part checked inside each operation's transaction ([`crate::credits::auth`]).
 pub struct KeyCheck {
     /// `active`, `grace`, `expired`, `not_yet_valid`, `revoked`, `suspended` or `invalid`.
     pub status: &'static str,
@@ -126,17 +104,12 @@ impl KeyCheck {
     pub fn license_id(&self) -> Option<LicenseId> {
         self.signed.as_ref().map(|signed| signed.license_id)
     }
-
-    /// Whether the refusal comes from the issuer's records (revoked, suspended) rather than the key.
-    pub fn is_refused_by_issuer(&self) -> bool {
-        matches!(self.reason, Some("revoked" | "suspended"))
-    }
 }
 
 /// Judges `key` at `now`: signature and dates by the verifier, then revocation and suspension by the
 /// store. Never logs the key.
 pub async fn check_key(state: &AppState, key: &str, now: UnixTime) -> Result<KeyCheck, ApiError> {
-    let signed = match check_signature(state, key, now)? {
+    let signed = match state.verified_keys.check(key, now) {
         Checked::Signed(signed) => signed,
         Checked::Untrusted(err) => {
             return Ok(KeyCheck {
@@ -210,66 +183,14 @@ async fn validate(
     }))
 }
 
-fn check_signature(state: &AppState, key: &str, now: UnixTime) -> Result<Checked, ApiError> {
-    let verifier = Verifier::new(state.keyring.trusted())
-        .map_err(|err| ApiError::Internal(format!("cannot build a verifier: {err}")))?;
-    let mut buf = LicenseBuffer::new();
-    let refusal = match verifier.verify(key, now, &mut buf) {
-        Ok(license) => {
-            let claims = license.claims();
-            return Ok(Checked::Signed(SignedKey {
-                license_id: claims.license_id,
-                expires_at: claims.expires_at,
-                grace_ends_at: claims.grace_ends_at(),
-                standing: match license.validity() {
-                    Validity::Grace { .. } => Standing::InGrace,
-                    _ => Standing::Valid,
-                },
-            }));
-        }
-        // Reported only after the signature checked out, so the key's claims can be trusted.
-        Err(err @ (VerifyError::Expired { .. } | VerifyError::NotYetValid { .. })) => err,
-        Err(err) => return Ok(Checked::Untrusted(err)),
-    };
-    // The verifier does not hand back the claims of a key it refuses; decode them again (the same
-    // text, whose signature was just verified) for the licence id and dates.
-    let mut buf = LicenseBuffer::new();
-    let claims = buf
-        .decode_text(key)
-        .map_err(|err| ApiError::Internal(format!("a verified key does not decode: {err}")))?
-        .claims;
-    Ok(Checked::Signed(SignedKey {
-        license_id: claims.license_id,
-        expires_at: claims.expires_at,
-        grace_ends_at: claims.grace_ends_at(),
-        standing: Standing::Refused(refusal),
-    }))
-}
-
 /// Status, reason and message of a validly signed key. What the issuer recorded (revoked,
 /// suspended) outranks the key's own dates.
 fn judge(
     stored: Option<&LicenseRecord>,
     signed: &SignedKey,
 ) -> (&'static str, Option<&'static str>, String) {
-    match stored.map(|license| license.status) {
-        Some(LicenseStatus::Revoked) => {
-            return (
-                "revoked",
-                Some("revoked"),
-                "licence has been revoked".into(),
-            )
-        }
-        Some(LicenseStatus::Suspended) => {
-            return (
-                "suspended",
-                Some("suspended"),
-                "licence is suspended; contact the vendor".into(),
-            )
-        }
-        // A stored `expired` describes the licence's newest key; this key may be another one, and is
-        // judged by its own dates below.
-        Some(LicenseStatus::Active | LicenseStatus::Expired) | None => {}
+    if let Some((code, message)) = stored.and_then(|license| issuer_refusal(license.status)) {
+        return (code, Some(code), message.into());
     }
     match &signed.standing {
         Standing::Valid => ("active", None, "licence is valid".into()),
@@ -285,7 +206,19 @@ fn judge(
     }
 }
 
-fn refusal_reason(err: &VerifyError) -> &'static str {
+/// The code and message of a licence its record refuses whatever its key says (revoked, suspended);
+/// `None` for the other statuses. A stored `expired` describes the licence's newest key; a key may be
+/// another one, and is judged by its own dates.
+pub fn issuer_refusal(status: LicenseStatus) -> Option<(&'static str, &'static str)> {
+    match status {
+        LicenseStatus::Revoked => Some(("revoked", "licence has been revoked")),
+        LicenseStatus::Suspended => Some(("suspended", "licence is suspended; contact the vendor")),
+        LicenseStatus::Active | LicenseStatus::Expired => None,
+    }
+}
+
+/// The stable code of a refusal by the verifier.
+pub fn refusal_reason(err: &VerifyError) -> &'static str {
     match err {
         VerifyError::Malformed(_) => "malformed",
         VerifyError::UnsupportedVersion { .. } => "unsupported_version",

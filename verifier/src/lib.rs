@@ -183,22 +183,7 @@ impl<'a> Verifier<'a> {
                 license_id: claims.license_id,
             });
         }
-        if let Some(not_before) = claims.not_before {
-            if now < not_before {
-                return Err(VerifyError::NotYetValid { not_before, now });
-            }
-        }
-        if let (Some(expired_at), Some(grace_ends_at)) = (claims.expires_at, claims.grace_ends_at())
-        {
-            let in_grace = expired_at <= now && now < grace_ends_at;
-            if now >= grace_ends_at || (in_grace && !self.honour_grace) {
-                return Err(VerifyError::Expired {
-                    expired_at,
-                    now,
-                    in_grace,
-                });
-            }
-        }
+        check_dates(&claims, now, self.honour_grace)?;
         Ok(License::new(claims, self.product, now))
     }
 
@@ -241,6 +226,35 @@ impl<'a> Verifier<'a> {
             .find(|(id, _)| *id == key_id)
             .map(|(_, key)| key)
     }
+}
+
+/// Checks the dates of claims whose signature has already been verified: not before `not_before`,
+/// not after expiry (or, with `honour_grace`, after the grace period).
+///
+/// [`Verifier::verify`] runs this after the signature check. It is public for a server that
+/// remembers which key texts it has verified and needs to judge only their dates again at a later
+/// `now`; an app should call [`Verifier::verify`].
+pub fn check_dates(
+    claims: &Claims<'_>,
+    now: UnixTime,
+    honour_grace: bool,
+) -> Result<(), VerifyError> {
+    if let Some(not_before) = claims.not_before {
+        if now < not_before {
+            return Err(VerifyError::NotYetValid { not_before, now });
+        }
+    }
+    if let (Some(expired_at), Some(grace_ends_at)) = (claims.expires_at, claims.grace_ends_at()) {
+        let in_grace = expired_at <= now && now < grace_ends_at;
+        if now >= grace_ends_at || (in_grace && !honour_grace) {
+            return Err(VerifyError::Expired {
+                expired_at,
+                now,
+                in_grace,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The system clock as a [`UnixTime`]; a clock set before 1970 reads as 1970.

@@ -1,7 +1,9 @@
 //! `Authorization: License <key>`: the licence key is the credential of the credit endpoints.
 //!
-//! The key is judged by [`crate::validate::check_key`] (signature and expiry with grace by the
-//! verifier, revocation and suspension by the store) before any credit storage is touched:
+//! The key's signature and dates are judged by the verifier ([`crate::verified_keys`]) before any
+//! storage is touched; what only the issuer's records know (revoked, suspended) is checked inside
+//! each credit operation's own transaction, so that no credit moves once a revocation has committed
+//! ([`crate::store::Refused`]):
 //!
 //! | problem | status | `error` |
 //! | --- | --- | --- |
@@ -20,8 +22,11 @@ use tessera_keys::LicenseId;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::Refused;
+use crate::validate::{issuer_refusal, refusal_reason};
+use crate::verified_keys::{Checked, Standing};
 
-/// The licence whose valid key authorised the request.
+/// The licence whose key, signed by this issuer and within its dates, authorised the request.
 #[derive(Clone, Copy, Debug)]
 pub struct Licensee {
     /// Its id.
@@ -59,24 +64,35 @@ impl FromRequestParts<AppState> for Licensee {
                     "the Authorization header must be `License <key>`",
                 )
             })?;
-        let check = crate::validate::check_key(state, key, crate::clock::now()).await?;
-        match (check.license_id(), check.reason) {
-            (Some(license_id), None) => Ok(Licensee { license_id }),
-            (license_id, Some(reason)) => {
-                tracing::info!(license = ?license_id.map(|id| id.to_hex().to_string()), reason,
-                    "credits: licence key refused");
-                if check.is_refused_by_issuer() {
-                    Err(ApiError::Forbidden {
-                        code: reason,
-                        message: check.message,
-                    })
-                } else {
-                    Err(unauthorized(reason, check.message))
-                }
+        let signed = match state.verified_keys.check(key, crate::clock::now()) {
+            Checked::Signed(signed) => signed,
+            Checked::Untrusted(err) => {
+                tracing::info!(
+                    reason = refusal_reason(&err),
+                    "credits: not a key this issuer signed"
+                );
+                return Err(unauthorized(refusal_reason(&err), err.to_string()));
             }
-            (None, None) => Err(ApiError::Internal(
-                "a valid key without a licence id".to_owned(),
-            )),
+        };
+        match signed.standing {
+            Standing::Valid | Standing::InGrace => Ok(Licensee {
+                license_id: signed.license_id,
+            }),
+            Standing::Refused(err) => {
+                tracing::info!(license = %signed.license_id, reason = refusal_reason(&err),
+                    "credits: licence key refused");
+                Err(unauthorized(refusal_reason(&err), err.to_string()))
+            }
+        }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(Refused(status): Refused) -> ApiError {
+        let (code, message) = issuer_refusal(status).unwrap_or(("refused", "licence is refused"));
+        ApiError::Forbidden {
+            code,
+            message: message.to_owned(),
         }
     }
 }

@@ -64,6 +64,10 @@ pub(super) async fn checkout(
             ))
         }
     }
+    let id = who.license_id;
+    if let Some(refused) = state.db(move |store| store.credit_refusal(&id)).await? {
+        return Err(refused.into());
+    }
     if !api.is_configured() {
         return Err(ApiError::NotConfigured {
             code: "stripe_not_configured",

@@ -17,9 +17,10 @@
 //! and top-up credits (bought, never expire). A reservation draws period credits first; a commit
 //! charges the reservation's period part first and returns the rest to the buckets it came from.
 //!
-//! # Exactly once
-//! Every change is one `BEGIN IMMEDIATE` transaction that writes the ledger row and the cached
-//! balances together ([`crate::store::Store::reserve_credits`] and friends). A reservation's answer is
+//! # Exactly once, durably, fast
+//! Every change writes the ledger row and the cached balances together in one `BEGIN IMMEDIATE`
+//! transaction ([`crate::store::Store::reserve_credits`] and friends), answered only once it is
+//! durable; operations that arrive together share a transaction and its `fsync` (group commit). A reservation's answer is
 //! stored with its `Idempotency-Key` in that transaction, so a retry gets the same answer and never
 //! reserves twice; settling is idempotent by the reservation's state. Reservations not settled before
 //! their TTL are released by [`sweeper`].
@@ -172,7 +173,7 @@ async fn summary(
     who: Licensee,
 ) -> Result<Json<SummaryAnswer>, ApiError> {
     let id = who.license_id;
-    let (account, open) = state.db(move |store| store.credits(&id)).await?;
+    let (account, open) = state.db(move |store| store.credits(&id)).await??;
     Ok(Json(SummaryAnswer {
         license_id: id.to_hex().to_string(),
         balances: account.balances.into(),
@@ -284,23 +285,16 @@ async fn reserve(
     }
     let fingerprint = serde_json::to_string(&body)
         .map_err(|err| ApiError::Internal(format!("cannot fingerprint a request: {err}")))?;
-    let id = who.license_id;
-    let answer = state
-        .db(move |store| {
-            store.reserve_credits(
-                &ReserveRequest {
-                    license_id: &id,
-                    idempotency_key: &key,
-                    fingerprint: &fingerprint,
-                    amount: body.amount,
-                    ttl_seconds,
-                    reference: body.reference.as_deref(),
-                    now: now(),
-                },
-                &render,
-            )
-        })
-        .await?;
+    let request = ReserveRequest {
+        license_id: who.license_id,
+        idempotency_key: key,
+        fingerprint,
+        amount: body.amount,
+        ttl_seconds,
+        reference: body.reference,
+        now: now(),
+    };
+    let answer = state.store.reserve_credits(request, render).await??;
     match answer {
         Idempotent::New(answer) => Ok(stored_response(answer, false)),
         Idempotent::Replay(answer) => Ok(stored_response(answer, true)),
@@ -363,10 +357,10 @@ async fn settle(
     if !reservation_id.starts_with("rsv_") || reservation_id.len() > 64 {
         return Err(ApiError::NotFound(NO_RESERVATION));
     }
-    let id = who.license_id;
     let outcome = state
-        .db(move |store| store.settle_reservation(&id, &reservation_id, settlement, now()))
-        .await?;
+        .store
+        .settle_reservation(who.license_id, reservation_id, settlement, now())
+        .await??;
     match outcome {
         SettleOutcome::Settled(reservation, balances) => Ok(Json(ReservationAnswer {
             reservation: (&reservation).into(),
@@ -497,7 +491,7 @@ async fn ledger(
     let id = who.license_id;
     let mut entries = state
         .db(move |store| store.credit_ledger(&id, after, limit + 1))
-        .await?;
+        .await??;
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
         entries.last().map(|e| encode_cursor(e.id))

@@ -2,9 +2,10 @@
 //!
 //! The expiry is stored with each reservation, so nothing is lost across restarts: the sweeper
 //! started after a crash releases whatever expired meanwhile. It runs every second (one indexed
-//! query when nothing is due); a request that settles an open reservation past its expiry expires it
+//! query when nothing is due, in whatever batch the writer is committing anyway); a request that settles an open reservation past its expiry expires it
 //! itself, so the outcome never depends on the sweeper's timing. Several processes on one database
-//! may each run one: expiring is a `BEGIN IMMEDIATE` transaction that only touches open rows.
+//! may each run one: expiring runs in the store writer's `BEGIN IMMEDIATE` transaction and only
+//! touches open rows.
 
 use std::time::Duration;
 
@@ -33,10 +34,7 @@ pub fn start(state: &AppState) -> Sweeper {
     let task = tokio::spawn(async move {
         while !*stopped.borrow() {
             let now = crate::clock::now().0 as Timestamp;
-            match state
-                .db(move |store| store.expire_reservations(now, BATCH))
-                .await
-            {
+            match state.store.expire_reservations(now, BATCH).await {
                 Ok(0) => {}
                 Ok(count) => {
                     tracing::info!(count, "expired credit reservations released");

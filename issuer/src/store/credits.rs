@@ -5,7 +5,7 @@
 
 use tessera_keys::LicenseId;
 
-use super::Timestamp;
+use super::{LicenseStatus, Timestamp};
 
 /// The largest amount a request may name (reserve, commit) and a grant may add at once.
 pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
@@ -106,24 +106,33 @@ pub struct Reservation {
     pub settled_at: Option<Timestamp>,
 }
 
-/// A reservation request, as checked by the HTTP layer.
+/// A reservation request, as checked by the HTTP layer. Owned: it travels to the store's writer.
 #[derive(Clone, Debug)]
-pub struct ReserveRequest<'a> {
+pub struct ReserveRequest {
     /// Whose credits.
-    pub license_id: &'a LicenseId,
+    pub license_id: LicenseId,
     /// The client's `Idempotency-Key`.
-    pub idempotency_key: &'a str,
+    pub idempotency_key: String,
     /// A canonical form of the request body: the same key with another fingerprint is refused.
-    pub fingerprint: &'a str,
+    pub fingerprint: String,
     /// How many credits, `1..=MAX_AMOUNT`.
     pub amount: u64,
     /// How long it holds them unless settled.
     pub ttl_seconds: u64,
     /// The client's free-form reference.
-    pub reference: Option<&'a str>,
+    pub reference: Option<String>,
     /// Now.
     pub now: Timestamp,
 }
+
+/// The issuer's records refuse the licence although its key is valid: it was revoked or suspended.
+/// Checked inside each credit operation's transaction, so that no credit moves after a revocation
+/// commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused(pub LicenseStatus);
+
+/// A credit operation's outcome, or the issuer's refusal of the licence.
+pub type Credited<T> = Result<T, Refused>;
 
 /// What a new reservation request came to.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,14 +1,18 @@
 //! Storage behind a trait, so that handlers do not know which database holds the data.
 //!
 //! Every method blocks: call them through [`crate::state::AppState::db`], which runs them on the
-//! blocking thread pool, never on the async executor. SQLite ([`sqlite::SqliteStore`]) is the embedded
+//! blocking thread pool, never on the async executor. The exceptions are the credit operations that
+//! write (reserve, settle, expire): they return a [`Pending`] answer at once, so that a backend can
+//! group many of them into one durable commit. SQLite ([`sqlite::SqliteStore`]) is the embedded
 //! default; another backend implements [`Store`] and [`Tx`].
 
 mod credits;
 mod migrations;
+mod pending;
 pub mod sqlite;
 
 pub use credits::*;
+pub use pending::Pending;
 
 use tessera_keys::LicenseId;
 
@@ -252,7 +256,7 @@ pub enum ProcessOutcome {
 }
 
 /// What went wrong in storage. Details are for logs, never for HTTP answers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum StoreError {
     /// The database failed.
     Database(String),
@@ -456,31 +460,39 @@ pub trait Store: Send + Sync + 'static {
     fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Licence `id`'s credit account (zero if it has none) and its open reservations, oldest first.
-    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError>;
+    fn credits(
+        &self,
+        id: &LicenseId,
+    ) -> Result<Credited<(CreditAccount, Vec<Reservation>)>, StoreError>;
+
+    /// Whether the issuer's records refuse licence `id` (revoked, suspended).
+    fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError>;
 
     /// Reserves credits, period credits first, in one transaction with the idempotency record:
     /// a repeat of the key with the same fingerprint gets the stored answer, with another fingerprint
     /// [`Idempotent::Mismatch`]. `render` turns a new outcome into the answer that is stored.
+    ///
+    /// Queued for the store's writer; the answer comes once its transaction is durable.
     fn reserve_credits(
         &self,
-        request: &ReserveRequest<'_>,
-        render: &dyn Fn(&ReserveOutcome) -> StoredAnswer,
-    ) -> Result<Idempotent, StoreError>;
+        request: ReserveRequest,
+        render: fn(&ReserveOutcome) -> StoredAnswer,
+    ) -> Pending<Credited<Idempotent>>;
 
     /// Commits or releases reservation `reservation_id` of licence `id`, in one transaction. Settling
     /// again the same way answers the settled reservation; an open reservation past its expiry is
-    /// expired first.
+    /// expired first. Queued for the store's writer, like [`Store::reserve_credits`].
     fn settle_reservation(
         &self,
-        id: &LicenseId,
-        reservation_id: &str,
+        id: LicenseId,
+        reservation_id: String,
         settlement: Settlement,
         now: Timestamp,
-    ) -> Result<SettleOutcome, StoreError>;
+    ) -> Pending<Credited<SettleOutcome>>;
 
     /// Expires up to `limit` open reservations whose TTL has passed at `now`, releasing their
-    /// credits; returns how many.
-    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError>;
+    /// credits; returns how many. Queued for the store's writer.
+    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Pending<usize>;
 
     /// Licence `id`'s ledger rows after row `after` (from the start if `None`), at most `limit`.
     fn credit_ledger(
@@ -488,7 +500,7 @@ pub trait Store: Send + Sync + 'static {
         id: &LicenseId,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<LedgerEntry>, StoreError>;
+    ) -> Result<Credited<Vec<LedgerEntry>>, StoreError>;
 
     /// Recomputes every credit account from the ledger and the open reservations; returns the
     /// accounts that differ from their cached balances (none, unless something is badly wrong).

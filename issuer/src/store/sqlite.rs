@@ -7,25 +7,30 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tessera_keys::LicenseId;
 
 mod credits;
+mod writer;
 
 use super::migrations::MIGRATIONS;
 use super::{
-    ApplyError, CreditAccount, CreditGrant, Delivery, DeliveryStatus, Idempotent, IncomingDelivery,
-    IssuedKey, LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus, NewEmail, NewLedgerEntry,
-    OutboxEmail, PaymentReversal, PaymentSubscription, ProcessOutcome, Reservation, ReserveOutcome,
-    ReserveRequest, Revocations, SettleOutcome, Settlement, Store, StoreError, StoredAnswer,
-    SubscriptionRecord, Timestamp, TopUpGrant, Tx,
+    ApplyError, CreditAccount, CreditGrant, Credited, Delivery, DeliveryStatus, Idempotent,
+    IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus,
+    NewEmail, NewLedgerEntry, OutboxEmail, PaymentReversal, PaymentSubscription, Pending,
+    ProcessOutcome, Refused, Reservation, ReserveOutcome, ReserveRequest, Revocations,
+    SettleOutcome, Settlement, Store, StoreError, StoredAnswer, SubscriptionRecord, Timestamp,
+    TopUpGrant, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
 
 /// A SQLite database file.
 ///
-/// One connection behind a mutex: SQLite allows one writer at a time anyway, and every call already
-/// runs on a blocking thread.
+/// Two connections: one behind a mutex for webhooks, e-mail and reads (every call already runs on a
+/// blocking thread), and one owned by the [`writer::Writer`] thread, which groups concurrent credit
+/// operations into shared commits. SQLite's own lock orders the two, as it orders two processes
+/// sharing the file.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    writer: writer::Writer,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -37,17 +42,14 @@ impl From<rusqlite::Error> for StoreError {
 impl SqliteStore {
     /// Opens (or creates) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let mut conn = Connection::open(path)?;
-        // WAL lets readers run beside the writer; FULL makes every commit durable before the HTTP
-        // answer, which a licence or a credit movement must be. busy_timeout lets a second process
-        // sharing the file wait for the lock instead of failing.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut conn = connect(path)?;
         migrate(&mut conn)?;
+        let writer = writer::Writer::start(connect(path)?).map_err(|err| {
+            StoreError::Database(format!("cannot start the writer thread: {err}"))
+        })?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            writer,
         })
     }
 
@@ -58,6 +60,18 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // WAL lets readers run beside the writer; FULL makes every commit durable before the HTTP
+    // answer, which a licence or a credit movement must be. busy_timeout lets another connection or
+    // process sharing the file wait for the lock instead of failing.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -761,41 +775,49 @@ impl Store for SqliteStore {
         )?)
     }
 
-    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError> {
+    fn credits(
+        &self,
+        id: &LicenseId,
+    ) -> Result<Credited<(CreditAccount, Vec<Reservation>)>, StoreError> {
         let mut conn = self.conn();
-        // One read transaction, so the balances and the reservations are of the same moment.
+        // One read transaction, so the standing, balances and reservations are of the same moment.
         let tx = conn.transaction()?;
+        if let Some(refused) = credits::refusal(&tx, id)? {
+            return Ok(Err(refused));
+        }
         let account = credits::account(&tx, id)?.unwrap_or_default();
         let open = credits::open_reservations(&tx, id)?;
         tx.commit()?;
-        Ok((account, open))
+        Ok(Ok((account, open)))
+    }
+
+    fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
+        credits::refusal(&self.conn(), id)
     }
 
     fn reserve_credits(
         &self,
-        request: &ReserveRequest<'_>,
-        render: &dyn Fn(&ReserveOutcome) -> StoredAnswer,
-    ) -> Result<Idempotent, StoreError> {
-        self.immediate(|conn| credits::reserve(conn, request, render))
+        request: ReserveRequest,
+        render: fn(&ReserveOutcome) -> StoredAnswer,
+    ) -> Pending<Credited<Idempotent>> {
+        self.writer
+            .submit(move |conn| credits::reserve(conn, &request, render))
     }
 
     fn settle_reservation(
         &self,
-        id: &LicenseId,
-        reservation_id: &str,
+        id: LicenseId,
+        reservation_id: String,
         settlement: Settlement,
         now: Timestamp,
-    ) -> Result<SettleOutcome, StoreError> {
-        self.immediate(|conn| credits::settle(conn, id, reservation_id, settlement, now))
+    ) -> Pending<Credited<SettleOutcome>> {
+        self.writer
+            .submit(move |conn| credits::settle(conn, &id, &reservation_id, settlement, now))
     }
 
-    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
-        // Checked without the write lock first: the sweeper runs every second, mostly for nothing.
-        match credits::next_expiry(&self.conn())? {
-            Some(due) if due <= now => {}
-            _ => return Ok(0),
-        }
-        self.immediate(|conn| credits::expire(conn, now, limit))
+    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Pending<usize> {
+        self.writer
+            .submit(move |conn| credits::expire(conn, now, limit))
     }
 
     fn credit_ledger(
@@ -803,8 +825,15 @@ impl Store for SqliteStore {
         id: &LicenseId,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<LedgerEntry>, StoreError> {
-        credits::ledger(&self.conn(), id, after, limit)
+    ) -> Result<Credited<Vec<LedgerEntry>>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if let Some(refused) = credits::refusal(&tx, id)? {
+            return Ok(Err(refused));
+        }
+        let entries = credits::ledger(&tx, id, after, limit)?;
+        tx.commit()?;
+        Ok(Ok(entries))
     }
 
     fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
@@ -816,6 +845,7 @@ impl Store for SqliteStore {
     }
 }
 
+#[cfg(test)]
 impl SqliteStore {
     /// Runs `work` in a `BEGIN IMMEDIATE` transaction: committed if it returns `Ok`, rolled back
     /// otherwise.

@@ -1,14 +1,14 @@
-//! Credit accounts in SQLite. Every function runs inside a transaction its caller opened with
-//! `BEGIN IMMEDIATE` (the write lock is taken before anything is read, so two requests, or two
-//! processes, never decide on the same balance).
+//! Credit accounts in SQLite. Every function that writes runs inside a transaction its caller opened
+//! with `BEGIN IMMEDIATE` (the write lock is taken before anything is read, so two requests, or two
+//! processes, never decide on the same balance): the writer's batch, or a webhook's delivery.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tessera_keys::LicenseId;
 
 use crate::store::{
-    CreditAccount, CreditBalances, Idempotent, LedgerEntry, LedgerKind, LedgerMismatch,
-    NewLedgerEntry, Reservation, ReservationStatus, ReserveOutcome, ReserveRequest, SettleOutcome,
-    Settlement, StoreError, StoredAnswer, Timestamp, TopUpGrant,
+    CreditAccount, CreditBalances, Credited, Idempotent, LedgerEntry, LedgerKind, LedgerMismatch,
+    LicenseStatus, NewLedgerEntry, Refused, Reservation, ReservationStatus, ReserveOutcome,
+    ReserveRequest, SettleOutcome, Settlement, StoreError, StoredAnswer, Timestamp, TopUpGrant,
 };
 
 fn hex(id: &LicenseId) -> String {
@@ -21,6 +21,19 @@ fn amount(value: i64, what: &str) -> Result<u64, StoreError> {
 
 fn signed(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Database(format!("{value} credits is too many")))
+}
+
+/// Whether the licence's record refuses it (revoked, suspended). A licence not on record (a key
+/// signed offline) is not refused: its key alone admits it.
+pub(super) fn refusal(conn: &Connection, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM licenses WHERE id = ?1")?
+        .query_row([hex(id)], |row| row.get(0))
+        .optional()?;
+    Ok(match status.as_deref().and_then(LicenseStatus::from_name) {
+        Some(status @ (LicenseStatus::Revoked | LicenseStatus::Suspended)) => Some(Refused(status)),
+        _ => None,
+    })
 }
 
 pub(super) fn account(
@@ -218,10 +231,13 @@ fn reservation(
 
 pub(super) fn reserve(
     conn: &Connection,
-    r: &ReserveRequest<'_>,
-    render: &dyn Fn(&ReserveOutcome) -> StoredAnswer,
-) -> Result<Idempotent, StoreError> {
-    let license = hex(r.license_id);
+    r: &ReserveRequest,
+    render: fn(&ReserveOutcome) -> StoredAnswer,
+) -> Result<Credited<Idempotent>, StoreError> {
+    if let Some(refused) = refusal(conn, &r.license_id)? {
+        return Ok(Err(refused));
+    }
+    let license = hex(&r.license_id);
     let earlier = conn
         .prepare_cached(
             "SELECT fingerprint, status, body FROM credit_idempotency
@@ -237,14 +253,14 @@ pub(super) fn reserve(
         .optional()?;
     if let Some((fingerprint, status, body)) = earlier {
         if fingerprint != r.fingerprint {
-            return Ok(Idempotent::Mismatch);
+            return Ok(Ok(Idempotent::Mismatch));
         }
         let status = u16::try_from(status)
             .map_err(|_| StoreError::Corrupt(format!("stored answer status {status}")))?;
-        return Ok(Idempotent::Replay(StoredAnswer { status, body }));
+        return Ok(Ok(Idempotent::Replay(StoredAnswer { status, body })));
     }
 
-    let current = account(conn, r.license_id)?.unwrap_or_default();
+    let current = account(conn, &r.license_id)?.unwrap_or_default();
     let balances = current.balances;
     let outcome = if r.amount > balances.available() {
         ReserveOutcome::Insufficient {
@@ -262,7 +278,7 @@ pub(super) fn reserve(
             period_end: current.period_end,
             status: ReservationStatus::Open,
             used: None,
-            reference: r.reference.map(str::to_owned),
+            reference: r.reference.clone(),
             created_at: r.now,
             expires_at: r.now.saturating_add(signed(r.ttl_seconds)?),
             settled_at: None,
@@ -286,7 +302,7 @@ pub(super) fn reserve(
         append(
             conn,
             &NewLedgerEntry {
-                license_id: r.license_id,
+                license_id: &r.license_id,
                 kind: LedgerKind::Reservation,
                 period: -signed(period_part)?,
                 top_up: -signed(top_up_part)?,
@@ -321,7 +337,7 @@ pub(super) fn reserve(
         answer.body,
         r.now
     ])?;
-    Ok(Idempotent::New(answer))
+    Ok(Ok(Idempotent::New(answer)))
 }
 
 fn hex_bytes(bytes: &[u8]) -> String {
@@ -423,9 +439,12 @@ pub(super) fn settle(
     reservation_id: &str,
     settlement: Settlement,
     now: Timestamp,
-) -> Result<SettleOutcome, StoreError> {
+) -> Result<Credited<SettleOutcome>, StoreError> {
+    if let Some(refused) = refusal(conn, id)? {
+        return Ok(Err(refused));
+    }
     let Some(mut r) = reservation(conn, id, reservation_id)? else {
-        return Ok(SettleOutcome::NotFound);
+        return Ok(Ok(SettleOutcome::NotFound));
     };
     if r.status == ReservationStatus::Open && r.expires_at <= now {
         // The sweeper has not got to it yet; its TTL decides, not the sweeper's timing.
@@ -434,7 +453,9 @@ pub(super) fn settle(
     let settled = match (r.status, settlement) {
         (ReservationStatus::Open, Settlement::Commit { used }) => {
             if used > r.amount {
-                return Ok(SettleOutcome::UsedExceedsReserved { reserved: r.amount });
+                return Ok(Ok(SettleOutcome::UsedExceedsReserved {
+                    reserved: r.amount,
+                }));
             }
             close(
                 conn,
@@ -457,10 +478,10 @@ pub(super) fn settle(
         )?,
         (ReservationStatus::Committed, Settlement::Commit { used }) if r.used == Some(used) => r,
         (ReservationStatus::Released | ReservationStatus::Expired, Settlement::Release) => r,
-        _ => return Ok(SettleOutcome::Conflict(r)),
+        _ => return Ok(Ok(SettleOutcome::Conflict(r))),
     };
     let balances = account(conn, id)?.unwrap_or_default().balances;
-    Ok(SettleOutcome::Settled(settled, balances))
+    Ok(Ok(SettleOutcome::Settled(settled, balances)))
 }
 
 pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
@@ -491,12 +512,6 @@ pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<us
         )?;
     }
     Ok(count)
-}
-
-pub(super) fn next_expiry(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT min(expires_at) FROM credit_reservations WHERE status = 'open'")?
-        .query_row([], |row| row.get(0))?)
 }
 
 pub(super) fn ledger(
@@ -604,6 +619,11 @@ mod tests {
         }
     }
 
+    fn balances(store: &SqliteStore) -> CreditBalances {
+        let (account, _) = store.credits(&ID).unwrap().unwrap();
+        account.balances
+    }
+
     fn render(outcome: &ReserveOutcome) -> StoredAnswer {
         match outcome {
             ReserveOutcome::Reserved(r, _) => StoredAnswer {
@@ -619,16 +639,16 @@ mod tests {
 
     fn reserve_id(store: &SqliteStore, key: &str, amount: u64) -> String {
         let request = ReserveRequest {
-            license_id: &ID,
-            idempotency_key: key,
-            fingerprint: key,
+            license_id: ID,
+            idempotency_key: key.to_owned(),
+            fingerprint: key.to_owned(),
             amount,
             ttl_seconds: 60,
             reference: None,
             now: 10,
         };
-        match store.reserve_credits(&request, &render).unwrap() {
-            Idempotent::New(answer) if answer.status == 201 => answer.body,
+        match store.reserve_credits(request, render).wait().unwrap() {
+            Ok(Idempotent::New(answer)) if answer.status == 201 => answer.body,
             other => panic!("{other:?}"),
         }
     }
@@ -644,8 +664,8 @@ mod tests {
             append(conn, &entry(LedgerKind::Adjustment, -6, 0))
         });
         assert!(result.is_err());
-        let (account, _) = store.credits(&ID).unwrap();
-        assert_eq!((account.balances.period, account.balances.top_up), (5, 0));
+        let after = balances(&store);
+        assert_eq!((after.period, after.top_up), (5, 0));
         assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
     }
 
@@ -687,9 +707,10 @@ mod tests {
             })
             .unwrap();
         let outcome = store
-            .settle_reservation(&ID, &id, Settlement::Commit { used: 3 }, 20)
+            .settle_reservation(ID, id, Settlement::Commit { used: 3 }, 20)
+            .wait()
             .unwrap();
-        let SettleOutcome::Settled(reservation, balances) = outcome else {
+        let Ok(SettleOutcome::Settled(reservation, balances)) = outcome else {
             panic!("{outcome:?}");
         };
         assert_eq!(reservation.used, Some(3));
@@ -705,14 +726,15 @@ mod tests {
             .unwrap();
         let id = reserve_id(&store, "a", 4);
         let outcome = store
-            .settle_reservation(&ID, &id, Settlement::Commit { used: 1 }, 70)
+            .settle_reservation(ID, id, Settlement::Commit { used: 1 }, 70)
+            .wait()
             .unwrap();
         assert!(
-            matches!(&outcome, SettleOutcome::Conflict(r) if r.status == ReservationStatus::Expired),
+            matches!(&outcome, Ok(SettleOutcome::Conflict(r)) if r.status == ReservationStatus::Expired),
             "{outcome:?}"
         );
-        assert_eq!(store.expire_reservations(1_000, 10).unwrap(), 0);
-        assert_eq!(store.credits(&ID).unwrap().0.balances.top_up, 10);
+        assert_eq!(store.expire_reservations(1_000, 10).wait().unwrap(), 0);
+        assert_eq!(balances(&store).top_up, 10);
         assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
     }
 }

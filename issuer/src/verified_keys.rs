@@ -1,0 +1,202 @@
+//! Licence keys judged by the verifier, with the signatures already checked remembered.
+//!
+//! A credit client sends its licence key with every request. The Ed25519 check is by far the
+//! costliest part of such a request (about 40 µs, more than the rest of it together), and its answer
+//! for a given text never changes: so the claims of every text whose signature verified are kept,
+//! and a text seen before costs one hash lookup plus the date checks, which do depend on `now` and
+//! are made every time by the verifier's own [`tessera_verifier::check_dates`]. Only texts that
+//! verified are kept, so unsigned garbage cannot fill the memory, and the table is bounded anyway.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tessera_keys::{Claims, LicenseBuffer, LicenseId, PublicKey, UnixTime};
+use tessera_verifier::{SetupError, Verifier, VerifyError};
+
+/// Key texts remembered at most; the table starts afresh when full.
+const CAPACITY: usize = 16_384;
+
+/// Checks licence keys against the issuer's trusted public keys, remembering good signatures.
+pub struct VerifiedKeys {
+    verifier: Verifier<'static>,
+    seen: Mutex<HashMap<Box<str>, Claims<'static>>>,
+}
+
+impl std::fmt::Debug for VerifiedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedKeys").finish_non_exhaustive()
+    }
+}
+
+/// What a key text came to.
+#[derive(Debug)]
+pub enum Checked {
+    /// The signature does not verify, or the text is not a key: nothing in it can be trusted.
+    Untrusted(VerifyError),
+    /// Signed by a trusted key.
+    Signed(SignedKey),
+}
+
+/// A key signed by a trusted key, and where it stands by its own dates.
+#[derive(Debug)]
+pub struct SignedKey {
+    /// The licence it belongs to.
+    pub license_id: LicenseId,
+    /// When it expires; `None` is perpetual.
+    pub expires_at: Option<UnixTime>,
+    /// When its grace period ends.
+    pub grace_ends_at: Option<UnixTime>,
+    /// Where it stands at the time of the check.
+    pub standing: Standing,
+}
+
+/// Where a signed key stands by its dates.
+#[derive(Debug)]
+pub enum Standing {
+    /// Within its dates.
+    Valid,
+    /// Expired, but within its grace period: it still works.
+    InGrace,
+    /// `Expired` or `NotYetValid`, as the verifier reported it.
+    Refused(VerifyError),
+}
+
+impl VerifiedKeys {
+    /// A checker trusting `keys`.
+    pub fn new(keys: &[PublicKey]) -> Result<VerifiedKeys, SetupError> {
+        Ok(VerifiedKeys {
+            verifier: Verifier::new(keys)?,
+            seen: Mutex::default(),
+        })
+    }
+
+    /// Judges `key_text` at `now`.
+    pub fn check(&self, key_text: &str, now: UnixTime) -> Checked {
+        let remembered = self.seen().get(key_text).copied();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => match self.verify_signature(key_text, now) {
+                Ok(claims) => {
+                    let mut seen = self.seen();
+                    if seen.len() >= CAPACITY {
+                        seen.clear();
+                    }
+                    seen.insert(key_text.into(), claims);
+                    claims
+                }
+                Err(err) => return Checked::Untrusted(err),
+            },
+        };
+        let standing = match tessera_verifier::check_dates(&claims, now, true) {
+            Err(err) => Standing::Refused(err),
+            Ok(()) if claims.expires_at.is_some_and(|expiry| expiry <= now) => Standing::InGrace,
+            Ok(()) => Standing::Valid,
+        };
+        Checked::Signed(SignedKey {
+            license_id: claims.license_id,
+            expires_at: claims.expires_at,
+            grace_ends_at: claims.grace_ends_at(),
+            standing,
+        })
+    }
+
+    /// The claims of a key whose signature verifies, whatever its dates (without the licensee name,
+    /// which nothing here needs).
+    fn verify_signature(
+        &self,
+        key_text: &str,
+        now: UnixTime,
+    ) -> Result<Claims<'static>, VerifyError> {
+        let mut buf = LicenseBuffer::new();
+        match self.verifier.verify(key_text, now, &mut buf) {
+            Ok(license) => Ok(without_licensee(license.claims())),
+            // Reported only after the signature checked out, so the claims can be trusted; the
+            // verifier does not hand them back for a refused key, so decode the same text again.
+            Err(VerifyError::Expired { .. } | VerifyError::NotYetValid { .. }) => {
+                let mut buf = LicenseBuffer::new();
+                let signed = buf.decode_text(key_text).map_err(VerifyError::from)?;
+                Ok(without_licensee(&signed.claims))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Claims<'static>>> {
+        // The table holds plain values; one left half-updated by a panic is still a valid table.
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn without_licensee(claims: &Claims<'_>) -> Claims<'static> {
+    Claims {
+        licensee: None,
+        ..*claims
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_keys::{FeatureSet, SigningKey};
+
+    /// Times in these tests are seconds after this one (keys cannot carry times before 2024).
+    const T: u64 = 1_800_000_000;
+
+    fn key(expires_at: u64) -> (VerifiedKeys, String) {
+        let issuer = SigningKey::from_seed(1, &[3; 32]);
+        let text = issuer
+            .sign_license(&Claims {
+                key_id: 1,
+                license_id: LicenseId([5; 8]),
+                product: 1,
+                tier: 0,
+                issued_at: UnixTime(T + 1_000),
+                not_before: Some(UnixTime(T + 1_000)),
+                expires_at: Some(UnixTime(T + expires_at)),
+                grace_seconds: Some(100),
+                features: FeatureSet(0),
+                licensee: Some("Ada"),
+            })
+            .unwrap();
+        (VerifiedKeys::new(&[issuer.public_key()]).unwrap(), text)
+    }
+
+    fn standing(keys: &VerifiedKeys, text: &str, now: u64) -> &'static str {
+        match keys.check(text, UnixTime(T + now)) {
+            Checked::Untrusted(_) => "untrusted",
+            Checked::Signed(signed) => match signed.standing {
+                Standing::Valid => "valid",
+                Standing::InGrace => "grace",
+                Standing::Refused(VerifyError::NotYetValid { .. }) => "not yet valid",
+                Standing::Refused(_) => "expired",
+            },
+        }
+    }
+
+    #[test]
+    fn a_remembered_key_is_judged_by_its_dates_at_every_check() {
+        let (keys, text) = key(2_000);
+        // First seen expired: remembered all the same, and judged anew later.
+        assert_eq!(standing(&keys, &text, 5_000), "expired");
+        assert_eq!(standing(&keys, &text, 999), "not yet valid");
+        assert_eq!(standing(&keys, &text, 1_500), "valid");
+        assert_eq!(standing(&keys, &text, 2_050), "grace");
+        assert_eq!(standing(&keys, &text, 2_100), "expired");
+        assert_eq!(keys.seen().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_signature_is_never_remembered() {
+        let (keys, text) = key(2_000);
+        let mut forged = text.clone().into_bytes();
+        let last = forged.len() - 3;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(standing(&keys, &forged, 1_500), "untrusted");
+        assert_eq!(standing(&keys, &forged, 1_500), "untrusted");
+        assert!(keys.seen().is_empty());
+        assert_eq!(standing(&keys, &text, 1_500), "valid");
+    }
+}
