@@ -209,6 +209,11 @@ product = "demo-app"
 tier = "pro"
 features = ["export", "sync"]
 duration_days = 365
+
+# A top-up pack for the credit endpoint (`scripts/send-test-event --top-up KEY` buys one).
+[[prices]]
+id = "price_demo_credits"
+topup_credits = 1000
 "#;
 
 /// The default listen address: loopback only, so a first start exposes nothing.

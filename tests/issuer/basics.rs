@@ -120,7 +120,7 @@ fn readme_flow_on_the_embedded_default() {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/send-test-event");
     let sent = std::process::Command::new("python3")
-        .arg(script)
+        .arg(&script)
         .args(["--url", issuer.base_url(), "--email", "ada@example.com"])
         .current_dir(workspace.path())
         .output()
@@ -175,6 +175,58 @@ fn readme_flow_on_the_embedded_default() {
     // The demo price sells a 365-day licence.
     let days_left = verdict["days_left"].as_u64().unwrap();
     assert!((364..=365).contains(&days_left), "{days_left}");
+
+    // The README's credit round trip: a top-up pack, then reserve 120, commit 100, balance.
+    let topped_up = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["--url", issuer.base_url(), "--top-up", &key])
+        .current_dir(workspace.path())
+        .output()
+        .expect("run scripts/send-test-event --top-up");
+    assert!(
+        topped_up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&topped_up.stderr)
+    );
+    let credits: serde_json::Value = serde_json::from_slice(&topped_up.stdout).unwrap();
+    assert_eq!(credits["balances"]["top_up"], 1000, "{credits}");
+    let authorization = format!("License {key}");
+    let mut reserved = http()
+        .post(&issuer.url("/v1/credits/reservations"))
+        .header("authorization", &authorization)
+        .header("idempotency-key", "render-42")
+        .header("content-type", "application/json")
+        .send(r#"{"amount": 120, "reference": "render 42"}"#)
+        .unwrap();
+    assert_eq!(reserved.status(), 201);
+    let reservation: serde_json::Value =
+        serde_json::from_str(&reserved.body_mut().read_to_string().unwrap()).unwrap();
+    let mut committed = http()
+        .post(&issuer.url(&format!(
+            "/v1/credits/reservations/{}/commit",
+            reservation["id"].as_str().unwrap()
+        )))
+        .header("authorization", &authorization)
+        .header("content-type", "application/json")
+        .send(r#"{"used": 100}"#)
+        .unwrap();
+    assert_eq!(committed.status(), 200);
+    let committed: serde_json::Value =
+        serde_json::from_str(&committed.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        (committed["status"].as_str(), committed["used"].as_u64()),
+        (Some("committed"), Some(100))
+    );
+    let mut balance = http()
+        .get(&issuer.url("/v1/credits"))
+        .header("authorization", &authorization)
+        .call()
+        .unwrap();
+    let balance: serde_json::Value =
+        serde_json::from_str(&balance.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(balance["balances"]["available"], 900, "{balance}");
+    assert_eq!(balance["balances"]["reserved"], 0, "{balance}");
+
     // The secret and the key never reach the log.
     let secret =
         std::fs::read_to_string(workspace.path().join("tessera-data/dev-webhook-secret")).unwrap();
