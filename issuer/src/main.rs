@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tessera_issuer::config::{Config, Environment};
 
 /// The Tessera issuer: signs licence keys when Stripe says someone paid.
@@ -19,6 +19,15 @@ struct Args {
     /// Listen on this address instead of the configured one (e.g. 127.0.0.1:0 for any free port).
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Recompute every credit account from its ledger and report any difference from the cached
+    /// balances; exits 0 if all agree, 1 if any differs. Safe beside a running issuer.
+    CheckCredits,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +50,15 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::load(args.config.as_deref(), &Environment::from_process())?;
+    if let Some(Command::CheckCredits) = args.command {
+        let report = tessera_issuer::startup::check_credits(&config)?;
+        print!("{}", report.text());
+        return if report.is_consistent() {
+            Ok(())
+        } else {
+            Err("the credit ledger check found differences".into())
+        };
+    }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

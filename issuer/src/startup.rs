@@ -84,6 +84,19 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
     })
 }
 
+/// Runs the credit ledger check on the configured database.
+pub fn check_credits(config: &Config) -> Result<crate::credits::check::CheckReport, StartError> {
+    let path = config.data_dir.join(DATABASE_FILE);
+    if !path.exists() {
+        return Err(StartError::Store(StoreError::Database(format!(
+            "no database at {} (is `data_dir` right?)",
+            path.display()
+        ))));
+    }
+    let store = SqliteStore::open(&path).map_err(StartError::Store)?;
+    crate::credits::check::check(&store).map_err(StartError::Store)
+}
+
 /// The file holding the development webhook secret, in the data directory.
 pub const DEV_WEBHOOK_SECRET_FILE: &str = "dev-webhook-secret";
 

@@ -1,6 +1,8 @@
 //! Start-up on the embedded default, probes, published keys, shutdown and restart.
 
-use super::harness::{get_json, http, Workspace};
+use std::process::{Command, Output};
+
+use super::harness::{get_json, http, Issuer, Workspace};
 
 #[test]
 fn starts_with_a_development_key_and_serves_probes_and_keys() {
@@ -117,19 +119,7 @@ fn bad_config_fails_at_start_with_one_line_naming_the_field() {
 fn readme_flow_on_the_embedded_default() {
     let workspace = Workspace::new("");
     let issuer = workspace.start_embedded_default();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/send-test-event");
-    let sent = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--url", issuer.base_url(), "--email", "ada@example.com"])
-        .current_dir(workspace.path())
-        .output()
-        .expect("run scripts/send-test-event");
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    let sent = send_test_event(&workspace, &issuer, &["--email", "ada@example.com"]);
     let key = String::from_utf8(sent.stdout).unwrap().trim().to_owned();
     let stderr = String::from_utf8_lossy(&sent.stderr);
     let session = stderr
@@ -177,17 +167,7 @@ fn readme_flow_on_the_embedded_default() {
     assert!((364..=365).contains(&days_left), "{days_left}");
 
     // The README's credit round trip: a top-up pack, then reserve 120, commit 100, balance.
-    let topped_up = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--url", issuer.base_url(), "--top-up", &key])
-        .current_dir(workspace.path())
-        .output()
-        .expect("run scripts/send-test-event --top-up");
-    assert!(
-        topped_up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&topped_up.stderr)
-    );
+    let topped_up = send_test_event(&workspace, &issuer, &["--top-up", &key]);
     let credits: serde_json::Value = serde_json::from_slice(&topped_up.stdout).unwrap();
     assert_eq!(credits["balances"]["top_up"], 1000, "{credits}");
     let authorization = format!("License {key}");
@@ -232,4 +212,92 @@ fn readme_flow_on_the_embedded_default() {
         std::fs::read_to_string(workspace.path().join("tessera-data/dev-webhook-secret")).unwrap();
     assert!(!issuer.log().contains(secret.trim()));
     assert!(!issuer.log().contains(&key));
+}
+
+/// Runs `scripts/send-test-event` against `issuer` from the workspace (where `tessera-data/` holds
+/// the development webhook secret) and checks that it succeeded.
+fn send_test_event(workspace: &Workspace, issuer: &Issuer, args: &[&str]) -> Output {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/send-test-event");
+    let sent = Command::new("python3")
+        .arg(script)
+        .args(["--url", issuer.base_url()])
+        .args(args)
+        .current_dir(workspace.path())
+        .output()
+        .expect("run scripts/send-test-event");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    sent
+}
+
+/// `tessera-issuer check-credits` on the embedded default's database, beside the running issuer.
+fn check_credits(workspace: &Workspace) -> Output {
+    Command::new(crate::util::issuer_bin())
+        .arg("check-credits")
+        .current_dir(workspace.path())
+        .output()
+        .expect("run tessera-issuer check-credits")
+}
+
+#[test]
+fn check_credits_recomputes_accounts_from_the_ledger_and_names_any_difference() {
+    let workspace = Workspace::new("");
+    let missing = check_credits(&workspace);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.starts_with("error: cannot open the database: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no database at"), "{stderr}");
+
+    let issuer = workspace.start_embedded_default();
+    let key = String::from_utf8(send_test_event(&workspace, &issuer, &[]).stdout).unwrap();
+    let key = key.trim();
+    let credits = send_test_event(&workspace, &issuer, &["--top-up", key]).stdout;
+    let credits: serde_json::Value = serde_json::from_slice(&credits).unwrap();
+    let license_id = credits["license_id"].as_str().unwrap();
+    let reserved = http()
+        .post(&issuer.url("/v1/credits/reservations"))
+        .header("authorization", &format!("License {key}"))
+        .header("idempotency-key", "check-1")
+        .header("content-type", "application/json")
+        .send(r#"{"amount": 30}"#)
+        .unwrap();
+    assert_eq!(reserved.status(), 201);
+
+    let consistent = check_credits(&workspace);
+    assert_eq!(consistent.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&consistent.stdout),
+        "credit ledger consistent: every account equals the sums of its ledger\n"
+    );
+
+    // A cached balance changed behind the ledger's back.
+    let db =
+        rusqlite::Connection::open(workspace.path().join("tessera-data/tessera.sqlite3")).unwrap();
+    db.execute(
+        "UPDATE credit_accounts SET top_up_balance = top_up_balance + 5",
+        [],
+    )
+    .unwrap();
+    let differs = check_credits(&workspace);
+    assert_eq!(differs.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&differs.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "licence {license_id}: cached [period, top_up, period_reserved, top_up_reserved] = \
+             [0, 975, 0, 30], ledger sums = [0, 970, 0, 30]"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("credit ledger INCONSISTENT: 1 account(s) differ from their ledger\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&differs.stderr),
+        "error: the credit ledger check found differences\n"
+    );
 }

@@ -26,6 +26,7 @@
 //! their TTL are released by [`sweeper`].
 
 pub mod auth;
+pub mod check;
 pub mod checkout;
 pub mod sweeper;
 
