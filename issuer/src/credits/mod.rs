@@ -43,10 +43,11 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::store::{
     CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome, ReserveRequest,
-    SettleOutcome, Settlement, StoredAnswer, Timestamp, MAX_AMOUNT,
+    SettleOutcome, Settlement, Store, StoreError, StoredAnswer, Timestamp, MAX_AMOUNT,
 };
 
 use auth::Licensee;
+use tessera_keys::LicenseId;
 
 /// How long a reservation holds its credits unless the request says otherwise.
 pub const DEFAULT_TTL_SECONDS: u64 = 900;
@@ -169,12 +170,27 @@ fn now() -> Timestamp {
     crate::clock::now().0 as Timestamp
 }
 
+/// Reads licence `id`'s credits with `read`, unless its record refuses it (revoked, suspended).
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    id: LicenseId,
+    read: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state
+        .db(move |store| match store.credit_refusal(&id)? {
+            Some(refused) => Ok(Err(refused)),
+            None => read(store).map(Ok),
+        })
+        .await?
+        .map_err(ApiError::from)
+}
+
 async fn summary(
     State(state): State<AppState>,
     who: Licensee,
 ) -> Result<Json<SummaryAnswer>, ApiError> {
     let id = who.license_id;
-    let (account, open) = state.db(move |store| store.credits(&id)).await??;
+    let (account, open) = read(&state, id, move |store| store.credits(&id)).await?;
     Ok(Json(SummaryAnswer {
         license_id: id.to_hex().to_string(),
         balances: account.balances.into(),
@@ -490,9 +506,10 @@ async fn ledger(
             })?,
     };
     let id = who.license_id;
-    let mut entries = state
-        .db(move |store| store.credit_ledger(&id, after, limit + 1))
-        .await??;
+    let mut entries = read(&state, id, move |store| {
+        store.credit_ledger(&id, after, limit + 1)
+    })
+    .await?;
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
         entries.last().map(|e| encode_cursor(e.id))

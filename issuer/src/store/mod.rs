@@ -460,10 +460,7 @@ pub trait Store: Send + Sync + 'static {
     fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Licence `id`'s credit account (zero if it has none) and its open reservations, oldest first.
-    fn credits(
-        &self,
-        id: &LicenseId,
-    ) -> Result<Credited<(CreditAccount, Vec<Reservation>)>, StoreError>;
+    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError>;
 
     /// Whether the issuer's records refuse licence `id` (revoked, suspended).
     fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError>;
@@ -500,7 +497,7 @@ pub trait Store: Send + Sync + 'static {
         id: &LicenseId,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Credited<Vec<LedgerEntry>>, StoreError>;
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// Recomputes every credit account from the ledger and the open reservations; returns the
     /// accounts that differ from their cached balances (none, unless something is badly wrong).

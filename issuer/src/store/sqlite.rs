@@ -775,20 +775,14 @@ impl Store for SqliteStore {
         )?)
     }
 
-    fn credits(
-        &self,
-        id: &LicenseId,
-    ) -> Result<Credited<(CreditAccount, Vec<Reservation>)>, StoreError> {
+    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError> {
         let mut conn = self.conn();
-        // One read transaction, so the standing, balances and reservations are of the same moment.
+        // One read transaction, so the balances and the reservations are of the same moment.
         let tx = conn.transaction()?;
-        if let Some(refused) = credits::refusal(&tx, id)? {
-            return Ok(Err(refused));
-        }
         let account = credits::account(&tx, id)?.unwrap_or_default();
         let open = credits::open_reservations(&tx, id)?;
         tx.commit()?;
-        Ok(Ok((account, open)))
+        Ok((account, open))
     }
 
     fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
@@ -825,15 +819,8 @@ impl Store for SqliteStore {
         id: &LicenseId,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Credited<Vec<LedgerEntry>>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if let Some(refused) = credits::refusal(&tx, id)? {
-            return Ok(Err(refused));
-        }
-        let entries = credits::ledger(&tx, id, after, limit)?;
-        tx.commit()?;
-        Ok(Ok(entries))
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        credits::ledger(&self.conn(), id, after, limit)
     }
 
     fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {

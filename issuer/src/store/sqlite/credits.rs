@@ -620,7 +620,7 @@ mod tests {
     }
 
     fn balances(store: &SqliteStore) -> CreditBalances {
-        let (account, _) = store.credits(&ID).unwrap().unwrap();
+        let (account, _) = store.credits(&ID).unwrap();
         account.balances
     }
 
