@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tessera_keys::{Catalog, ProductSpec, PublicKey};
 
+pub use crate::admin::tokens::AdminToken;
+
 /// Everything the issuer is told at start.
 #[derive(Debug)]
 pub struct Config {
@@ -34,6 +36,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Longest a request may take, in seconds.
     pub request_timeout_seconds: u64,
+    /// Tokens of the admin API (`[admin] tokens`), by name and hash.
+    pub admin_tokens: Vec<AdminToken>,
     /// Started without a config file: development keys and secrets are made as needed.
     pub development: bool,
 }
@@ -146,6 +150,22 @@ struct ConfigFile {
     #[serde(default)]
     prices: Vec<PriceFile>,
     smtp: Option<SmtpFile>,
+    #[serde(default)]
+    admin: AdminFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminFile {
+    #[serde(default)]
+    tokens: Vec<AdminTokenFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminTokenFile {
+    name: String,
+    sha256: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -365,6 +385,18 @@ impl Config {
         }
 
         let smtp = file.smtp.map(|smtp| smtp_config(smtp, env)).transpose()?;
+        let mut admin_tokens: Vec<AdminToken> = Vec::new();
+        for (i, token) in file.admin.tokens.into_iter().enumerate() {
+            let parsed = AdminToken::from_hash(&token.name, &token.sha256)
+                .map_err(|why| invalid(format!("admin.tokens[{i}]"), why))?;
+            if admin_tokens.iter().any(|t| t.name == parsed.name) {
+                return Err(invalid(
+                    format!("admin.tokens[{i}].name"),
+                    "is listed twice",
+                ));
+            }
+            admin_tokens.push(parsed);
+        }
         Ok(Config {
             listen,
             data_dir: file.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
@@ -381,6 +413,7 @@ impl Config {
             prices,
             body_limit_bytes,
             request_timeout_seconds,
+            admin_tokens,
             development: false,
         })
     }

@@ -43,6 +43,14 @@ pub enum ApiError {
         /// One line for humans.
         message: String,
     },
+    /// 409 `insufficient_credits`: a deduction larger than the balance; the body also carries
+    /// `needed` and `available`.
+    InsufficientCredits {
+        /// What was asked for.
+        needed: u64,
+        /// What the balance holds.
+        available: u64,
+    },
     /// 422: well-formed but not acceptable.
     Unprocessable {
         /// Stable machine-readable code.
@@ -93,6 +101,15 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::InsufficientCredits { needed, available } = self {
+            let body = serde_json::json!({
+                "error": "insufficient_credits",
+                "message": format!("{needed} credits needed, {available} available"),
+                "needed": needed,
+                "available": available,
+            });
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
         let (status, code, message) = match &self {
             ApiError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, *code, message.as_str())
@@ -132,6 +149,9 @@ impl IntoResponse for ApiError {
                 "processing_failed",
                 message.as_str(),
             ),
+            ApiError::InsufficientCredits { .. } => {
+                (StatusCode::CONFLICT, "insufficient_credits", "")
+            }
         };
         (
             status,

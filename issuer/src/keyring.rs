@@ -1,16 +1,32 @@
 //! The issuer's signing keys: the active one that signs, and the public keys apps should trust.
+//!
+//! The active key is the configured one (or the development key), unless keys were rotated: a
+//! rotation (`POST /v1/admin/keys/rotate`) makes a new key with the next key id in
+//! `<data_dir>/signing-keys/` (mode 0600), where the next start finds it again; the newest key there
+//! signs, and every earlier key stays trusted, so licences they signed keep verifying. Another process
+//! sharing the data directory sees a rotation when it restarts.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use tessera_keys::{PublicKey, SigningKey};
 
 /// The file name of the development key made on first start.
 pub const DEV_KEY_FILE: &str = "dev-signing-key.tssk";
 
+/// The directory, in the data directory, of keys made by rotations.
+pub const ROTATED_KEYS_DIR: &str = "signing-keys";
+
 /// The active signing key and every public key still trusted.
 #[derive(Debug)]
 pub struct Keyring {
-    active: SigningKey,
+    keys: RwLock<KeySet>,
+    rotated_dir: PathBuf,
+}
+
+#[derive(Debug)]
+struct KeySet {
+    active: Arc<SigningKey>,
     trusted: Vec<PublicKey>,
 }
 
@@ -33,6 +49,8 @@ pub enum KeyringError {
     },
     /// A retired key has the active key's id.
     DuplicateKeyId(u32),
+    /// A rotation would make apps trust more keys than they can.
+    TooManyKeys,
 }
 
 impl std::fmt::Display for KeyringError {
@@ -49,6 +67,12 @@ impl std::fmt::Display for KeyringError {
             KeyringError::DuplicateKeyId(id) => write!(
                 f,
                 "config `signing.retired_public_keys`: key id {id} is the active key's id"
+            ),
+            KeyringError::TooManyKeys => write!(
+                f,
+                "apps trust at most {} keys: drop old ones from `signing.retired_public_keys` \
+                 (or delete old rotated keys) before rotating again",
+                tessera_verifier::MAX_TRUSTED_KEYS
             ),
         }
     }
@@ -88,23 +112,110 @@ impl Keyring {
                 }
             }
         };
-        if let Some(dup) = retired.iter().find(|key| key.id == active.id()) {
-            return Err(KeyringError::DuplicateKeyId(dup.id));
+        let rotated_dir = data_dir.join(ROTATED_KEYS_DIR);
+        let mut rotated = read_rotated(&rotated_dir)?;
+        let mut trusted = Vec::new();
+        let active = match rotated.pop() {
+            Some(newest) => {
+                trusted.push(newest.public_key());
+                trusted.extend(rotated.iter().rev().map(SigningKey::public_key));
+                trusted.push(active.public_key());
+                newest
+            }
+            None => {
+                trusted.push(active.public_key());
+                active
+            }
+        };
+        for key in retired {
+            if trusted.iter().any(|t| t.id == key.id) {
+                return Err(KeyringError::DuplicateKeyId(key.id));
+            }
+            trusted.push(*key);
         }
-        let mut trusted = vec![active.public_key()];
-        trusted.extend_from_slice(retired);
-        Ok((Keyring { active, trusted }, origin))
+        let keys = KeySet {
+            active: Arc::new(active),
+            trusted,
+        };
+        Ok((
+            Keyring {
+                keys: RwLock::new(keys),
+                rotated_dir,
+            },
+            origin,
+        ))
     }
 
     /// The key that signs new licences and revocation lists.
-    pub fn active(&self) -> &SigningKey {
-        &self.active
+    pub fn active(&self) -> Arc<SigningKey> {
+        Arc::clone(&self.keys().active)
     }
 
     /// Every public key apps should trust, the active one first.
-    pub fn trusted(&self) -> &[PublicKey] {
-        &self.trusted
+    pub fn trusted(&self) -> Vec<PublicKey> {
+        self.keys().trusted.clone()
     }
+
+    /// Makes a new signing key with the next key id, stores it (mode 0600) and makes it the active
+    /// one; the previous keys stay trusted. Returns the new key's public key.
+    pub fn rotate(&self) -> Result<PublicKey, KeyringError> {
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if keys.trusted.len() >= tessera_verifier::MAX_TRUSTED_KEYS {
+            return Err(KeyringError::TooManyKeys);
+        }
+        let id = keys.trusted.iter().map(|key| key.id).max().unwrap_or(0) + 1;
+        let key = SigningKey::generate(id);
+        let create = |source| KeyringError::Create {
+            path: self.rotated_dir.clone(),
+            source,
+        };
+        crate::startup::create_private_dir(&self.rotated_dir).map_err(create)?;
+        let path = self.rotated_dir.join(format!("key-{id}.tssk"));
+        key.write_file(&path).map_err(create)?;
+        let public = key.public_key();
+        keys.trusted.insert(0, public);
+        keys.active = Arc::new(key);
+        Ok(public)
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, KeySet> {
+        // Both fields are replaced together under the write lock; a panic elsewhere cannot leave
+        // them half-changed.
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The keys made by earlier rotations, oldest (lowest key id) first.
+fn read_rotated(dir: &Path) -> Result<Vec<SigningKey>, KeyringError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(KeyringError::Create {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut keys = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|source| KeyringError::Create {
+                path: dir.to_owned(),
+                source,
+            })?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "tssk") {
+            keys.push(read(&path)?);
+        }
+    }
+    keys.sort_by_key(SigningKey::id);
+    Ok(keys)
 }
 
 fn read(path: &Path) -> Result<SigningKey, KeyringError> {

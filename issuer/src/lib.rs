@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod checkout_page;
 pub mod clock;
 pub mod config;
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(licenses::router())
         .merge(validate::router())
         .merge(credits::router(&state))
+        .merge(admin::router(&state))
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
         .with_state(state);

@@ -35,19 +35,24 @@ pub struct PublishedKey {
 }
 
 async fn keys(State(state): State<AppState>) -> Json<KeysResponse> {
-    let active = state.keyring.active().id();
     Json(KeysResponse {
-        keys: state
-            .keyring
-            .trusted()
-            .iter()
-            .map(|key| PublishedKey {
-                key_id: key.id,
-                public_key: key.to_string(),
-                active: key.id == active,
-            })
-            .collect(),
+        keys: published(&state),
     })
+}
+
+/// Every public key apps should trust, the active one first.
+pub fn published(state: &AppState) -> Vec<PublishedKey> {
+    let active = state.keyring.active().id();
+    state
+        .keyring
+        .trusted()
+        .iter()
+        .map(|key| PublishedKey {
+            key_id: key.id,
+            public_key: key.to_string(),
+            active: key.id == active,
+        })
+        .collect()
 }
 
 /// `GET /v1/revocations`: the current signed revocation list.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, Secret};
+use crate::config::{AdminToken, Config, Secret};
 use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
@@ -51,6 +51,20 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
              scripts/send-test-event); configure [stripe] webhook_secrets for production"
         );
     }
+    if config.development && config.admin_tokens.is_empty() {
+        let path = config.data_dir.join(DEV_ADMIN_TOKEN_FILE);
+        let token = development_secret(&path, crate::admin::tokens::generate)
+            .map_err(StartError::DataDir)?;
+        config
+            .admin_tokens
+            .push(AdminToken::from_value(DEV_ADMIN_TOKEN_NAME, &token));
+        tracing::warn!(
+            path = %path.display(),
+            "using a DEVELOPMENT admin token (TESSERA_TOKEN=$(cat {})); configure [admin] tokens \
+             for production",
+            path.display()
+        );
+    }
     let (keyring, origin) = Keyring::load(
         config.signing_key_file.as_deref(),
         &config.data_dir,
@@ -74,7 +88,7 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
     }
     let store =
         SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
-    let verified_keys = VerifiedKeys::new(keyring.trusted()).map_err(StartError::Verifier)?;
+    let verified_keys = VerifiedKeys::new(&keyring.trusted()).map_err(StartError::Verifier)?;
     Ok(AppState {
         config: Arc::new(config),
         store: Arc::new(store),
@@ -97,19 +111,35 @@ pub fn check_credits(config: &Config) -> Result<crate::credits::check::CheckRepo
     crate::credits::check::check(&store).map_err(StartError::Store)
 }
 
+/// The file holding the development admin token, in the data directory.
+pub const DEV_ADMIN_TOKEN_FILE: &str = "dev-admin-token";
+/// The name the development admin token goes by in the audit trail.
+pub const DEV_ADMIN_TOKEN_NAME: &str = "dev";
+
 /// The file holding the development webhook secret, in the data directory.
 pub const DEV_WEBHOOK_SECRET_FILE: &str = "dev-webhook-secret";
 
 /// Reads the development webhook secret, making a random one (mode 0600) on first start.
 fn development_webhook_secret(path: &std::path::Path) -> std::io::Result<Secret> {
+    development_secret(path, || {
+        let random: [u8; 24] = rand::random();
+        let hex: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("whsec_dev_{hex}")
+    })
+    .map(Secret::new)
+}
+
+/// Reads the secret in `path`, or makes one with `make` and writes it there (mode 0600) on first start.
+fn development_secret(
+    path: &std::path::Path,
+    make: impl FnOnce() -> String,
+) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
-        Ok(text) => return Ok(Secret::new(text.trim())),
+        Ok(text) => return Ok(text.trim().to_owned()),
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
         Err(_) => {}
     }
-    let random: [u8; 24] = rand::random();
-    let hex: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-    let secret = format!("whsec_dev_{hex}");
+    let secret = make();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -117,10 +147,10 @@ fn development_webhook_secret(path: &std::path::Path) -> std::io::Result<Secret>
     let mut file = options.open(path)?;
     std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
     file.sync_all()?;
-    Ok(Secret::new(secret))
+    Ok(secret)
 }
 
-fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -18,7 +18,7 @@ const CAPACITY: usize = 16_384;
 
 /// Checks licence keys against the issuer's trusted public keys, remembering good signatures.
 pub struct VerifiedKeys {
-    verifier: Verifier<'static>,
+    verifier: std::sync::RwLock<Verifier<'static>>,
     seen: Mutex<HashMap<Box<str>, Claims<'static>>>,
 }
 
@@ -65,9 +65,20 @@ impl VerifiedKeys {
     /// A checker trusting `keys`.
     pub fn new(keys: &[PublicKey]) -> Result<VerifiedKeys, SetupError> {
         Ok(VerifiedKeys {
-            verifier: Verifier::new(keys)?,
+            verifier: std::sync::RwLock::new(Verifier::new(keys)?),
             seen: Mutex::default(),
         })
+    }
+
+    /// Trusts `keys` from now on (after a key rotation). Remembered texts stay: every key that signed
+    /// them is still among the trusted.
+    pub fn trust(&self, keys: &[PublicKey]) -> Result<(), SetupError> {
+        let verifier = Verifier::new(keys)?;
+        *self
+            .verifier
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = verifier;
+        Ok(())
     }
 
     /// Judges `key_text` at `now`.
@@ -107,8 +118,12 @@ impl VerifiedKeys {
         key_text: &str,
         now: UnixTime,
     ) -> Result<Claims<'static>, VerifyError> {
+        let verifier = self
+            .verifier
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut buf = LicenseBuffer::new();
-        match self.verifier.verify(key_text, now, &mut buf) {
+        match verifier.verify(key_text, now, &mut buf) {
             Ok(license) => Ok(without_licensee(license.claims())),
             // Reported only after the signature checked out, so the claims can be trusted; the
             // verifier does not hand them back for a refused key, so decode the same text again.

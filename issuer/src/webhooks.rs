@@ -103,6 +103,16 @@ async fn receive(
     Extension(api): Extension<Arc<StripeApi>>,
     SignedPayload(payload): SignedPayload,
 ) -> Result<Json<WebhookResponse>, ApiError> {
+    handle(&state, &api, payload).await.map(Json)
+}
+
+/// Records an event whose signature has been checked (or that was recorded before, for a retry by
+/// support) and applies its effects once.
+pub async fn handle(
+    state: &AppState,
+    api: &StripeApi,
+    payload: String,
+) -> Result<WebhookResponse, ApiError> {
     let event: EventEnvelope = serde_json::from_str(&payload).map_err(|err| {
         tracing::warn!(%err, "Stripe webhook refused: the signed body is not an event");
         ApiError::bad_request(
@@ -130,7 +140,7 @@ async fn receive(
     // only counts the attempt (and re-checks, for deliveries racing this one).
     let fetched = match &prior {
         Some(prior) if prior.status != DeliveryStatus::Failed => Fetched::default(),
-        _ => prefetch(&state, &api, &action).await?,
+        _ => prefetch(state, api, &action).await?,
     };
 
     let config = Arc::clone(&state.config);
@@ -142,9 +152,10 @@ async fn receive(
     let outcome = state
         .db(move |store| {
             let _in_span = effects_span.enter();
+            let signer = keyring.active();
             let ctx = Context {
                 config: &config,
-                signer: keyring.active(),
+                signer: &signer,
                 event_id: &id,
                 event_created,
                 now: crate::clock::now().0 as Timestamp,
@@ -166,11 +177,11 @@ async fn receive(
             // Committed: a licence e-mail it queued can go now.
             state.outbox.notify_one();
             tracing::info!(parent: &span, status = status.as_str(), "Stripe event handled");
-            Ok(Json(WebhookResponse {
+            Ok(WebhookResponse {
                 received: true,
                 event_id,
                 status: status.as_str(),
-            }))
+            })
         }
         Ok(ProcessOutcome::AlreadyDone(prior)) => {
             tracing::info!(parent: &span, status = prior.status.as_str(),
@@ -188,12 +199,12 @@ async fn receive(
     }
 }
 
-fn duplicate(event_id: String) -> Json<WebhookResponse> {
-    Json(WebhookResponse {
+fn duplicate(event_id: String) -> WebhookResponse {
+    WebhookResponse {
         received: true,
         event_id,
         status: "duplicate",
-    })
+    }
 }
 
 /// Asks Stripe what the event itself does not say, before the transaction (network I/O never

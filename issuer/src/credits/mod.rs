@@ -42,8 +42,9 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::store::{
-    CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome, ReserveRequest,
-    SettleOutcome, Settlement, Store, StoreError, StoredAnswer, Timestamp, MAX_AMOUNT,
+    CreditAccount, CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome,
+    ReserveRequest, SettleOutcome, Settlement, Store, StoreError, StoredAnswer, Timestamp,
+    MAX_AMOUNT,
 };
 
 use auth::Licensee;
@@ -158,12 +159,28 @@ struct PeriodView {
     end: Option<Timestamp>,
 }
 
+/// `GET /v1/credits`: a licence's credits.
 #[derive(Debug, Serialize)]
-struct SummaryAnswer {
+pub struct SummaryAnswer {
     license_id: String,
     balances: BalancesView,
     period: PeriodView,
     reservations: Vec<ReservationView>,
+}
+
+impl SummaryAnswer {
+    /// The answer for licence `id`'s `account` and `open` reservations.
+    pub fn new(id: LicenseId, account: CreditAccount, open: &[Reservation]) -> SummaryAnswer {
+        SummaryAnswer {
+            license_id: id.to_hex().to_string(),
+            balances: account.balances.into(),
+            period: PeriodView {
+                start: account.period_start,
+                end: account.period_end,
+            },
+            reservations: open.iter().map(ReservationView::from).collect(),
+        }
+    }
 }
 
 fn now() -> Timestamp {
@@ -191,15 +208,7 @@ async fn summary(
 ) -> Result<Json<SummaryAnswer>, ApiError> {
     let id = who.license_id;
     let (account, open) = read(&state, id, move |store| store.credits(&id)).await?;
-    Ok(Json(SummaryAnswer {
-        license_id: id.to_hex().to_string(),
-        balances: account.balances.into(),
-        period: PeriodView {
-            start: account.period_start,
-            end: account.period_end,
-        },
-        reservations: open.iter().map(ReservationView::from).collect(),
-    }))
+    Ok(Json(SummaryAnswer::new(id, account, &open)))
 }
 
 /// `POST /v1/credits/reservations` body.
@@ -420,7 +429,7 @@ async fn settle(
 
 /// `GET /v1/credits/ledger` query.
 #[derive(Debug, Deserialize)]
-struct LedgerQuery {
+pub struct LedgerQuery {
     cursor: Option<String>,
     limit: Option<String>,
 }
@@ -461,8 +470,9 @@ impl From<LedgerEntry> for LedgerEntryView {
     }
 }
 
+/// A page of a licence's ledger, oldest first.
 #[derive(Debug, Serialize)]
-struct LedgerPage {
+pub struct LedgerPage {
     entries: Vec<LedgerEntryView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
@@ -484,6 +494,19 @@ async fn ledger(
     who: Licensee,
     query: Result<Query<LedgerQuery>, QueryRejection>,
 ) -> Result<Json<LedgerPage>, ApiError> {
+    let id = who.license_id;
+    let (after, limit) = page_of(query)?;
+    let entries = read(&state, id, move |store| {
+        store.credit_ledger(&id, after, limit + 1)
+    })
+    .await?;
+    Ok(Json(LedgerPage::new(entries, limit)))
+}
+
+/// The row after which a ledger page starts, and its size, from the request's query.
+pub fn page_of(
+    query: Result<Query<LedgerQuery>, QueryRejection>,
+) -> Result<(Option<i64>, u32), ApiError> {
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let after = match query.cursor.as_deref() {
@@ -492,8 +515,13 @@ async fn ledger(
             ApiError::bad_request("invalid_cursor", "`cursor` is not one this server gave out")
         })?),
     };
-    let limit = match query.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
+    Ok((after, page_limit(query.limit.as_deref())?))
+}
+
+/// `limit` of a listing: 1 to 1000, default 100.
+pub fn page_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit {
+        None | Some("") => Ok(DEFAULT_PAGE),
         Some(limit) => limit
             .parse::<u32>()
             .ok()
@@ -503,21 +531,22 @@ async fn ledger(
                     "invalid_limit",
                     format!("`limit` must be a whole number from 1 to {MAX_PAGE}"),
                 )
-            })?,
-    };
-    let id = who.license_id;
-    let mut entries = read(&state, id, move |store| {
-        store.credit_ledger(&id, after, limit + 1)
-    })
-    .await?;
-    let next_cursor = if entries.len() > limit as usize {
-        entries.truncate(limit as usize);
-        entries.last().map(|e| encode_cursor(e.id))
-    } else {
-        None
-    };
-    Ok(Json(LedgerPage {
-        entries: entries.into_iter().map(LedgerEntryView::from).collect(),
-        next_cursor,
-    }))
+            }),
+    }
+}
+
+impl LedgerPage {
+    /// A page of `limit` rows from `entries`, read with one row more to know whether more follow.
+    pub fn new(mut entries: Vec<LedgerEntry>, limit: u32) -> LedgerPage {
+        let next_cursor = if entries.len() > limit as usize {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| encode_cursor(e.id))
+        } else {
+            None
+        };
+        LedgerPage {
+            entries: entries.into_iter().map(LedgerEntryView::from).collect(),
+            next_cursor,
+        }
+    }
 }

@@ -37,8 +37,8 @@ use subscription::*;
 use crate::config::{Config, Sale};
 use crate::store::{
     ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LedgerKind, LicenseRecord, LicenseStatus,
-    NewLedgerEntry, PaymentReversal, PaymentSubscription, SubscriptionRecord, Timestamp, Tx,
-    MAX_AMOUNT,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, StoreError, SubscriptionRecord,
+    Timestamp, Tx, MAX_AMOUNT,
 };
 use crate::stripe::api::{BoughtPrice, PaymentOwner, SubscriptionSnapshot};
 use crate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
@@ -206,22 +206,40 @@ fn unknown_price(what: &str, prices: &[String]) -> ApplyError {
     ))
 }
 
-/// With `[smtp]` configured and the buyer's address known, queues `key` to them in this transaction
-/// (see [`crate::email`]). An address that cannot be mailed is logged, not an error: the key stands.
+/// Queues `key` to the buyer if mail is on (see [`queue_email`]).
 fn queue_key_email(
     ctx: &Context<'_>,
     tx: &mut dyn Tx,
     license: &LicenseRecord,
     key: &IssuedKey,
 ) -> Result<(), ApplyError> {
-    let (Some(smtp), Some(to)) = (&ctx.config.smtp, &license.email) else {
-        return Ok(());
-    };
-    match crate::email::compose(ctx.config, smtp, license, key, to, Some(ctx.event_id)) {
-        Ok(email) => tx.enqueue_email(&email)?,
-        Err(why) => tracing::warn!(license = %license.id, %why, "licence key not e-mailed"),
-    }
+    queue_email(ctx.config, tx, license, key, Some(ctx.event_id))?;
     Ok(())
+}
+
+/// With `[smtp]` configured and the licence's address known, queues `key` to it in this transaction
+/// (see [`crate::email`]); returns whether it did. An address that cannot be mailed is logged, not an
+/// error: the key stands.
+pub fn queue_email(
+    config: &Config,
+    tx: &mut dyn Tx,
+    license: &LicenseRecord,
+    key: &IssuedKey,
+    event_id: Option<&str>,
+) -> Result<bool, StoreError> {
+    let (Some(smtp), Some(to)) = (&config.smtp, &license.email) else {
+        return Ok(false);
+    };
+    match crate::email::compose(config, smtp, license, key, to, event_id) {
+        Ok(email) => {
+            tx.enqueue_email(&email)?;
+            Ok(true)
+        }
+        Err(why) => {
+            tracing::warn!(license = %license.id, %why, "licence key not e-mailed");
+            Ok(false)
+        }
+    }
 }
 
 fn sign(
@@ -230,27 +248,38 @@ fn sign(
     grace_seconds: Option<u32>,
     reason: &str,
 ) -> Result<IssuedKey, ApplyError> {
+    sign_key(ctx.signer, license, grace_seconds, reason, ctx.now).map_err(unprocessable)
+}
+
+/// Signs a new key for `license` as it stands (product, tier, features, expiry) at `now`.
+/// Subscription licences carry the configured grace period; one-time licences end at their expiry.
+pub fn sign_key(
+    signer: &SigningKey,
+    license: &LicenseRecord,
+    grace_seconds: Option<u32>,
+    reason: &str,
+    now: Timestamp,
+) -> Result<IssuedKey, String> {
     let to_time = |t: Timestamp| UnixTime(u64::try_from(t).unwrap_or(0));
     let claims = Claims {
-        key_id: ctx.signer.id(),
+        key_id: signer.id(),
         license_id: license.id,
         product: license.product,
         tier: license.tier,
-        issued_at: to_time(ctx.now),
+        issued_at: to_time(now),
         not_before: None,
         expires_at: license.expires_at.map(to_time),
         grace_seconds,
         features: FeatureSet(license.features),
         licensee: None,
     };
-    let key = ctx
-        .signer
+    let key = signer
         .sign_license(&claims)
-        .map_err(|err| unprocessable(format!("cannot sign licence {}: {err}", license.id)))?;
+        .map_err(|err| format!("cannot sign licence {}: {err}", license.id))?;
     Ok(IssuedKey {
         key,
-        signing_key_id: ctx.signer.id(),
-        issued_at: ctx.now,
+        signing_key_id: signer.id(),
+        issued_at: now,
         expires_at: license.expires_at,
         reason: reason.to_owned(),
     })

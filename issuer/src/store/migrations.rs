@@ -208,4 +208,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE credit_grants ADD COLUMN reversed_at INTEGER;
     CREATE INDEX credit_grants_by_payment_intent ON credit_grants (payment_intent_id);
     "#,
+    // 6: the admin API's audit trail.
+    r#"
+    -- Every change made through /v1/admin/: which token (by name), what, on which licence, why, when.
+    -- Append-only, written in the transaction of the change it describes.
+    CREATE TABLE audit_log (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        license_id TEXT,
+        reason     TEXT,
+        details    TEXT NOT NULL                       -- JSON object
+    ) STRICT;
+    CREATE INDEX audit_log_by_license ON audit_log (license_id, id);
+    -- Support looks up the events that touched a licence, and finds licences by lower-cased e-mail.
+    CREATE INDEX license_keys_by_event ON license_keys (event_id);
+    CREATE INDEX credit_grants_by_license ON credit_grants (license_id);
+    CREATE INDEX licenses_by_email_nocase ON licenses (email COLLATE NOCASE);
+    "#,
 ];

@@ -6,11 +6,13 @@
 //! group many of them into one durable commit. SQLite ([`sqlite::SqliteStore`]) is the embedded
 //! default; another backend implements [`Store`] and [`Tx`].
 
+mod admin;
 mod credits;
 mod migrations;
 mod pending;
 pub mod sqlite;
 
+pub use admin::*;
 pub use credits::*;
 pub use pending::Pending;
 
@@ -389,6 +391,8 @@ pub trait Tx {
     fn top_up_reversed(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError>;
     /// Queues an e-mail in the outbox, due at once; it commits (or not) with the key it carries.
     fn enqueue_email(&mut self, email: &NewEmail<'_>) -> Result<(), StoreError>;
+    /// The revocation list's sequence number.
+    fn revocation_sequence(&mut self) -> Result<u64, StoreError>;
 }
 
 /// Where the issuer keeps its data.
@@ -498,6 +502,47 @@ pub trait Store: Send + Sync + 'static {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Licences matching `query`, newest first, at most `limit`.
+    fn find_licenses(
+        &self,
+        query: &LicenseQuery,
+        limit: u32,
+    ) -> Result<Vec<LicenseRecord>, StoreError>;
+
+    /// The webhook deliveries that took effect on licence `id` (issued its keys, granted or took back
+    /// its credits, revoked it), newest first, at most `limit`.
+    fn license_deliveries(&self, id: &LicenseId, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Recorded deliveries, newest first: only failed ones if `failed_only`, only of `event_type` if
+    /// given; at most `limit`.
+    fn deliveries(
+        &self,
+        failed_only: bool,
+        event_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// A recorded delivery and its payload as Stripe signed it.
+    fn delivery_payload(&self, event_id: &str) -> Result<Option<(Delivery, String)>, StoreError>;
+
+    /// The licences an event took effect on (see [`Store::license_deliveries`]).
+    fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Runs `change` and records `entry` in the audit trail, in one `BEGIN IMMEDIATE` transaction:
+    /// both commit, or neither.
+    fn audited(
+        &self,
+        entry: &NewAuditEntry<'_>,
+        change: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError>;
+
+    /// Audit entries, newest first, of licence `id` if given; at most `limit`.
+    fn audit_log(
+        &self,
+        license: Option<&LicenseId>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Recomputes every credit account from the ledger and the open reservations; returns the
     /// accounts that differ from their cached balances (none, unless something is badly wrong).

@@ -6,17 +6,18 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tessera_keys::LicenseId;
 
+mod admin;
 mod credits;
 mod writer;
 
 use super::migrations::MIGRATIONS;
 use super::{
-    ApplyError, CreditAccount, CreditGrant, Credited, Delivery, DeliveryStatus, Idempotent,
-    IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus,
-    NewEmail, NewLedgerEntry, OutboxEmail, PaymentReversal, PaymentSubscription, Pending,
-    ProcessOutcome, Refused, Reservation, ReserveOutcome, ReserveRequest, Revocations,
-    SettleOutcome, Settlement, Store, StoreError, StoredAnswer, SubscriptionRecord, Timestamp,
-    TopUpGrant, Tx,
+    ApplyError, AuditEntry, CreditAccount, CreditGrant, Credited, Delivery, DeliveryStatus,
+    Idempotent, IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery,
+    LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail,
+    PaymentReversal, PaymentSubscription, Pending, ProcessOutcome, Refused, Reservation,
+    ReserveOutcome, ReserveRequest, Revocations, SettleOutcome, Settlement, Store, StoreError,
+    StoredAnswer, SubscriptionRecord, Timestamp, TopUpGrant, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -116,10 +117,12 @@ fn write_license(conn: &Connection, sql: &str, l: &LicenseRecord) -> Result<(), 
     Ok(())
 }
 
-const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
+pub(super) const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
      checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
 
-fn license_from_row(row: &Row<'_>) -> rusqlite::Result<Result<LicenseRecord, StoreError>> {
+pub(super) fn license_from_row(
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<LicenseRecord, StoreError>> {
     let id: String = row.get(0)?;
     let status: String = row.get(4)?;
     let features: i64 = row.get(3)?;
@@ -180,7 +183,7 @@ fn keys_of(conn: &Connection, id: &LicenseId) -> Result<Vec<IssuedKey>, StoreErr
     Ok(keys)
 }
 
-fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
+pub(super) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
     let status: String = row.get(2)?;
     let Some(status) = DeliveryStatus::from_name(&status) else {
         return Ok(Err(StoreError::Corrupt(format!(
@@ -508,6 +511,10 @@ impl Tx for Effects<'_> {
         )?;
         Ok(())
     }
+
+    fn revocation_sequence(&mut self) -> Result<u64, StoreError> {
+        Ok(revocation_counter(self.conn)?.0)
+    }
 }
 
 /// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
@@ -649,14 +656,7 @@ impl Store for SqliteStore {
 
     fn revocations(&self) -> Result<Revocations, StoreError> {
         let conn = self.conn();
-        let (sequence, changed_at) = conn
-            .query_row(
-                "SELECT value, changed_at FROM counters WHERE name = ?1",
-                [REVOCATION_SEQUENCE],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()?
-            .unwrap_or((0, 0));
+        let (sequence, changed_at) = revocation_counter(&conn)?;
         let mut stmt =
             conn.prepare_cached("SELECT license_id FROM revocations ORDER BY license_id")?;
         let ids = stmt
@@ -668,7 +668,7 @@ impl Store for SqliteStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Revocations {
-            sequence: sequence as u64,
+            sequence,
             changed_at,
             ids,
         })
@@ -823,6 +823,59 @@ impl Store for SqliteStore {
         credits::ledger(&self.conn(), id, after, limit)
     }
 
+    fn find_licenses(
+        &self,
+        query: &LicenseQuery,
+        limit: u32,
+    ) -> Result<Vec<LicenseRecord>, StoreError> {
+        admin::find_licenses(&self.conn(), query, limit)
+    }
+
+    fn license_deliveries(&self, id: &LicenseId, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        admin::license_deliveries(&self.conn(), id, limit)
+    }
+
+    fn deliveries(
+        &self,
+        failed_only: bool,
+        event_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        admin::deliveries(&self.conn(), failed_only, event_type, limit)
+    }
+
+    fn delivery_payload(&self, event_id: &str) -> Result<Option<(Delivery, String)>, StoreError> {
+        admin::delivery_payload(&self.conn(), event_id)
+    }
+
+    fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
+        admin::delivery_licenses(&self.conn(), event_id)
+    }
+
+    fn audited(
+        &self,
+        entry: &NewAuditEntry<'_>,
+        change: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        // Dropping the transaction on an error rolls the change back.
+        change(&mut Effects { conn: &tx })?;
+        admin::record(&tx, entry)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn audit_log(
+        &self,
+        license: Option<&LicenseId>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        admin::audit_log(&self.conn(), license, limit)
+    }
+
     fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -846,6 +899,19 @@ impl SqliteStore {
         tx.commit()?;
         Ok(value)
     }
+}
+
+/// The revocation list's sequence number and when it last changed (0 and 0 before any revocation).
+fn revocation_counter(conn: &Connection) -> Result<(u64, Timestamp), StoreError> {
+    let (sequence, changed_at) = conn
+        .query_row(
+            "SELECT value, changed_at FROM counters WHERE name = ?1",
+            [REVOCATION_SEQUENCE],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0));
+    Ok((sequence.max(0) as u64, changed_at))
 }
 
 fn record_attempt(conn: &Connection, event_id: &str) -> Result<(), StoreError> {

@@ -1,0 +1,210 @@
+//! The admin API under `/v1/admin/`: what support staff need to answer customers without SQL.
+//!
+//! Every request carries one of the configured admin tokens ([`auth`], [`tokens`]); every change
+//! writes an audit entry (which token, what, on which licence, why, when) in the same transaction as
+//! the change itself ([`crate::store::Store::audited`]). `ADMIN-API.md` beside this crate is the
+//! contract with `tessera admin`; in short:
+//!
+//! | endpoint | what |
+//! | --- | --- |
+//! | `GET /v1/admin/licenses?email=…` (or `customer`, `subscription`, `checkout_session`, `key`) | find licences |
+//! | `GET /v1/admin/licenses/{id}` | claims, status, every key, subscription, credits, webhook events, audit |
+//! | `POST /v1/admin/licenses` | a manual licence (comp, reseller, migration) |
+//! | `POST /v1/admin/licenses/{id}/reissue`, `…/extend`, `…/revoke`, `…/suspend`, `…/reinstate` | change one |
+//! | `GET …/{id}/credits`, `POST …/credits/grant`, `…/credits/deduct`, `GET …/credits/ledger` | its credits |
+//! | `GET /v1/admin/credits/check` | every account recomputed from its ledger |
+//! | `GET /v1/admin/webhooks`, `GET …/{event_id}`, `POST …/{event_id}/retry` | Stripe deliveries |
+//! | `POST /v1/admin/keys/rotate` | a new active signing key; the old ones stay trusted |
+//! | `GET /v1/admin/audit?license=…` | the audit trail |
+//!
+//! Revocations, suspensions, reinstatements, extensions and credit adjustments need a `reason`.
+
+pub mod auth;
+mod credits;
+mod keys;
+mod licenses;
+pub mod tokens;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::de::DeserializeOwned;
+use tessera_keys::LicenseId;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{ApplyError, NewAuditEntry, Timestamp, Tx};
+use crate::stripe::api::StripeApi;
+
+use auth::Admin;
+
+/// The admin routes.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let api = Arc::new(StripeApi::new(&state.config.stripe));
+    Router::new()
+        .route(
+            "/v1/admin/licenses",
+            get(licenses::find).post(licenses::issue),
+        )
+        .route("/v1/admin/licenses/{id}", get(licenses::show))
+        .route("/v1/admin/licenses/{id}/reissue", post(licenses::reissue))
+        .route("/v1/admin/licenses/{id}/extend", post(licenses::extend))
+        .route("/v1/admin/licenses/{id}/revoke", post(licenses::revoke))
+        .route("/v1/admin/licenses/{id}/suspend", post(licenses::suspend))
+        .route(
+            "/v1/admin/licenses/{id}/reinstate",
+            post(licenses::reinstate),
+        )
+        .route("/v1/admin/licenses/{id}/credits", get(credits::show))
+        .route(
+            "/v1/admin/licenses/{id}/credits/grant",
+            post(credits::grant),
+        )
+        .route(
+            "/v1/admin/licenses/{id}/credits/deduct",
+            post(credits::deduct),
+        )
+        .route(
+            "/v1/admin/licenses/{id}/credits/ledger",
+            get(credits::ledger),
+        )
+        .route("/v1/admin/credits/check", get(credits::check))
+        .route("/v1/admin/webhooks", get(webhooks::list))
+        .route("/v1/admin/webhooks/{event_id}", get(webhooks::show))
+        .route("/v1/admin/webhooks/{event_id}/retry", post(webhooks::retry))
+        .route("/v1/admin/keys/rotate", post(keys::rotate))
+        .route("/v1/admin/audit", get(audit))
+        .layer(Extension(api))
+}
+
+const NO_LICENSE: &str = "no licence by that id";
+
+/// The licence id in a path: 16 hex digits, else nothing can be found by it.
+fn license_id(text: &str) -> Result<LicenseId, ApiError> {
+    LicenseId::from_hex(text.trim()).ok_or(ApiError::NotFound(NO_LICENSE))
+}
+
+/// The longest reason kept.
+const MAX_REASON: usize = 500;
+
+/// A reason the operator must give: present, not blank, at most [`MAX_REASON`] bytes.
+fn required_reason(reason: Option<String>) -> Result<String, ApiError> {
+    optional_reason(reason)?.ok_or_else(|| {
+        ApiError::unprocessable(
+            "reason_required",
+            "this change needs a `reason` (it goes into the audit trail)",
+        )
+    })
+}
+
+fn optional_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(ApiError::unprocessable(
+            "reason_too_long",
+            format!("`reason` must be at most {MAX_REASON} bytes"),
+        ));
+    }
+    Ok(reason)
+}
+
+/// A JSON body that may be absent (the fields' defaults then).
+fn body_or_default<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_request("invalid_body", err.to_string()))
+}
+
+fn now() -> Timestamp {
+    crate::clock::now().0 as Timestamp
+}
+
+/// What an audited change is about.
+struct Audit {
+    admin: Admin,
+    action: &'static str,
+    license_id: Option<LicenseId>,
+    reason: Option<String>,
+    details: serde_json::Value,
+}
+
+/// Runs `change` and writes its audit entry in one transaction, off the async executor. A change
+/// that fails (a refusal such as a conflict with the licence's state, or storage) writes nothing.
+async fn audited<T: Send + 'static>(
+    state: &AppState,
+    audit: Audit,
+    mut change: impl FnMut(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state
+        .db(move |store| {
+            let entry = NewAuditEntry {
+                at: now(),
+                actor: &audit.admin.name,
+                action: audit.action,
+                license_id: audit.license_id,
+                reason: audit.reason.as_deref(),
+                details: audit.details.to_string(),
+            };
+            let mut outcome = None;
+            let written = store.audited(&entry, &mut |tx| {
+                let result = change(tx);
+                let failed = result.is_err();
+                outcome = Some(result);
+                if failed {
+                    // Rolls the transaction back, audit entry and all.
+                    return Err(ApplyError::Unprocessable("change refused".into()));
+                }
+                Ok(())
+            });
+            match (written, outcome) {
+                (Err(ApplyError::Store(err)), _) => Err(err.into()),
+                (_, Some(outcome)) => outcome,
+                (_, None) => Err(ApiError::Internal("an audited change did not run".into())),
+            }
+        })
+        .await
+}
+
+/// `GET /v1/admin/audit?license=ID&limit=N`.
+async fn audit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    _admin: Admin,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let axum::extract::Query(query) =
+        query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
+    let license = query.license.as_deref().map(license_id).transpose()?;
+    let limit = crate::credits::page_limit(query.limit.as_deref())?;
+    let entries = state
+        .db(move |store| store.audit_log(license.as_ref(), limit))
+        .await?;
+    Ok(axum::Json(serde_json::json!({
+        "entries": entries.iter().map(audit_view).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    license: Option<String>,
+    limit: Option<String>,
+}
+
+fn audit_view(entry: &crate::store::AuditEntry) -> serde_json::Value {
+    serde_json::json!({
+        "id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "license_id": entry.license_id,
+        "reason": entry.reason,
+        "details": serde_json::from_str::<serde_json::Value>(&entry.details)
+            .unwrap_or(serde_json::Value::Null),
+    })
+}

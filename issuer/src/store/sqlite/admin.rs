@@ -1,0 +1,152 @@
+//! Support's look-ups and the audit trail in SQLite.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use tessera_keys::LicenseId;
+
+use super::{delivery_from_row, license_from_row, LICENSE_COLUMNS};
+use crate::store::{AuditEntry, Delivery, LicenseQuery, LicenseRecord, NewAuditEntry, StoreError};
+
+pub(super) fn find_licenses(
+    conn: &Connection,
+    query: &LicenseQuery,
+    limit: u32,
+) -> Result<Vec<LicenseRecord>, StoreError> {
+    let (condition, value) = match query {
+        LicenseQuery::Email(email) => ("email = ?1 COLLATE NOCASE", email.trim().to_owned()),
+        LicenseQuery::Customer(id) => ("customer_id = ?1", id.clone()),
+        LicenseQuery::Subscription(id) => ("subscription_id = ?1", id.clone()),
+        LicenseQuery::CheckoutSession(id) => ("checkout_session_id = ?1", id.clone()),
+        LicenseQuery::Id(id) => ("id = ?1", id.to_hex().to_string()),
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {condition}
+         ORDER BY created_at DESC, id LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![value, limit], license_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+/// The events that took effect on a licence: those that issued its keys, granted or took back its
+/// credits, or recorded a refund or dispute of the payment that bought it.
+const EVENTS_OF_LICENSE: &str = "
+    SELECT event_id FROM license_keys WHERE license_id = ?1 AND event_id IS NOT NULL
+    UNION SELECT event_id FROM credit_grants WHERE license_id = ?1
+    UNION SELECT reference FROM credit_ledger WHERE license_id = ?1 AND reference LIKE 'evt%'
+    UNION SELECT r.event_id FROM payment_reversals r JOIN licenses l
+          ON l.payment_intent_id = r.payment_intent_id WHERE l.id = ?1
+    UNION SELECT p.event_id FROM payment_subscriptions p JOIN licenses l
+          ON l.subscription_id = p.subscription_id WHERE l.id = ?1";
+
+pub(super) fn license_deliveries(
+    conn: &Connection,
+    id: &LicenseId,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, type, status, error, attempts, received_at, processed_at FROM webhook_events
+         WHERE id IN ({EVENTS_OF_LICENSE}) ORDER BY received_at DESC, id LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![id.to_hex().as_str(), limit], delivery_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+pub(super) fn delivery_licenses(
+    conn: &Connection,
+    event_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT license_id FROM license_keys WHERE event_id = ?1
+         UNION SELECT license_id FROM credit_grants WHERE event_id = ?1 AND license_id IS NOT NULL
+         UNION SELECT license_id FROM credit_ledger WHERE reference = ?1
+         ORDER BY 1",
+    )?;
+    let rows = stmt
+        .query_map([event_id], |row| row.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub(super) fn deliveries(
+    conn: &Connection,
+    failed_only: bool,
+    event_type: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, type, status, error, attempts, received_at, processed_at FROM webhook_events
+         WHERE (?1 = 0 OR status = 'failed') AND (?2 IS NULL OR type = ?2)
+         ORDER BY received_at DESC, id LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![failed_only, event_type, limit], delivery_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+pub(super) fn delivery_payload(
+    conn: &Connection,
+    event_id: &str,
+) -> Result<Option<(Delivery, String)>, StoreError> {
+    let found = conn
+        .query_row(
+            "SELECT id, type, status, error, attempts, received_at, processed_at, payload
+             FROM webhook_events WHERE id = ?1",
+            [event_id],
+            |row| Ok((delivery_from_row(row)?, row.get::<_, String>(7)?)),
+        )
+        .optional()?;
+    match found {
+        Some((delivery, payload)) => Ok(Some((delivery?, payload))),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn record(conn: &Connection, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, license_id, reason, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.license_id.map(|id| id.to_hex().to_string()),
+            entry.reason,
+            entry.details
+        ],
+    )?;
+    Ok(())
+}
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.get(0)?,
+        at: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        license_id: row.get(4)?,
+        reason: row.get(5)?,
+        details: row.get(6)?,
+    })
+}
+
+pub(super) fn audit_log(
+    conn: &Connection,
+    license: Option<&LicenseId>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, actor, action, license_id, reason, details FROM audit_log
+         WHERE ?1 IS NULL OR license_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![license.map(|id| id.to_hex().to_string()), limit],
+            audit_from_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
