@@ -1,7 +1,6 @@
 //! The credit endpoints end to end: licence-key auth, grants from signed webhooks, reservations,
 //! idempotency, the TTL sweeper, and many concurrent clients against one account.
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -9,6 +8,7 @@ use tessera_issuer::store::sqlite::SqliteStore;
 use tessera_issuer::store::Store;
 use tessera_keys::SigningKey;
 
+use super::credit_faults::hammer;
 use super::harness::{http, Issuer, Workspace};
 use super::seed::{dev_key, now, Seed};
 use super::stripe_fixtures::{deliver, event, paid_invoice, paid_session, unique, FakeStripe};
@@ -26,27 +26,31 @@ fn call(
     idempotency_key: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let (status, _, body) = call_raw(issuer, method, path, key, idempotency_key, body);
+    let (status, _, body) = call_raw(issuer.base_url(), method, path, key, idempotency_key, body)
+        .unwrap_or_else(|err| panic!("{method} {path}: {err}"));
     (status, body)
 }
 
+/// [`call`] on the issuer at `base_url`, also saying whether the answer is an idempotent replay;
+/// `Err` when no whole answer came back, and the client cannot tell whether the issuer acted (it
+/// may have died after committing, before answering).
 fn call_raw(
-    issuer: &Issuer,
+    base_url: &str,
     method: &str,
     path: &str,
     key: Option<&str>,
     idempotency_key: Option<&str>,
     body: Option<&str>,
-) -> (u16, bool, Value) {
+) -> Result<(u16, bool, Value), ureq::Error> {
     let agent = http();
-    let url = issuer.url(path);
+    let url = format!("{base_url}{path}");
     let authorization = key.map(|key| format!("License {key}"));
     let mut response = if method == "GET" {
         let mut request = agent.get(&url);
         if let Some(value) = &authorization {
             request = request.header("authorization", value);
         }
-        request.call().expect("GET")
+        request.call()?
     } else {
         let mut request = agent.post(&url);
         if let Some(value) = &authorization {
@@ -58,29 +62,29 @@ fn call_raw(
         match body {
             Some(body) => request
                 .header("content-type", "application/json")
-                .send(body)
-                .expect("POST"),
-            None => request.send_empty().expect("POST"),
+                .send(body)?,
+            None => request.send_empty()?,
         }
     };
     let status = response.status().as_u16();
     let replayed = response.headers().contains_key("idempotent-replayed");
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (
+    // A body cut short (the issuer killed mid-answer) is no answer, not an empty one.
+    let text = response.body_mut().read_to_string()?;
+    Ok((
         status,
         replayed,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    ))
 }
 
-fn balances(issuer: &Issuer, key: &str) -> Value {
+pub(super) fn balances(issuer: &Issuer, key: &str) -> Value {
     let (status, body) = call(issuer, "GET", "/v1/credits", Some(key), None, None);
     assert_eq!(status, 200, "{body}");
     body
 }
 
 /// `(period, top_up, reserved)` of the licence.
-fn buckets(issuer: &Issuer, key: &str) -> (u64, u64, u64) {
+pub(super) fn buckets(issuer: &Issuer, key: &str) -> (u64, u64, u64) {
     let b = &balances(issuer, key)["balances"];
     (
         b["period"].as_u64().unwrap(),
@@ -89,41 +93,78 @@ fn buckets(issuer: &Issuer, key: &str) -> (u64, u64, u64) {
     )
 }
 
-fn reserve(issuer: &Issuer, key: &str, idempotency_key: &str, body: Value) -> (u16, Value) {
-    call(
-        issuer,
+pub(super) fn reserve(
+    issuer: &Issuer,
+    key: &str,
+    idempotency_key: &str,
+    body: Value,
+) -> (u16, Value) {
+    try_reserve(issuer.base_url(), key, idempotency_key, &body).expect("reserve")
+}
+
+fn commit(issuer: &Issuer, key: &str, id: &str, used: u64) -> (u16, Value) {
+    try_commit(issuer.base_url(), key, id, used).expect("commit")
+}
+
+fn release(issuer: &Issuer, key: &str, id: &str) -> (u16, Value) {
+    try_release(issuer.base_url(), key, id).expect("release")
+}
+
+/// [`reserve`] on the issuer at `base_url`; `Err`: outcome unknown.
+pub(super) fn try_reserve(
+    base_url: &str,
+    key: &str,
+    idempotency_key: &str,
+    body: &Value,
+) -> Result<(u16, Value), ureq::Error> {
+    call_raw(
+        base_url,
         "POST",
         "/v1/credits/reservations",
         Some(key),
         Some(idempotency_key),
         Some(&body.to_string()),
     )
+    .map(|(status, _, body)| (status, body))
 }
 
-fn commit(issuer: &Issuer, key: &str, id: &str, used: u64) -> (u16, Value) {
-    call(
-        issuer,
+/// [`commit`] on the issuer at `base_url`; `Err`: outcome unknown.
+pub(super) fn try_commit(
+    base_url: &str,
+    key: &str,
+    id: &str,
+    used: u64,
+) -> Result<(u16, Value), ureq::Error> {
+    call_raw(
+        base_url,
         "POST",
         &format!("/v1/credits/reservations/{id}/commit"),
         Some(key),
         None,
         Some(&json!({ "used": used }).to_string()),
     )
+    .map(|(status, _, body)| (status, body))
 }
 
-fn release(issuer: &Issuer, key: &str, id: &str) -> (u16, Value) {
-    call(
-        issuer,
+/// [`release`] on the issuer at `base_url`; `Err`: outcome unknown.
+pub(super) fn try_release(
+    base_url: &str,
+    key: &str,
+    id: &str,
+) -> Result<(u16, Value), ureq::Error> {
+    call_raw(
+        base_url,
         "POST",
         &format!("/v1/credits/reservations/{id}/release"),
         Some(key),
         None,
         None,
     )
+    .map(|(status, _, body)| (status, body))
 }
 
 /// The whole ledger, walked page by page with `limit`.
-fn ledger(issuer: &Issuer, key: &str, limit: u32) -> Vec<Value> {
+pub(super) fn ledger(issuer: &Issuer, key: &str, limit: u32) -> Vec<Value> {
     let mut entries = Vec::new();
     let mut cursor = String::new();
     for _ in 0..10_000 {
@@ -149,7 +190,7 @@ fn ledger(issuer: &Issuer, key: &str, limit: u32) -> Vec<Value> {
 
 /// Asserts that the ledger sums to the balances `GET /v1/credits` shows, and that the store's own
 /// check finds every account consistent.
-fn assert_ledger_matches(workspace: &Workspace, issuer: &Issuer, key: &str) {
+pub(super) fn assert_ledger_matches(workspace: &Workspace, issuer: &Issuer, key: &str) {
     let entries = ledger(issuer, key, 7);
     let ids: Vec<i64> = entries.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert!(
@@ -221,6 +262,26 @@ fn top_up_session(license_id: &str) -> (Value, String) {
                "metadata": {"tessera_license": license_id, "tessera_price": "price_credits_500"}}),
     );
     (session, payment_intent)
+}
+
+/// Buys the licence of `key` a top-up of 500 credits.
+fn top_up(issuer: &Issuer, key: &str) {
+    let license_id = balances(issuer, key)["license_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (session, _) = top_up_session(&license_id);
+    let (status, body) = deliver(issuer, &event("checkout.session.completed", session, now()));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A subscription's licence with its 100 period credits and a top-up of 500: its key and its 600
+/// credits.
+pub(super) fn funded_licence(issuer: &Issuer, fake: &FakeStripe) -> (String, u64) {
+    let (_, key) = subscribe(issuer, fake, now() + 30 * DAY);
+    top_up(issuer, &key);
+    assert_eq!(buckets(issuer, &key), (100, 500, 0));
+    (key, 600)
 }
 
 #[test]
@@ -431,15 +492,7 @@ fn renewals_reset_period_credits_and_spending_draws_period_credits_first() {
     assert_eq!(status, 201, "{r}");
     assert_eq!(commit(&issuer, &key, r["id"].as_str().unwrap(), 40).0, 200);
     assert_eq!(buckets(&issuer, &key), (60, 0, 0));
-    let license_id = balances(&issuer, &key)["license_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (top_up, _) = top_up_session(&license_id);
-    assert_eq!(
-        deliver(&issuer, &event("checkout.session.completed", top_up, now())).0,
-        200
-    );
+    top_up(&issuer, &key);
     assert_eq!(buckets(&issuer, &key), (60, 500, 0));
 
     // The renewal expires the 60 unused period credits and grants the plan's 100; top-ups stay.
@@ -515,22 +568,24 @@ fn idempotency_keys_settlement_conflicts_and_bad_input_get_clear_answers() {
     );
 
     let (status, replayed, first) = call_raw(
-        &issuer,
+        issuer.base_url(),
         "POST",
         "/v1/credits/reservations",
         Some(&key),
         Some("same"),
         Some(r#"{"amount": 10}"#),
-    );
+    )
+    .expect("reserve");
     assert_eq!((status, replayed), (201, false), "{first}");
     let (status, replayed, repeat) = call_raw(
-        &issuer,
+        issuer.base_url(),
         "POST",
         "/v1/credits/reservations",
         Some(&key),
         Some("same"),
         Some(r#"{ "amount" : 10 }"#),
-    );
+    )
+    .expect("reserve");
     assert_eq!((status, replayed), (201, true));
     assert_eq!(repeat, first, "the original answer, unchanged");
     let (status, body) = reserve(&issuer, &key, "same", json!({"amount": 11}));
@@ -714,154 +769,13 @@ fn the_sweeper_releases_expired_reservations_also_after_a_restart() {
     assert_ledger_matches(&workspace, &issuer, &key);
 }
 
-/// What one client saw of one reservation.
-#[derive(Debug, Default)]
-struct Seen {
-    amount: u64,
-    committed: Option<u64>,
-    released: bool,
-}
-
 #[test]
 fn concurrent_clients_never_overspend_or_spend_twice() {
-    const THREADS: u64 = 8;
-    const OPERATIONS: u64 = 25;
     let (workspace, fake) = setup();
     let issuer = workspace.start();
-    let (_, key) = subscribe(&issuer, &fake, now() + 30 * DAY);
-    let license_id = balances(&issuer, &key)["license_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (top_up, _) = top_up_session(&license_id);
-    assert_eq!(
-        deliver(&issuer, &event("checkout.session.completed", top_up, now())).0,
-        200
-    );
-    let initial = 600;
-    assert_eq!(buckets(&issuer, &key), (100, 500, 0));
-
-    let results: Vec<(HashMap<String, Seen>, u64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|thread| {
-                let issuer = &issuer;
-                let key = &key;
-                scope.spawn(move || {
-                    let mut seen: HashMap<String, Seen> = HashMap::new();
-                    let mut refused = 0;
-                    let mut rng = thread * 7919 + 1;
-                    let mut next = move || {
-                        rng = rng
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        rng >> 33
-                    };
-                    let mut last: Option<(String, Value, u16, Value)> = None;
-                    for op in 0..OPERATIONS {
-                        // Every fifth request repeats the previous one: a client retrying.
-                        if op % 5 == 4 {
-                            if let Some((idem, body, status, answer)) = &last {
-                                let again = reserve(issuer, key, idem, body.clone());
-                                assert_eq!(again, (*status, answer.clone()), "a replay differs");
-                                continue;
-                            }
-                        }
-                        let idem = format!("t{thread}-{op}");
-                        let body = json!({ "amount": 1 + next() % 40 });
-                        let (status, answer) = reserve(issuer, key, &idem, body.clone());
-                        last = Some((idem, body, status, answer.clone()));
-                        match status {
-                            201 => {
-                                for field in ["period", "top_up", "available", "reserved"] {
-                                    assert!(
-                                        answer["balances"][field].as_u64().is_some(),
-                                        "{answer}"
-                                    );
-                                }
-                                let id = answer["id"].as_str().unwrap().to_owned();
-                                let amount = answer["amount"].as_u64().unwrap();
-                                let entry = Seen {
-                                    amount,
-                                    ..Seen::default()
-                                };
-                                let entry = seen.entry(id.clone()).or_insert(entry);
-                                if next() % 3 == 0 {
-                                    let (status, body) = release(issuer, key, &id);
-                                    assert_eq!(status, 200, "{body}");
-                                    entry.released = true;
-                                } else {
-                                    let used = next() % (amount + 1);
-                                    let (status, body) = commit(issuer, key, &id, used);
-                                    assert_eq!(status, 200, "{body}");
-                                    // A duplicate commit, as a client retrying after a timeout would.
-                                    if next() % 4 == 0 {
-                                        let (status, again) = commit(issuer, key, &id, used);
-                                        assert_eq!(
-                                            (status, again["used"].as_u64()),
-                                            (200, Some(used))
-                                        );
-                                    }
-                                    entry.committed = Some(used);
-                                }
-                            }
-                            402 => {
-                                assert_eq!(answer["error"], "insufficient_credits");
-                                assert!(
-                                    answer["available"].as_u64().unwrap()
-                                        < answer["needed"].as_u64().unwrap()
-                                );
-                                refused += 1;
-                            }
-                            other => panic!("unexpected {other}: {answer}"),
-                        }
-                    }
-                    (seen, refused)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-
-    let mut all: HashMap<String, Seen> = HashMap::new();
-    for (seen, _) in results {
-        for (id, s) in seen {
-            assert!(
-                all.insert(id, s).is_none(),
-                "a reservation id answered to two clients"
-            );
-        }
-    }
-    let used: u64 = all.values().filter_map(|s| s.committed).sum();
-    let (period, top_up, reserved) = buckets(&issuer, &key);
-    assert_eq!(reserved, 0, "every reservation settled");
-    assert_eq!(
-        initial - (period + top_up),
-        used,
-        "consumed == sum of committed `used`"
-    );
-    assert!(all.values().all(|s| s.released != s.committed.is_some()));
-    assert!(all.values().all(|s| s.committed.unwrap_or(0) <= s.amount));
-    // Every 201 is in the ledger exactly once as a reservation, and settled once.
-    let entries = ledger(&issuer, &key, 50);
-    let reserved_ids: Vec<&str> = entries
-        .iter()
-        .filter(|e| e["kind"] == "reservation")
-        .map(|e| e["reservation_id"].as_str().unwrap())
-        .collect();
-    let unique_ids: HashSet<&str> = reserved_ids.iter().copied().collect();
-    assert_eq!(reserved_ids.len(), unique_ids.len());
-    assert_eq!(
-        unique_ids,
-        all.keys().map(String::as_str).collect::<HashSet<_>>()
-    );
-    let settled = entries
-        .iter()
-        .filter(|e| e["kind"] == "commit" || e["kind"] == "release")
-        .count();
-    assert_eq!(settled, all.len(), "each settled once");
-    let ledger_used: u64 = entries.iter().map(|e| e["used"].as_u64().unwrap()).sum();
-    assert_eq!(ledger_used, used);
-    assert_ledger_matches(&workspace, &issuer, &key);
+    let (key, initial) = funded_licence(&issuer, &fake);
+    let record = hammer(&[issuer.base_url()], &key, false, |_| ()).0;
+    record.check(&workspace, &issuer, &key, initial);
 }
 
 #[test]

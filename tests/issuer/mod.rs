@@ -1,6 +1,7 @@
 //! The issuer server, run for real.
 
 mod basics;
+mod credit_faults;
 mod credits;
 mod email;
 pub mod harness;
