@@ -149,9 +149,7 @@ pub(super) async fn check(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let report = state
-        .db(crate::credits::check::check)
-        .await?;
+    let report = state.db(crate::credits::check::check).await?;
     Ok(Json(json!({
         "consistent": report.is_consistent(),
         "mismatches": report.mismatches.iter().map(|m| json!({

@@ -395,13 +395,13 @@ pub(super) async fn reissue(
     let id = license_id(&id)?;
     let body: ReissueBody = body_or_default(&body)?;
     let email = body.email;
-    let audit = Audit {
-        action: "license.reissue",
-        license_id: Some(id),
-        reason: optional_reason(body.reason)?,
-        details: json!({"email": email}),
+    let audit = Audit::of_license(
         admin,
-    };
+        "license.reissue",
+        id,
+        optional_reason(body.reason)?,
+        json!({"email": email}),
+    );
     let worker = state.clone();
     let (license, key, emailed) = audited(&state, audit, move |tx| {
         let license = stored(tx, &id)?;
@@ -451,13 +451,13 @@ pub(super) async fn extend(
         ));
     }
     let (days, until) = (body.days, body.until);
-    let audit = Audit {
-        action: "license.extend",
-        license_id: Some(id),
-        reason: Some(reason),
-        details: json!({"days": days, "until": until}),
+    let audit = Audit::of_license(
         admin,
-    };
+        "license.extend",
+        id,
+        Some(reason),
+        json!({"days": days, "until": until}),
+    );
     let worker = state.clone();
     let (license, key) = audited(&state, audit, move |tx| {
         let mut license = stored(tx, &id)?;
@@ -499,13 +499,7 @@ pub(super) async fn revoke(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = license_id(&id)?;
     let reason = required_reason(body.reason)?;
-    let audit = Audit {
-        action: "license.revoke",
-        license_id: Some(id),
-        reason: Some(reason.clone()),
-        details: json!({}),
-        admin,
-    };
+    let audit = Audit::of_license(admin, "license.revoke", id, Some(reason.clone()), json!({}));
     let (license, sequence) = audited(&state, audit, move |tx| {
         stored(tx, &id)?;
         if !tx.revoke(&id, &format!("support: {reason}"), now())? {

@@ -135,6 +135,25 @@ struct Audit {
     details: serde_json::Value,
 }
 
+impl Audit {
+    /// A change to licence `id`.
+    fn of_license(
+        admin: Admin,
+        action: &'static str,
+        id: LicenseId,
+        reason: Option<String>,
+        details: serde_json::Value,
+    ) -> Audit {
+        Audit {
+            admin,
+            action,
+            license_id: Some(id),
+            reason,
+            details,
+        }
+    }
+}
+
 /// Runs `change` and writes its audit entry in one transaction, off the async executor. A change
 /// that fails (a refusal such as a conflict with the licence's state, or storage) writes nothing.
 async fn audited<T: Send + 'static>(
