@@ -71,28 +71,32 @@ pub(super) fn account(
 
 pub(super) fn append(conn: &Connection, e: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
     let license = hex(e.license_id);
-    conn.prepare_cached(
-        "INSERT INTO credit_accounts (license_id, period_balance, top_up_balance, period_reserved,
-             top_up_reserved, updated_at)
-         VALUES (?1, 0, 0, 0, 0, ?2)
-         ON CONFLICT (license_id) DO NOTHING",
-    )?
-    .execute(params![license, e.at])?;
-    // The CHECK constraints refuse a negative balance: the transaction then fails as a whole.
-    conn.prepare_cached(
-        "UPDATE credit_accounts SET period_balance = period_balance + ?2,
-             top_up_balance = top_up_balance + ?3, period_reserved = period_reserved + ?4,
-             top_up_reserved = top_up_reserved + ?5, updated_at = ?6
-         WHERE license_id = ?1",
-    )?
-    .execute(params![
+    let deltas = params![
         license,
         e.period,
         e.top_up,
         e.period_reserved,
         e.top_up_reserved,
         e.at
-    ])?;
+    ];
+    // The CHECK constraints refuse a negative balance: the operation then fails as a whole. (An
+    // upsert cannot serve both cases: SQLite checks the inserted row, deltas and all, first.)
+    let updated = conn
+        .prepare_cached(
+            "UPDATE credit_accounts SET period_balance = period_balance + ?2,
+                 top_up_balance = top_up_balance + ?3, period_reserved = period_reserved + ?4,
+                 top_up_reserved = top_up_reserved + ?5, updated_at = ?6
+             WHERE license_id = ?1",
+        )?
+        .execute(deltas)?;
+    if updated == 0 {
+        conn.prepare_cached(
+            "INSERT INTO credit_accounts (license_id, period_balance, top_up_balance,
+                 period_reserved, top_up_reserved, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(deltas)?;
+    }
     conn.prepare_cached(
         "INSERT INTO credit_ledger (license_id, kind, period, top_up, period_reserved,
              top_up_reserved, used, shortfall, reason, reference, reservation_id, at)
@@ -112,6 +116,28 @@ pub(super) fn append(conn: &Connection, e: &NewLedgerEntry<'_>) -> Result<(), St
         e.reservation_id,
         e.at
     ])?;
+    Ok(())
+}
+
+/// Appends `e` and applies its deltas to `balances`, a copy of the account's numbers kept in step
+/// so that nobody reads them back.
+fn append_applied(
+    conn: &Connection,
+    balances: &mut CreditBalances,
+    e: &NewLedgerEntry<'_>,
+) -> Result<(), StoreError> {
+    append(conn, e)?;
+    let moved = |value: u64, delta: i64| {
+        value
+            .checked_add_signed(delta)
+            .ok_or_else(|| StoreError::Corrupt(format!("a balance of {value} moved by {delta}")))
+    };
+    *balances = CreditBalances {
+        period: moved(balances.period, e.period)?,
+        top_up: moved(balances.top_up, e.top_up)?,
+        period_reserved: moved(balances.period_reserved, e.period_reserved)?,
+        top_up_reserved: moved(balances.top_up_reserved, e.top_up_reserved)?,
+    };
     Ok(())
 }
 
@@ -350,9 +376,13 @@ fn hex_bytes(bytes: &[u8]) -> String {
 
 /// Moves open reservation `r` to `status`, charging `used` of it and returning the rest to the
 /// buckets it came from (period credits charged first).
+///
+/// `account` is the licence's account as it stands; it is kept up to date with the rows appended.
+#[allow(clippy::too_many_arguments)]
 fn close(
     conn: &Connection,
     license_id: &LicenseId,
+    account: &mut CreditAccount,
     r: &Reservation,
     status: ReservationStatus,
     used: u64,
@@ -366,8 +396,9 @@ fn close(
     } else {
         LedgerKind::Release
     };
-    append(
+    append_applied(
         conn,
+        &mut account.balances,
         &NewLedgerEntry {
             license_id,
             kind,
@@ -385,11 +416,11 @@ fn close(
     )?;
     let returned_period = r.period_part - used_period;
     if returned_period > 0 {
-        let period_end = account(conn, license_id)?.and_then(|a| a.period_end);
-        if period_end != r.period_end {
+        if account.period_end != r.period_end {
             // Drawn from a period that has ended since: they expire as its other unused ones did.
-            append(
+            append_applied(
                 conn,
+                &mut account.balances,
                 &NewLedgerEntry {
                     license_id,
                     kind: LedgerKind::Expiry,
@@ -446,9 +477,19 @@ pub(super) fn settle(
     let Some(mut r) = reservation(conn, id, reservation_id)? else {
         return Ok(Ok(SettleOutcome::NotFound));
     };
+    let mut account = account(conn, id)?.unwrap_or_default();
     if r.status == ReservationStatus::Open && r.expires_at <= now {
         // The sweeper has not got to it yet; its TTL decides, not the sweeper's timing.
-        r = close(conn, id, &r, ReservationStatus::Expired, 0, "ttl", now)?;
+        r = close(
+            conn,
+            id,
+            &mut account,
+            &r,
+            ReservationStatus::Expired,
+            0,
+            "ttl",
+            now,
+        )?;
     }
     let settled = match (r.status, settlement) {
         (ReservationStatus::Open, Settlement::Commit { used }) => {
@@ -460,6 +501,7 @@ pub(super) fn settle(
             close(
                 conn,
                 id,
+                &mut account,
                 &r,
                 ReservationStatus::Committed,
                 used,
@@ -470,6 +512,7 @@ pub(super) fn settle(
         (ReservationStatus::Open, Settlement::Release) => close(
             conn,
             id,
+            &mut account,
             &r,
             ReservationStatus::Released,
             0,
@@ -480,8 +523,7 @@ pub(super) fn settle(
         (ReservationStatus::Released | ReservationStatus::Expired, Settlement::Release) => r,
         _ => return Ok(Ok(SettleOutcome::Conflict(r))),
     };
-    let balances = account(conn, id)?.unwrap_or_default().balances;
-    Ok(Ok(SettleOutcome::Settled(settled, balances)))
+    Ok(Ok(SettleOutcome::Settled(settled, account.balances)))
 }
 
 pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
@@ -501,9 +543,11 @@ pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<us
         let r = r?;
         let license_id = LicenseId::from_hex(&license)
             .ok_or_else(|| StoreError::Corrupt(format!("reservation of licence `{license}`")))?;
+        let mut account = account(conn, &license_id)?.unwrap_or_default();
         close(
             conn,
             &license_id,
+            &mut account,
             &r,
             ReservationStatus::Expired,
             0,

@@ -116,13 +116,14 @@ fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
 /// Runs one job in a savepoint: its own failure (or panic) undoes only its own writes. An error here
 /// is the savepoint machinery failing, which ends the whole batch.
 fn run_in_savepoint(conn: &Connection, job: Box<dyn Job>) -> Result<Box<dyn Ran>, StoreError> {
-    conn.execute_batch("SAVEPOINT operation")?;
+    // Prepared once: these run twice per operation.
+    conn.prepare_cached("SAVEPOINT operation")?.execute([])?;
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn)));
     let succeeded = ran.as_ref().is_ok_and(|ran| ran.succeeded());
     if !succeeded {
-        conn.execute_batch("ROLLBACK TO operation")?;
+        conn.prepare_cached("ROLLBACK TO operation")?.execute([])?;
     }
-    conn.execute_batch("RELEASE operation")?;
+    conn.prepare_cached("RELEASE operation")?.execute([])?;
     // A job that panicked dropped its reply: its client gets "stopped before answering".
     Ok(ran.unwrap_or_else(|_| Box::new(Panicked)))
 }
