@@ -1,10 +1,12 @@
-//! The load client: `concurrency` workers, each with one keep-alive HTTP/1.1 connection, sending
-//! prepared requests one after another (a closed loop) and timing each from send to the last byte
-//! of the answer.
+//! The load client: workers, each with one keep-alive HTTP/1.1 connection opened before the clock
+//! starts, timing each request to the last byte of its answer. [`run_phase`] sends prepared requests
+//! one after another (a closed loop); [`run_workers`] and [`exchange`] are the pieces it is made of,
+//! for scenarios whose requests depend on earlier answers or follow a schedule.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -80,6 +82,93 @@ pub fn is_success(status: StatusCode, _body: &[u8]) -> bool {
     status.is_success()
 }
 
+/// Opens `workers` connections to `addr` (a loopback address), then starts every
+/// `worker(index, connection, start)` at once, `start` being the same instant for all, and waits
+/// for them. Returns what each worker returned, in index order, and the wall time from `start` to
+/// the last worker's end.
+pub async fn run_workers<T, F, Fut>(
+    addr: SocketAddr,
+    workers: usize,
+    worker: F,
+) -> anyhow::Result<(Vec<T>, Duration)>
+where
+    F: Fn(usize, Connection, Instant) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    if !addr.ip().is_loopback() {
+        bail!("refusing to load {addr}: the load tool only talks to loopback addresses");
+    }
+    let mut connections = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        connections.push(Connection::open(addr).await?);
+    }
+    // Every worker and this task meet here, so no worker starts before all connections are open.
+    let start_line = Arc::new(Barrier::new(workers + 1));
+    let start = Arc::new(OnceLock::new());
+    let handles: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(index, connection)| {
+            let (start_line, start, worker) =
+                (Arc::clone(&start_line), Arc::clone(&start), worker.clone());
+            tokio::spawn(async move {
+                start_line.wait().await;
+                let start = *start.get_or_init(Instant::now);
+                worker(index, connection, start).await
+            })
+        })
+        .collect();
+    start_line.wait().await;
+    let started = *start.get_or_init(Instant::now);
+    let mut results = Vec::with_capacity(workers);
+    for handle in handles {
+        results.push(handle.await.context("a load worker panicked")?);
+    }
+    Ok((results, started.elapsed()))
+}
+
+/// Sends `request` on `connection` and records its answer in `recorded`: the latency from `since`
+/// (when it was sent, or in an open loop when it was due) to the last byte of the answer, its
+/// status, and whether `check` passes it. No answer within `timeout` is an error, after which the
+/// connection is reopened for the next request. Returns the answer, if there was one.
+pub async fn exchange(
+    connection: &mut Connection,
+    request: &Request,
+    since: Instant,
+    timeout: Duration,
+    check: Check,
+    recorded: &mut Recorded,
+) -> Option<(StatusCode, Bytes)> {
+    let answer = tokio::time::timeout(timeout, connection.send(request)).await;
+    let latency = since.elapsed();
+    let failure = match answer {
+        Ok(Ok((status, body))) => {
+            recorded.latencies.push(latency);
+            *recorded.statuses.entry(status.as_u16()).or_default() += 1;
+            if check(status, &body) {
+                recorded.ok += 1;
+            } else if recorded.first_failure.is_none() {
+                recorded.first_failure = Some(format!(
+                    "{} {} -> {status}: {}",
+                    request.method,
+                    request.path,
+                    String::from_utf8_lossy(&body[..body.len().min(300)])
+                ));
+            }
+            return Some((status, body));
+        }
+        Ok(Err(err)) => format!("{err:#}"),
+        Err(_) => format!("no answer within {timeout:?}"),
+    };
+    recorded.errors += 1;
+    recorded
+        .first_failure
+        .get_or_insert_with(|| format!("{} {}: {failure}", request.method, request.path));
+    connection.reset();
+    None
+}
+
 /// Sends every request in `requests` to `addr` (a loopback address) with `options.concurrency`
 /// workers, until all are answered or the time budget runs out, and records the answers.
 ///
@@ -90,22 +179,12 @@ pub async fn run_phase(
     options: PhaseOptions,
     check: Check,
 ) -> anyhow::Result<Measured> {
-    if !addr.ip().is_loopback() {
-        bail!("refusing to load {addr}: the load tool only talks to loopback addresses");
-    }
     let workers = options.concurrency.clamp(1, requests.len().max(1));
     let next = Arc::new(AtomicUsize::new(0));
-    // Every worker and this task meet here once all connections are open.
-    let start_line = Arc::new(Barrier::new(workers + 1));
-    let mut handles = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let mut connection = Connection::open(addr).await?;
-        let requests = Arc::clone(&requests);
-        let next = Arc::clone(&next);
-        let start_line = Arc::clone(&start_line);
-        handles.push(tokio::spawn(async move {
-            start_line.wait().await;
-            let deadline = Instant::now() + options.time_budget;
+    let (recorded, elapsed) = run_workers(addr, workers, move |_, mut connection, start| {
+        let (requests, next) = (Arc::clone(&requests), Arc::clone(&next));
+        async move {
+            let deadline = start + options.time_budget;
             let mut recorded = Recorded::default();
             loop {
                 if Instant::now() >= deadline {
@@ -117,66 +196,34 @@ pub async fn run_phase(
                     break;
                 };
                 let sent = Instant::now();
-                let answer =
-                    tokio::time::timeout(options.request_timeout, connection.send(request)).await;
-                let latency = sent.elapsed();
-                match answer {
-                    Ok(Ok((status, body))) => {
-                        recorded.latencies.push(latency);
-                        *recorded.statuses.entry(status.as_u16()).or_default() += 1;
-                        if check(status, &body) {
-                            recorded.ok += 1;
-                        } else if recorded.first_failure.is_none() {
-                            recorded.first_failure = Some(format!(
-                                "{} {} -> {status}: {}",
-                                request.method,
-                                request.path,
-                                String::from_utf8_lossy(&body[..body.len().min(300)])
-                            ));
-                        }
-                    }
-                    Ok(Err(err)) => {
-                        recorded.errors += 1;
-                        recorded.first_failure.get_or_insert_with(|| {
-                            format!("{} {}: {err:#}", request.method, request.path)
-                        });
-                        connection.reset();
-                    }
-                    Err(_) => {
-                        recorded.errors += 1;
-                        recorded.first_failure.get_or_insert_with(|| {
-                            format!(
-                                "{} {}: no answer within {:?}",
-                                request.method, request.path, options.request_timeout
-                            )
-                        });
-                        connection.reset();
-                    }
-                }
+                let timeout = options.request_timeout;
+                exchange(
+                    &mut connection,
+                    request,
+                    sent,
+                    timeout,
+                    check,
+                    &mut recorded,
+                )
+                .await;
             }
             recorded
-        }));
-    }
-    start_line.wait().await;
-    let started = Instant::now();
-    let mut total = Recorded::default();
-    for handle in handles {
-        total.merge(handle.await.context("a load worker panicked")?);
-    }
-    Ok(Measured {
-        recorded: total,
-        elapsed: started.elapsed(),
+        }
     })
+    .await?;
+    Ok(Measured::of_workers(recorded, elapsed))
 }
 
 /// One keep-alive HTTP/1.1 connection, reopened after an error.
-struct Connection {
+#[derive(Debug)]
+pub struct Connection {
     addr: SocketAddr,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Connection {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Connection> {
+    /// Connects to `addr`.
+    pub async fn open(addr: SocketAddr) -> anyhow::Result<Connection> {
         let mut connection = Connection { addr, sender: None };
         connection.connect().await?;
         Ok(connection)
@@ -202,7 +249,8 @@ impl Connection {
         self.sender = None;
     }
 
-    async fn send(&mut self, request: &Request) -> anyhow::Result<(StatusCode, Bytes)> {
+    /// Sends `request` and reads the whole answer, reconnecting first if the connection was closed.
+    pub async fn send(&mut self, request: &Request) -> anyhow::Result<(StatusCode, Bytes)> {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.connect().await?;
         }

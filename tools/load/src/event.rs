@@ -1,9 +1,16 @@
 //! Stripe events as the load tool sends them: `checkout.session.completed`, built from Stripe's own
 //! fixture objects and signed exactly as Stripe signs.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use hmac::{Hmac, KeyInit, Mac};
+use hyper::header::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use sha2::Sha256;
+
+use crate::client::Request;
+use crate::server::WEBHOOK_SECRET;
+use crate::WEBHOOK_PATH;
 
 /// Stripe's example `checkout.session` object (`resources["checkout.session"]` of
 /// `shared/stripe/fixtures3.json`), committed so the tool runs anywhere.
@@ -28,6 +35,20 @@ pub fn session_id(n: u64) -> String {
 /// `evt_load_<n>`, session `cs_load_<n>`, payment intent `pi_load_<n>`, e-mail
 /// `load-<n>@example.com`.
 pub fn checkout_completed(n: u64, price: &str, created: i64) -> Value {
+    paid_session_event(n, json!({ "tessera_price": price }), created)
+}
+
+/// The same for a top-up: `price` is a top-up price, and the session's metadata names the licence
+/// to credit (`tessera_license`, its hex id), as `POST /v1/credits/checkout` creates it.
+pub fn top_up_completed(n: u64, price: &str, license_hex: &str, created: i64) -> Value {
+    paid_session_event(
+        n,
+        json!({ "tessera_price": price, "tessera_license": license_hex }),
+        created,
+    )
+}
+
+fn paid_session_event(n: u64, metadata: Value, created: i64) -> Value {
     let mut session: Value =
         serde_json::from_str(CHECKOUT_SESSION_FIXTURE).expect("committed fixture is JSON");
     let fields = session
@@ -38,7 +59,7 @@ pub fn checkout_completed(n: u64, price: &str, created: i64) -> Value {
     fields.insert("mode".into(), json!("payment"));
     fields.insert("payment_status".into(), json!("paid"));
     fields.insert("status".into(), json!("complete"));
-    fields.insert("metadata".into(), json!({ "tessera_price": price }));
+    fields.insert("metadata".into(), metadata);
     fields.insert("payment_intent".into(), json!(format!("pi_load_{n}")));
     fields.insert("url".into(), Value::Null);
     if let Some(details) = fields
@@ -71,6 +92,27 @@ pub fn signature_header(secret: &str, timestamp: i64, payload: &[u8]) -> String 
     mac.update(payload);
     let signature = hex::encode(mac.finalize().into_bytes());
     format!("t={timestamp},v1={signature}")
+}
+
+/// Seconds since the Unix epoch, as Stripe stamps events and signatures.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `event` as a webhook request to the issuer, signed at `now` with [`WEBHOOK_SECRET`].
+pub fn signed_request(event: &Value, now: i64) -> Request {
+    let body = serde_json::to_vec(event).expect("JSON values serialise");
+    let signature = signature_header(WEBHOOK_SECRET, now, &body);
+    Request::post_json(
+        WEBHOOK_PATH,
+        body,
+        vec![(
+            HeaderName::from_static("stripe-signature"),
+            HeaderValue::from_str(&signature).expect("the header is ASCII"),
+        )],
+    )
 }
 
 #[cfg(test)]
@@ -108,6 +150,16 @@ mod tests {
         // The rest is Stripe's fixture, untouched.
         assert_eq!(session["success_url"], "https://example.com/success");
         assert_eq!(session["livemode"], false);
+    }
+
+    #[test]
+    fn a_top_up_names_its_price_and_licence() {
+        let event = top_up_completed(7, "price_bench_credits", "00112233aabbccdd", 1_700_000_000);
+        assert_eq!(event["data"]["object"]["id"], "cs_load_7");
+        assert_eq!(
+            event["data"]["object"]["metadata"],
+            json!({ "tessera_price": "price_bench_credits", "tessera_license": "00112233aabbccdd" })
+        );
     }
 
     #[test]

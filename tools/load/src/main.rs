@@ -5,15 +5,27 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
-/// Measures webhook -> stored key throughput and latency of the real tessera-issuer on loopback,
-/// against a hello-world axum server measured in the same run.
+/// Measures the real tessera-issuer on loopback, against a hello-world axum server measured in the
+/// same run: webhook -> stored key (`--scenario webhook`, the default), or credit reservations and
+/// commits (`--scenario credits`).
 ///
 /// Starts `tessera-load hello` and `tessera-issuer` (a temporary config and data directory) as child
-/// processes on ephemeral loopback ports, sends each its requests from `--concurrency` keep-alive
-/// connections, then checks that every sent event has a stored licence key. Child processes are
-/// killed when the run ends.
+/// processes on ephemeral loopback ports and sends each its requests from `--concurrency` keep-alive
+/// connections. Child processes are killed when the run ends.
+///
+/// webhook: rounds of hello requests then signed `checkout.session.completed` events, then a check
+/// that every sent event has a stored licence key.
+///
+/// credits: `--licenses` licences bought and topped up (10^12 credits each) through signed webhooks;
+/// rounds of hello requests then `--pairs` pairs of `POST /v1/credits/reservations` (`{"amount":
+/// 10}`, a unique Idempotency-Key) and `POST /v1/credits/reservations/{id}/commit` (`{"used": 0..10}`)
+/// in a closed loop (the peak); then an open loop: pairs due at fixed intervals at half the peak's
+/// operations/s for `--open-loop-seconds`, latency from each due time (goal: p99 < 10 ms); then a
+/// check that every reservation was committed, none is left reserved, and each licence's balance
+/// fell by exactly the credits committed.
 ///
 /// Build the issuer first: `cargo build --release -p tessera-issuer -p tessera-load`.
 #[derive(Debug, Parser)]
@@ -30,17 +42,40 @@ struct Cli {
 }
 
 const JSON_HELP: &str = "\
-Exit codes: 0 every request answered and every event has a stored key; 1 a failure (the table, if
-any, is still printed); 2 usage error.
+Exit codes: 0 every request answered, and every event has a stored key (webhook) or every credit
+balance agrees (credits); 1 a failure (the table, if any, is still printed); 2 usage error. Missing
+the open loop's latency goal is reported, not a failure.
 
---json prints one object: {events, hello_requests, rounds, concurrency, warmup, time_budget_seconds,
-machine: {cpus, cpu_model, load_average_before, load_average_after, data_filesystem,
-fsync_p50_ms, fsync_max_ms}, hello, webhook, stored_keys, throughput_ratio, per_round: [{hello,
-webhook, throughput_ratio}]}. hello, webhook (all rounds pooled) and stored_keys (the last two
-null with --hello-only) are {requests, ok, errors, statuses: {\"200\": n, ...}, seconds,
-throughput, p50_ms, p99_ms, max_ms, stopped_by_time_limit, first_failure}; throughput is answers
-per second, latencies are in milliseconds (nearest-rank percentiles), throughput_ratio is webhook
-/ hello throughput.";
+Both scenarios' figures are summaries: {requests, ok, errors, statuses: {\"200\": n, ...},
+seconds, throughput, p50_ms, p99_ms, max_ms, stopped_by_time_limit, first_failure}; throughput is
+answers per second, latencies are in milliseconds (nearest-rank percentiles over every request).
+
+--json, webhook, prints one object: {events, hello_requests, rounds, concurrency, warmup,
+time_budget_seconds, machine: {cpus, cpu_model, load_average_before, load_average_after,
+data_filesystem, fsync_p50_ms, fsync_max_ms}, hello, webhook, stored_keys, throughput_ratio,
+per_round: [{hello, webhook, throughput_ratio}]}. hello, webhook (all rounds pooled) and stored_keys (the last two
+null with --hello-only) are summaries; throughput_ratio is webhook / hello throughput.
+
+--json, credits, prints one object: {scenario: \"credits\", pairs, licenses, amount,
+hello_requests, rounds, concurrency, warmup, time_budget_seconds, machine, hello, credits,
+throughput_ratio, per_round: [{hello, credits, throughput_ratio}], open_loop: {
+target_operations_per_second, target_pairs_per_second, scheduled_seconds, scheduled_pairs,
+connections, credits, timer_lag_p50_ms, timer_lag_p99_ms, timer_lag_max_ms, due_while_busy,
+busy_wait_max_ms, goal_p99_ms, meets_goal}, check: {licenses, reservations, commits, used, consumed, reserved_after, problems:
+[...]}}. Each credits is {operations, reserve, commit, pairs}, all summaries: operations pools
+both requests (its throughput is HTTP requests/s), pairs times reserve-send to commit-answer (its
+throughput is pairs/s). In open_loop every latency runs from the due time, not the send.
+throughput_ratio is credit operations/s / hello requests/s. open_loop is null with
+--open-loop-seconds 0; check.problems is empty when the balances agree.";
+
+/// What a run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Signed checkout.session.completed webhooks -> stored licence keys.
+    Webhook,
+    /// Credit reservations and commits, closed loop then open loop at half the peak.
+    Credits,
+}
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -54,20 +89,38 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Webhook events to send per round, each a different checkout session (at most 1,000,000).
+    /// What to measure against the hello baseline.
+    #[arg(long, value_enum, default_value_t = Scenario::Webhook)]
+    scenario: Scenario,
+    /// webhook: events to send per round, each a different checkout session (at most 1,000,000).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     events: u32,
-    /// Requests to the hello server per round [default: 50000, or --events if that is more].
+    /// credits: reserve + commit pairs per round, closed loop (at most 1,000,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pairs: u32,
+    /// credits: licences the pairs spend from, in turn [default: one per 4 connections].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    licenses: Option<u32>,
+    /// credits: how long the open loop at half the peak runs, in seconds; 0 skips it. At most
+    /// --max-seconds: the open loop stops sending when its time budget runs out.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=240))]
+    open_loop_seconds: u64,
+    /// credits: connections the open loop sends from; a due pair waits for a free one.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    open_loop_connections: u32,
+    /// Requests to the hello server per round [default: 50000, or --events (webhook) or twice
+    /// --pairs (credits) if that is more].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     hello_requests: Option<u32>,
-    /// Rounds of (hello phase, webhook phase), interleaved so that load from other processes hits
-    /// both; the figures pool all rounds and are also given per round.
+    /// Rounds of (hello phase, webhook or credit phase), interleaved so that load from other
+    /// processes hits both; the figures pool all rounds and are also given per round.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     rounds: u32,
     /// Requests in flight at once, one keep-alive connection each.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     concurrency: u32,
-    /// Unmeasured requests sent to each server before its measured phase.
+    /// Unmeasured requests sent to each server before its measured phase (credits: unmeasured
+    /// pairs, which the check still counts).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     warmup: u32,
     /// Time budget of each phase in seconds; a phase stops sending when it runs out. At most 240,
@@ -77,7 +130,7 @@ struct RunArgs {
     /// The tessera-issuer binary [default: next to this executable].
     #[arg(long, value_name = "PATH")]
     issuer_bin: Option<PathBuf>,
-    /// Measure the hello server only; no issuer needed.
+    /// Measure the hello server only; no issuer needed (webhook scenario only).
     #[arg(long)]
     hello_only: bool,
     /// Print the report as JSON (schema below) instead of a table.
@@ -90,10 +143,7 @@ fn main() -> ExitCode {
     if let Some(Command::Hello { listen }) = cli.command {
         return match tessera_load::server::serve_hello(listen) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                ExitCode::FAILURE
-            }
+            Err(err) => fail(&format!("{err:#}")),
         };
     }
     let args = cli.run;
@@ -107,32 +157,82 @@ fn main() -> ExitCode {
         request_timeout: Duration::from_secs(30),
         issuer_bin: args.issuer_bin,
         hello_only: args.hello_only,
+        credits: tessera_load::credits::CreditOptions {
+            pairs: args.pairs as usize,
+            licenses: args.licenses.map(|n| n as usize),
+            open_loop: Duration::from_secs(args.open_loop_seconds),
+            open_loop_connections: args.open_loop_connections as usize,
+        },
     };
-    let report = tokio::runtime::Runtime::new()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(tessera_load::run(&options)));
-    let report = match report {
-        Ok(report) => report,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return ExitCode::FAILURE;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("{err:#}")),
+    };
+    // A signal ends the run future, whose drop kills both servers.
+    match args.scenario {
+        Scenario::Webhook => match runtime.block_on(until_stopped(tessera_load::run(&options))) {
+            Ok(report) => finish(&report, report.table(), report.failure(), args.json),
+            Err(err) => fail(&format!("{err:#}")),
+        },
+        Scenario::Credits => {
+            match runtime.block_on(until_stopped(tessera_load::credits::run(&options))) {
+                Ok(report) => finish(&report, report.table(), report.failure(), args.json),
+                Err(err) => fail(&format!("{err:#}")),
+            }
+        }
+    }
+}
+
+/// `run`, unless SIGINT, SIGTERM or SIGHUP comes first, which is then an error.
+async fn until_stopped<T>(
+    run: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    #[cfg(unix)]
+    let stopped = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let wait = |kind: SignalKind, name: &'static str| async move {
+            match signal(kind) {
+                Ok(mut signal) => signal.recv().await.map(|()| name),
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            name = wait(SignalKind::interrupt(), "SIGINT") => name,
+            name = wait(SignalKind::terminate(), "SIGTERM") => name,
+            name = wait(SignalKind::hangup(), "SIGHUP") => name,
         }
     };
-    if args.json {
+    #[cfg(not(unix))]
+    let stopped = async { tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C") };
+    tokio::select! {
+        result = run => result,
+        name = stopped => anyhow::bail!(
+            "stopped by {}; the servers were killed",
+            name.unwrap_or("a signal")
+        ),
+    }
+}
+
+/// Prints `report` (as JSON, or `table`), then `failure` if there is one, and says how the run
+/// ended.
+fn finish(report: &impl Serialize, table: String, failure: Option<String>, json: bool) -> ExitCode {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("the report serialises")
+            serde_json::to_string_pretty(report).expect("the report serialises")
         );
     } else {
-        print!("{}", report.table());
+        print!("{table}");
     }
-    match report.failure() {
+    match failure {
         None => ExitCode::SUCCESS,
-        Some(problem) => {
-            eprintln!("error: {problem}");
-            ExitCode::FAILURE
-        }
+        Some(problem) => fail(&problem),
     }
+}
+
+fn fail(problem: &str) -> ExitCode {
+    eprintln!("error: {problem}");
+    ExitCode::FAILURE
 }
 
 #[cfg(test)]

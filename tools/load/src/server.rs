@@ -12,6 +12,8 @@ use anyhow::{anyhow, bail, Context};
 use axum::routing::get;
 use axum::Router;
 
+use crate::machine::Machine;
+
 /// How long a server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -21,10 +23,17 @@ pub const WEBHOOK_SECRET: &str = "whsec_load_test";
 /// The Stripe price every load event buys.
 pub const PRICE: &str = "price_bench";
 
+/// The top-up price the credit scenario grants its licences' credits with.
+pub const TOP_UP_PRICE: &str = "price_bench_credits";
+
+/// Credits one top-up of [`TOP_UP_PRICE`] grants: the most the issuer grants at once, so that no
+/// run can use them up.
+pub const TOP_UP_CREDITS: u64 = 1_000_000_000_000;
+
 /// The issuer's configuration for a load run: loopback on an ephemeral port, data in `data_dir`,
-/// one webhook secret, a one-product catalogue and one price. Stripe's API base points at a closed
-/// loopback port, so nothing can leave the machine (events carry `tessera_price`, so none is
-/// expected).
+/// one webhook secret, a one-product catalogue, one licence price and one top-up price. Stripe's API
+/// base points at a closed loopback port, so nothing can leave the machine (events carry
+/// `tessera_price`, so none is expected).
 pub fn issuer_config(data_dir: &Path) -> String {
     // JSON string escapes are valid TOML basic-string escapes.
     let data_dir = serde_json::to_string(&data_dir.to_string_lossy()).expect("a string");
@@ -48,6 +57,10 @@ product = "bench"
 tier = "pro"
 features = ["export"]
 duration_days = 365
+
+[[prices]]
+id = "{TOP_UP_PRICE}"
+topup_credits = {TOP_UP_CREDITS}
 "#
     )
 }
@@ -165,6 +178,78 @@ pub fn default_issuer_bin() -> anyhow::Result<PathBuf> {
     Ok(dir.join(format!("tessera-issuer{}", std::env::consts::EXE_SUFFIX)))
 }
 
+/// The issuer binary to run: `given`, or [`default_issuer_bin`], as an absolute path (the issuer runs
+/// in a temporary directory, where a relative path would mean something else). Fails at once, with
+/// how to build it, if there is none.
+pub fn find_issuer_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let bin = match given {
+        Some(bin) => bin.to_owned(),
+        None => default_issuer_bin()?,
+    };
+    if !bin.is_file() {
+        bail!(
+            "no issuer binary at {} (build it first: cargo build --release -p tessera-issuer, \
+             or pass --issuer-bin)",
+            bin.display()
+        );
+    }
+    std::path::absolute(&bin).context("the issuer binary's path")
+}
+
+/// The servers of one run and the temporary directory holding the issuer's config, its data and
+/// both logs. Dropping it kills both servers, then removes the directory.
+#[derive(Debug)]
+pub struct Servers {
+    /// The hello-world baseline.
+    pub hello: ServerProcess,
+    /// The real issuer (`None` when only the hello server is measured).
+    pub issuer: Option<ServerProcess>,
+    // Declared last, so it is removed after both servers are killed.
+    _dir: tempfile::TempDir,
+}
+
+impl Servers {
+    /// Starts the hello server and, given its binary, the issuer with [`issuer_config`] and a fresh
+    /// data directory, noting in `machine` what that directory's disk costs per commit.
+    pub fn start(issuer_bin: Option<&Path>, machine: &mut Machine) -> anyhow::Result<Servers> {
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-load-")
+            .tempdir()
+            .context("temporary directory")?;
+        let hello = start_hello(dir.path())?;
+        let issuer = match issuer_bin {
+            None => None,
+            Some(bin) => {
+                machine.probe_data_dir(dir.path());
+                let config_file = dir.path().join("tessera.toml");
+                std::fs::write(&config_file, issuer_config(&dir.path().join("data")))
+                    .context("writing the issuer's config")?;
+                Some(start_issuer(bin, &config_file, dir.path())?)
+            }
+        };
+        Ok(Servers {
+            hello,
+            issuer,
+            _dir: dir,
+        })
+    }
+
+    /// The issuer; an error if it was not started.
+    pub fn issuer(&self) -> anyhow::Result<&ServerProcess> {
+        self.issuer.as_ref().context("no issuer was started")
+    }
+
+    /// An error with the end of the issuer's log if it is no longer running.
+    pub fn check_issuer_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(issuer) = self.issuer.as_mut() {
+            if !issuer.is_running() {
+                bail!("the issuer exited during the run{}", issuer.log_tail());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Starts the issuer at `bin` with `config_file`, working in `dir` (its log is `dir/issuer.log`).
 pub fn start_issuer(bin: &Path, config_file: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
     let mut command = Command::new(bin);
@@ -224,5 +309,7 @@ mod tests {
         assert!(text.contains(r#"listen = "127.0.0.1:0""#));
         assert!(text.contains(r#"webhook_secrets = ["whsec_load_test"]"#));
         assert!(text.contains(r#"id = "price_bench""#));
+        assert!(text.contains(r#"id = "price_bench_credits""#));
+        assert!(text.contains("topup_credits = 1000000000000"));
     }
 }

@@ -45,25 +45,110 @@ pub struct Summary {
     pub first_failure: Option<String>,
 }
 
+impl Summary {
+    /// Why this phase (called `name`) did not go as it should, if any request failed its check or
+    /// got no answer.
+    pub fn failure(&self, name: &str) -> Option<String> {
+        let failed = self.requests - self.ok + self.errors;
+        (failed > 0).then(|| {
+            format!(
+                "{name}: {failed} of {} requests failed{}",
+                self.requests + self.errors,
+                self.first_failure
+                    .as_deref()
+                    .map(|first| format!(" (first: {first})"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+
+    /// Whether every request was answered and passed its check, with a throughput to divide by.
+    pub fn is_clean(&self) -> bool {
+        self.errors == 0 && self.ok == self.requests && self.throughput > 0.0
+    }
+
+    /// The column headings of [`Summary::row`].
+    pub fn heading() -> String {
+        format!(
+            "{:<36} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9}\n",
+            "phase", "answers", "ok", "seconds", "req/s", "p50 ms", "p99 ms", "max ms"
+        )
+    }
+
+    /// This phase as one line of a table, called `name`.
+    pub fn row(&self, name: &str) -> String {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        format!(
+            "{:<36} {:>8} {:>8} {:>8.2} {:>10.1} {:>9} {:>9} {:>9}{}\n",
+            name,
+            self.requests,
+            self.ok,
+            self.seconds,
+            self.throughput,
+            ms(self.p50_ms),
+            ms(self.p99_ms),
+            ms(self.max_ms),
+            if self.stopped_by_time_limit {
+                "  (time budget ran out)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// What a phase records, from one worker or pooled: [`Recorded`] for a phase of single requests.
+pub trait Records: Default {
+    /// Its figures, as reported.
+    type Summary;
+
+    /// Adds another worker's or run's records.
+    fn merge(&mut self, other: Self);
+
+    /// The figures over `elapsed` wall time.
+    fn summary_over(&self, elapsed: Duration) -> Self::Summary;
+}
+
 /// What one or more runs of a phase recorded, and the wall time they took.
 #[derive(Clone, Debug, Default)]
-pub struct Measured {
+pub struct Measured<R = Recorded> {
     /// The answers.
-    pub recorded: Recorded,
+    pub recorded: R,
     /// Wall time from the first request to the last answer (summed over pooled runs).
     pub elapsed: Duration,
 }
 
-impl Measured {
+impl<R: Records> Measured<R> {
+    /// What `workers` recorded, together, over `elapsed`.
+    pub fn of_workers(workers: Vec<R>, elapsed: Duration) -> Measured<R> {
+        let mut recorded = R::default();
+        for worker in workers {
+            recorded.merge(worker);
+        }
+        Measured { recorded, elapsed }
+    }
+
     /// Adds another run of the same phase: answers pooled, times added.
-    pub fn pool(&mut self, other: Measured) {
+    pub fn pool(&mut self, other: Measured<R>) {
         self.recorded.merge(other.recorded);
         self.elapsed += other.elapsed;
     }
 
     /// The summary.
-    pub fn summary(&self) -> Summary {
-        self.recorded.clone().summarise(self.elapsed)
+    pub fn summary(&self) -> R::Summary {
+        self.recorded.summary_over(self.elapsed)
+    }
+}
+
+impl Records for Recorded {
+    type Summary = Summary;
+
+    fn merge(&mut self, other: Recorded) {
+        Recorded::merge(self, other);
+    }
+
+    fn summary_over(&self, elapsed: Duration) -> Summary {
+        self.clone().summarise(elapsed)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The real `tessera-load` binary: its JSON report (hello phase only, so no issuer is needed) and its
-//! failure when the issuer binary is missing. No timing is asserted.
+//! one-line failures when the issuer binary is missing (both scenarios) or the credit scenario is
+//! asked for with `--hello-only`. No timing is asserted.
 
 use std::process::Command;
 
@@ -21,10 +22,10 @@ fn hello_only_run_reports_every_request() {
     assert!(output.status.success(), "stderr: {stderr}");
     let report: Report = serde_json::from_slice(&output.stdout).expect("the report's JSON schema");
     assert_eq!(report.events, 300);
-    assert_eq!(report.hello_requests, 300);
-    assert_eq!(report.concurrency, 4);
-    assert_eq!(report.warmup, 10);
-    assert_eq!(report.rounds, 2);
+    assert_eq!(report.run.hello_requests, 300);
+    assert_eq!(report.run.concurrency, 4);
+    assert_eq!(report.run.warmup, 10);
+    assert_eq!(report.run.rounds, 2);
     assert_eq!(report.per_round.len(), 2);
     for round in &report.per_round {
         assert_eq!(round.hello.requests, 300);
@@ -46,7 +47,7 @@ fn hello_only_run_reports_every_request() {
     assert!(p50 <= p99 && p99 <= max, "{p50} {p99} {max}");
     assert!(report.webhook.is_none() && report.stored_keys.is_none());
     assert_eq!(report.throughput_ratio, None);
-    assert!(report.machine.cpus >= 1);
+    assert!(report.run.machine.cpus >= 1);
     assert_eq!(report.failure(), None);
 }
 
@@ -54,19 +55,22 @@ fn hello_only_run_reports_every_request() {
 fn a_missing_issuer_binary_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-issuer");
-    let output = tessera_load()
-        .args(["--events", "10", "--warmup", "0", "--issuer-bin"])
-        .arg(&missing)
-        .output()
-        .expect("run tessera-load");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.starts_with("error: no issuer binary at")
-            && stderr.contains("cargo build --release"),
-        "stderr: {stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    for scenario in ["webhook", "credits"] {
+        let output = tessera_load()
+            .args(["--scenario", scenario, "--events", "10", "--pairs", "10"])
+            .args(["--warmup", "0", "--issuer-bin"])
+            .arg(&missing)
+            .output()
+            .expect("run tessera-load");
+        assert_eq!(output.status.code(), Some(1), "{scenario}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("error: no issuer binary at")
+                && stderr.contains("cargo build --release"),
+            "{scenario} stderr: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{scenario} stderr: {stderr}");
+    }
 }
 
 #[test]
@@ -77,4 +81,16 @@ fn hello_server_stays_on_loopback() {
         .expect("run tessera-load hello");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
+}
+
+#[test]
+fn the_credit_scenario_is_not_a_hello_only_run() {
+    let output = tessera_load()
+        .args(["--scenario", "credits", "--hello-only"])
+        .output()
+        .expect("run tessera-load");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--hello-only"), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
 }
