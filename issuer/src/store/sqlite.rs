@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tessera_keys::LicenseId;
 
 mod admin;
+mod checkpointer;
 mod credits;
 mod writer;
 
@@ -32,6 +33,7 @@ const REVOCATION_SEQUENCE: &str = "revocation_sequence";
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     writer: writer::Writer,
+    _checkpointer: checkpointer::Checkpointer,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -51,6 +53,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             writer,
+            _checkpointer: checkpointer::Checkpointer::start(path)?,
         })
     }
 
@@ -72,6 +75,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Checkpoints run on their own thread (see `checkpointer`), never inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Every statement of the credit path stays prepared (rusqlite keeps 16 by default, fewer than
     // the path uses, and re-preparing costs more than running most of them).
     conn.set_prepared_statement_cache_capacity(64);

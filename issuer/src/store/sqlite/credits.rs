@@ -415,28 +415,26 @@ fn close(
         },
     )?;
     let returned_period = r.period_part - used_period;
-    if returned_period > 0 {
-        if account.period_end != r.period_end {
-            // Drawn from a period that has ended since: they expire as its other unused ones did.
-            append_applied(
-                conn,
-                &mut account.balances,
-                &NewLedgerEntry {
-                    license_id,
-                    kind: LedgerKind::Expiry,
-                    period: -signed(returned_period)?,
-                    top_up: 0,
-                    period_reserved: 0,
-                    top_up_reserved: 0,
-                    used: 0,
-                    shortfall: 0,
-                    reason: "period_ended",
-                    reference: Some(&r.id),
-                    reservation_id: Some(&r.id),
-                    at: now,
-                },
-            )?;
-        }
+    // Drawn from a period that has ended since: they expire as its other unused ones did.
+    if returned_period > 0 && account.period_end != r.period_end {
+        append_applied(
+            conn,
+            &mut account.balances,
+            &NewLedgerEntry {
+                license_id,
+                kind: LedgerKind::Expiry,
+                period: -signed(returned_period)?,
+                top_up: 0,
+                period_reserved: 0,
+                top_up_reserved: 0,
+                used: 0,
+                shortfall: 0,
+                reason: "period_ended",
+                reference: Some(&r.id),
+                reservation_id: Some(&r.id),
+                at: now,
+            },
+        )?;
     }
     let used = (status == ReservationStatus::Committed).then_some(used);
     let changed = conn
