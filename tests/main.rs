@@ -1,5 +1,6 @@
 //! End-to-end tests: golden vectors, property tests, and the `tessera` binary run for real.
 
+mod admin_cli;
 mod cli;
 mod issuer;
 mod properties;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tessera_keys::{LicenseId, UnixTime};
 
+use crate::admin::AdminArgs;
 use crate::exit::EXIT_CODES_HELP;
 use crate::input::{parse_license_id, parse_time, Ref};
 use crate::json;
@@ -65,6 +66,10 @@ pub enum Commands {
     /// Make and read signed revocation lists, which apps cache to refuse revoked licences offline.
     #[command(subcommand)]
     Revocations(RevocationsCommand),
+    /// Support work on a running issuer through its admin API (licences, credits, webhooks, signing
+    /// keys, audit trail), and admin tokens for it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Admin(AdminArgs),
 }
 
 /// Where to write a new signing key.

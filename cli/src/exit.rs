@@ -42,6 +42,19 @@ pub enum Exit {
     /// The revocation list was refused: malformed, bad signature, unknown key id, or older than
     /// `--last-seen-sequence`.
     RevocationsRefused = 19,
+    /// `admin`: the issuer cannot be reached (connection refused, timeout, unknown host, TLS).
+    ServerUnreachable = 20,
+    /// `admin`: the issuer refused the admin token (401).
+    Unauthorized = 21,
+    /// `admin`: the issuer has nothing by that id (404).
+    NotFound = 22,
+    /// `admin`: the issuer refused the request (400, 409, 422 and other 4xx): its `error` code and
+    /// `message` say why.
+    Refused = 23,
+    /// `admin`: the issuer failed (5xx) or gave an answer that is not what the admin API promises.
+    ServerError = 24,
+    /// `admin credits check`: some credit account differs from its ledger.
+    CreditsMismatch = 25,
 }
 
 impl Exit {
@@ -90,12 +103,18 @@ Exit codes:
   16  not yet valid
   17  expired
   18  a required feature or tier is missing
-  19  revocation list refused (malformed, bad signature, unknown key id, stale)"
+  19  revocation list refused (malformed, bad signature, unknown key id, stale)
+  20  admin: the issuer cannot be reached (refused, timeout, unknown host)
+  21  admin: the issuer refused the admin token (401)
+  22  admin: not found (404)
+  23  admin: request refused (400, 409, 422): the server's message and error code
+  24  admin: server error (5xx, or an answer that is not the admin API's)
+  25  admin credits check: some credit account differs from its ledger"
     };
 }
 pub(crate) use exit_codes_help;
 
-/// The exit codes as `verify --help` shows them.
+/// The exit codes as `verify --help` and `admin --help` show them.
 pub const EXIT_CODES_HELP: &str = exit_codes_help!();
 
 /// An error and the exit code it leads to.

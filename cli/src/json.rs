@@ -4,6 +4,10 @@
 //! type and meaning. Times are integers, seconds since 1970-01-01T00:00:00Z; licence ids are 16
 //! lowercase hex digits. Commands print JSON only when they succeed; failures print one line to
 //! standard error and exit with an [`Exit`](crate::Exit) code.
+//!
+//! The `admin` commands that talk to the issuer print the issuer's own answer instead, whose shapes
+//! `issuer/ADMIN-API.md` specifies (and each command's `--help` repeats); only `admin token`, which
+//! runs offline, has its type here ([`AdminToken`]).
 
 use serde::Serialize;
 use tessera_keys::ProductSpec;
@@ -193,6 +197,17 @@ pub struct ShownList {
     pub signature: Signature,
 }
 
+/// `admin token`: a new admin token and what the issuer's config needs of it.
+#[derive(Debug, Serialize)]
+pub struct AdminToken {
+    /// The token, `tsadm_` and 64 lowercase hex digits; printed only this once.
+    pub token: String,
+    /// Its name: the issuer's audit trail records it for every change made with the token.
+    pub name: String,
+    /// The SHA-256 of the token as 64 lowercase hex digits: what the issuer's config keeps.
+    pub sha256: String,
+}
+
 impl Claims {
     /// The claims, named with `spec` when it is the licence's product.
     pub(crate) fn new(claims: &tessera_keys::Claims<'_>, spec: Option<&ProductSpec>) -> Claims {
@@ -316,6 +331,15 @@ pub(crate) const REVOCATIONS_SHOW_SCHEMA: &str = concat!(
     "JSON output (--json):
   {\"key_id\": N, \"sequence\": N, \"issued_at\": UNIX, \"revoked\": [\"16 hex digits\", ...],
    \"signature\": {\"status\": \"valid\"|\"invalid\"|\"unknown_key_id\"|\"not_checked\", \"key_id\": N}}
+",
+    conventions!()
+);
+
+/// `admin token --help`.
+pub(crate) const ADMIN_TOKEN_SCHEMA: &str = concat!(
+    "JSON output (--json):
+  {\"token\": \"tsadm_<64 hex digits>\", \"name\": STR, \"sha256\": \"64 hex digits\"}
+  The issuer's config takes name and sha256: [admin] tokens = [{ name = ..., sha256 = ... }].
 ",
     conventions!()
 );

@@ -1,4 +1,5 @@
-//! The `tessera` command: make signing keys, issue licence keys, and verify and inspect them offline.
+//! The `tessera` command: make signing keys, issue licence keys, and verify and inspect them offline;
+//! and, with `tessera admin`, do support work on a running issuer through its admin API.
 //!
 //! The binary (`src/main.rs`) only calls [`run`]. This library documents what scripts rely on: the exit
 //! codes ([`Exit`]) and the `--json` output ([`json`]).
@@ -7,6 +8,7 @@
 //! tessera keygen --out issuer.key
 //! tessera issue --key issuer.key --product 1 --tier 1 --feature 0 --days 365 > licence.txt
 //! tessera verify - --public-key tspk1_1_... < licence.txt
+//! TESSERA_TOKEN=tsadm_... tessera admin licenses find --email ada@example.com
 //! ```
 //!
 //! Every failure prints one line, `error: <message>: <cause>`, to standard error and exits with the
@@ -14,9 +16,15 @@
 //!
 //! ```
 //! assert_eq!(tessera_cli::Exit::Expired.code(), 17);
+//! assert_eq!(tessera_cli::Exit::ServerUnreachable.code(), 20);
 //! ```
+//!
+//! Codes 20 to 25 belong to `tessera admin`: the issuer unreachable (20), the admin token refused
+//! (21), not found (22), the request refused (23), a server error (24), and credit accounts that
+//! differ from their ledger (25, `admin credits check`).
 #![deny(missing_docs)]
 
+mod admin;
 mod args;
 mod exit;
 mod input;
@@ -64,6 +72,7 @@ fn dispatch(cli: &Cli) -> Result {
         Commands::Inspect(args) => inspect::run(args, &names()?, cli.json),
         Commands::Revocations(RevocationsCommand::Sign(args)) => revocations::sign(args, cli.json),
         Commands::Revocations(RevocationsCommand::Show(args)) => revocations::show(args, cli.json),
+        Commands::Admin(args) => admin::run(args, cli.json),
     }
 }
 

@@ -212,7 +212,7 @@ pub(super) fn assert_ledger_matches(workspace: &Workspace, issuer: &Issuer, key:
 
 /// A subscription on `price_pro_monthly` (100 credits a period) whose first period ends at
 /// `period_end`: `(subscription, key)`.
-fn subscribe(issuer: &Issuer, fake: &FakeStripe, period_end: u64) -> (String, String) {
+pub(super) fn subscribe(issuer: &Issuer, fake: &FakeStripe, period_end: u64) -> (String, String) {
     let subscription = unique("sub");
     fake.subscription(&subscription, "price_pro_monthly", period_end);
     let checkout = paid_session(

@@ -1,5 +1,6 @@
 //! The issuer server, run for real.
 
+mod admin;
 mod basics;
 mod credit_faults;
 mod credits;

@@ -15,7 +15,7 @@ use super::stripe_fixtures::{
 const DAY: u64 = 86_400;
 
 /// A catalogue of one product, a yearly and a perpetual licence, two monthly plans and a top-up.
-fn config(fake: &FakeStripe) -> String {
+pub(super) fn config(fake: &FakeStripe) -> String {
     format!(
         r#"
 [licenses]

@@ -12,7 +12,10 @@ use crate::credits::{page_of, LedgerPage, LedgerQuery, SummaryAnswer};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::store::{LedgerKind, NewLedgerEntry, MAX_AMOUNT};
+use crate::store::{
+    CreditAccount, LedgerKind, NewLedgerEntry, Reservation, Store, StoreError, MAX_AMOUNT,
+};
+use tessera_keys::LicenseId;
 
 /// `GET /v1/admin/licenses/{id}/credits`.
 pub(super) async fn show(
@@ -21,8 +24,26 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<SummaryAnswer>, ApiError> {
     let id = license_id(&id)?;
-    let (account, open) = state.db(move |store| store.credits(&id)).await?;
+    let (account, open) = state.db(move |store| known_credits(store, &id)).await??;
     Ok(Json(SummaryAnswer::new(id, account, &open)))
+}
+
+/// Licence `id`'s credits, or 404 when the issuer knows neither the licence nor an account of it
+/// (a key signed offline has an account once it spends, without a licence on record).
+fn known_credits(
+    store: &dyn Store,
+    id: &LicenseId,
+) -> Result<Result<(CreditAccount, Vec<Reservation>), ApiError>, StoreError> {
+    let (account, open) = store.credits(id)?;
+    let unknown = account == CreditAccount::default()
+        && open.is_empty()
+        && store.license(id)?.is_none()
+        && store.credit_ledger(id, None, 1)?.is_empty();
+    Ok(if unknown {
+        Err(ApiError::NotFound(super::NO_LICENSE))
+    } else {
+        Ok((account, open))
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,8 +160,13 @@ pub(super) async fn ledger(
     let id = license_id(&id)?;
     let (after, limit) = page_of(query)?;
     let entries = state
-        .db(move |store| store.credit_ledger(&id, after, limit + 1))
-        .await?;
+        .db(move |store| {
+            Ok::<_, StoreError>(match known_credits(store, &id)? {
+                Ok(_) => Ok(store.credit_ledger(&id, after, limit + 1)?),
+                Err(not_found) => Err(not_found),
+            })
+        })
+        .await??;
     Ok(Json(LedgerPage::new(entries, limit)))
 }
 
