@@ -36,10 +36,33 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Longest a request may take, in seconds.
     pub request_timeout_seconds: u64,
+    /// Requests one client address may make: sustained per second, and at once.
+    pub per_ip: RateLimit,
+    /// Credit requests one licence may make: sustained per second, and at once.
+    pub per_license: RateLimit,
     /// Tokens of the admin API (`[admin] tokens`), by name and hash.
     pub admin_tokens: Vec<AdminToken>,
     /// Started without a config file: development keys and secrets are made as needed.
     pub development: bool,
+}
+
+/// A rate limit: requests per second sustained, and how many may come at once; `per_second == 0`
+/// turns it off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second, sustained; 0: no limit.
+    pub per_second: u32,
+    /// Requests that may come at once (at least `per_second`).
+    pub burst: u32,
+}
+
+impl RateLimit {
+    fn new(per_second: u32, burst: u32) -> Result<RateLimit, &'static str> {
+        if per_second > 0 && burst < per_second {
+            return Err("must be at least the requests per second");
+        }
+        Ok(RateLimit { per_second, burst })
+    }
 }
 
 /// How the issuer talks to Stripe.
@@ -196,6 +219,10 @@ struct StripeFile {
 struct LimitsFile {
     body_bytes: Option<usize>,
     request_timeout_seconds: Option<u64>,
+    requests_per_second_per_ip: Option<u32>,
+    burst_per_ip: Option<u32>,
+    credit_requests_per_second_per_license: Option<u32>,
+    credit_burst_per_license: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -384,6 +411,19 @@ impl Config {
             ));
         }
 
+        let per_ip = RateLimit::new(
+            file.limits.requests_per_second_per_ip.unwrap_or(1000),
+            file.limits.burst_per_ip.unwrap_or(2000),
+        )
+        .map_err(|why| invalid("limits.burst_per_ip", why))?;
+        let per_license = RateLimit::new(
+            file.limits
+                .credit_requests_per_second_per_license
+                .unwrap_or(500),
+            file.limits.credit_burst_per_license.unwrap_or(1000),
+        )
+        .map_err(|why| invalid("limits.credit_burst_per_license", why))?;
+
         let smtp = file.smtp.map(|smtp| smtp_config(smtp, env)).transpose()?;
         let mut admin_tokens: Vec<AdminToken> = Vec::new();
         for (i, token) in file.admin.tokens.into_iter().enumerate() {
@@ -413,6 +453,8 @@ impl Config {
             prices,
             body_limit_bytes,
             request_timeout_seconds,
+            per_ip,
+            per_license,
             admin_tokens,
             development: false,
         })

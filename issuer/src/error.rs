@@ -51,6 +51,8 @@ pub enum ApiError {
         /// What the balance holds.
         available: u64,
     },
+    /// 429 `rate_limited` with `Retry-After`.
+    RateLimited(crate::rate_limit::Limited),
     /// 422: well-formed but not acceptable.
     Unprocessable {
         /// Stable machine-readable code.
@@ -101,6 +103,9 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::RateLimited(limited) = self {
+            return limited.into_response();
+        }
         if let ApiError::InsufficientCredits { needed, available } = self {
             let body = serde_json::json!({
                 "error": "insufficient_credits",
@@ -152,6 +157,7 @@ impl IntoResponse for ApiError {
             ApiError::InsufficientCredits { .. } => {
                 (StatusCode::CONFLICT, "insufficient_credits", "")
             }
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", ""),
         };
         (
             status,

@@ -32,6 +32,7 @@ pub mod health;
 pub mod keyring;
 pub mod licenses;
 pub mod public_keys;
+pub mod rate_limit;
 pub mod server;
 pub mod startup;
 pub mod state;
@@ -57,6 +58,10 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router(&state))
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::clone(&state.rate_limits),
+            rate_limit::per_ip,
+        ))
         .with_state(state);
     server::with_middleware(routes, limits)
 }

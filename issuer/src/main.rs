@@ -68,6 +68,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mailer = tessera_issuer::email::start(&state)
             .map_err(|err| format!("cannot set up e-mail delivery ([smtp]): {err}"))?;
         let sweeper = tessera_issuer::credits::sweeper::start(&state);
+        let _housekeeping = tessera_issuer::rate_limit::RateLimits::start_housekeeping(
+            std::sync::Arc::clone(&state.rate_limits),
+        );
         let listener = tokio::net::TcpListener::bind(state.config.listen)
             .await
             .map_err(|err| format!("cannot listen on {}: {err}", state.config.listen))?;
@@ -75,7 +78,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Tests and scripts read this line to learn the port when listening on port 0.
         println!("tessera-issuer listening on http://{address}");
         tracing::info!(%address, "listening");
-        axum::serve(listener, tessera_issuer::app(state))
+        // Client addresses for the per-address rate limit.
+        let app = tessera_issuer::app(state)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(tessera_issuer::server::shutdown_signal())
             .await?;
         sweeper.stop().await;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{AdminToken, Config, Secret};
 use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
+use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
@@ -89,7 +90,9 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
     let store =
         SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
     let verified_keys = VerifiedKeys::new(&keyring.trusted()).map_err(StartError::Verifier)?;
+    let rate_limits = Arc::new(RateLimits::new(&config));
     Ok(AppState {
+        rate_limits,
         config: Arc::new(config),
         store: Arc::new(store),
         keyring: Arc::new(keyring),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
+use crate::rate_limit::RateLimits;
 use crate::store::Store;
 use crate::verified_keys::VerifiedKeys;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     /// Judges licence keys against the keyring's trusted public keys.
     pub verified_keys: Arc<VerifiedKeys>,
+    /// Per-address and per-licence rate limits.
+    pub rate_limits: Arc<RateLimits>,
     /// Notified after a webhook's effects commit, so that the e-mail sender looks for new mail.
     pub outbox: Arc<tokio::sync::Notify>,
 }

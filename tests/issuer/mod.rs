@@ -5,6 +5,7 @@ mod basics;
 mod credit_faults;
 mod credits;
 mod email;
+mod limits;
 pub mod harness;
 mod page;
 mod refunds;

@@ -12,6 +12,7 @@
 //! | not a key this issuer signed | 401 | `malformed`, `unsupported_version`, `unknown_key_id`, `bad_signature` |
 //! | past its expiry and grace, or not yet valid | 401 | `expired`, `not_yet_valid` |
 //! | revoked or suspended by the issuer | 403 | `revoked`, `suspended` |
+//! | more requests for the licence than `[limits]` allow | 429 + `Retry-After` | `rate_limited` |
 //!
 //! The key is never logged; the licence id is, once the signature has been checked.
 
@@ -74,6 +75,10 @@ impl FromRequestParts<AppState> for Licensee {
                 return Err(unauthorized(refusal_reason(&err), err.to_string()));
             }
         };
+        if let Err(limited) = state.rate_limits.check_license(&signed.license_id) {
+            tracing::warn!(license = %signed.license_id, "credits: rate limited");
+            return Err(ApiError::RateLimited(limited));
+        }
         match signed.standing {
             Standing::Valid | Standing::InGrace => Ok(Licensee {
                 license_id: signed.license_id,

@@ -33,7 +33,8 @@ pub const TOP_UP_CREDITS: u64 = 1_000_000_000_000;
 /// The issuer's configuration for a load run: loopback on an ephemeral port, data in `data_dir`,
 /// one webhook secret, a one-product catalogue, one licence price and one top-up price. Stripe's API
 /// base points at a closed loopback port, so nothing can leave the machine (events carry
-/// `tessera_price`, so none is expected).
+/// `tessera_price`, so none is expected). Rate limits are off: the run measures the issuer's ceiling
+/// from one client address, which a production limit exists to stop.
 pub fn issuer_config(data_dir: &Path) -> String {
     // JSON string escapes are valid TOML basic-string escapes.
     let data_dir = serde_json::to_string(&data_dir.to_string_lossy()).expect("a string");
@@ -44,6 +45,10 @@ data_dir = {data_dir}
 [stripe]
 webhook_secrets = ["{WEBHOOK_SECRET}"]
 api_base = "http://127.0.0.1:9"
+
+[limits]
+requests_per_second_per_ip = 0
+credit_requests_per_second_per_license = 0
 
 [[products]]
 id = 1
