@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::{self, CreditCheck};
 use crate::client::{is_success, run_phase, Request};
 use crate::machine::Machine;
+use crate::memory::{MemoryReport, Resident};
 use crate::pairs::{self, PairsMeasured, PairsSummary, Plan, Tally};
 use crate::server::{self, Servers};
 use crate::stats::{percentile, Measured, Summary};
@@ -131,6 +132,8 @@ pub struct CreditReport {
     pub open_loop: Option<OpenLoop>,
     /// The balances afterwards against the answers.
     pub check: CreditCheck,
+    /// Resident memory of both servers at rest and at their peak (`null` without `/proc`).
+    pub memory: Option<MemoryReport>,
 }
 
 impl CreditReport {
@@ -214,6 +217,9 @@ impl CreditReport {
                 ms(open.busy_wait_max_ms)
             );
         }
+        if let Some(memory) = &self.memory {
+            out.push_str(&memory.line());
+        }
         let c = &self.check;
         let _ = writeln!(
             out,
@@ -257,6 +263,11 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
     let mut servers = Servers::start(Some(&issuer_bin), &mut machine)?;
     let hello_addr = servers.hello.addr();
     let issuer = servers.issuer()?.addr();
+    let resident = |servers: &mut Servers| {
+        let issuer = servers.issuer().ok().and_then(|s| Resident::of(s.pid()));
+        (issuer, Resident::of(servers.hello.pid()))
+    };
+    let at_rest = resident(&mut servers);
 
     let accounts = accounts::open(
         issuer,
@@ -342,6 +353,12 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
 
     let check = accounts::check(issuer, &accounts, &spent, options.request_timeout).await?;
     servers.check_issuer_alive()?;
+    let memory = match (at_rest, resident(&mut servers)) {
+        ((Some(issuer_rest), Some(hello_rest)), (Some(issuer_end), Some(hello_end))) => Some(
+            MemoryReport::new((issuer_rest, issuer_end), (hello_rest, hello_end)),
+        ),
+        _ => None,
+    };
     drop(servers);
     machine.finish();
     let hello = hello_all.summary();
@@ -357,6 +374,7 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
         per_round,
         open_loop,
         check,
+        memory,
     })
 }
 

@@ -37,6 +37,7 @@ pub mod client;
 pub mod credits;
 pub mod event;
 pub mod machine;
+pub mod memory;
 pub mod pairs;
 pub mod server;
 pub mod stats;

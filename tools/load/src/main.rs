@@ -62,11 +62,12 @@ throughput_ratio, per_round: [{hello, credits, throughput_ratio}], open_loop: {
 target_operations_per_second, target_pairs_per_second, scheduled_seconds, scheduled_pairs,
 connections, credits, timer_lag_p50_ms, timer_lag_p99_ms, timer_lag_max_ms, due_while_busy,
 busy_wait_max_ms, goal_p99_ms, meets_goal}, check: {licenses, reservations, commits, used, consumed, reserved_after, problems:
-[...]}}. Each credits is {operations, reserve, commit, pairs}, all summaries: operations pools
+[...]}, memory: {issuer_at_rest_kib, issuer_peak_kib, hello_at_rest_kib, hello_peak_kib}}. Each credits is {operations, reserve, commit, pairs}, all summaries: operations pools
 both requests (its throughput is HTTP requests/s), pairs times reserve-send to commit-answer (its
 throughput is pairs/s). In open_loop every latency runs from the due time, not the send.
 throughput_ratio is credit operations/s / hello requests/s. open_loop is null with
---open-loop-seconds 0; check.problems is empty when the balances agree.";
+--open-loop-seconds 0; check.problems is empty when the balances agree. memory is resident
+memory from /proc (VmRSS before any request, VmHWM after the run), null where there is no /proc.";
 
 /// What a run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
