@@ -32,6 +32,8 @@ const REVOCATION_SEQUENCE: &str = "revocation_sequence";
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Held by whoever writes in this process (see [`WriteGate`]).
+    gate: WriteGate,
     writer: writer::Writer,
     _checkpointer: checkpointer::Checkpointer,
 }
@@ -47,14 +49,22 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
-        let writer = writer::Writer::start(connect(path)?).map_err(|err| {
+        let gate = WriteGate::default();
+        let writer = writer::Writer::start(connect(path)?, gate.clone()).map_err(|err| {
             StoreError::Database(format!("cannot start the writer thread: {err}"))
         })?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            gate,
             writer,
             _checkpointer: checkpointer::Checkpointer::start(path)?,
         })
+    }
+
+    /// The connection, for a write: after the process's write gate.
+    fn write_conn(&self) -> (parking_lot::MutexGuard<'_, ()>, MutexGuard<'_, Connection>) {
+        let gate = self.gate.0.lock();
+        (gate, self.conn())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -65,6 +75,17 @@ impl SqliteStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// One writer at a time within this process, handed over fairly.
+///
+/// SQLite admits one writer per database; two connections that both want to write find out with
+/// `SQLITE_BUSY`, and the loser sleeps and polls (1, 2, 5, … 100 ms) until the lock is free. Against
+/// the credit writer, which takes the lock again right after each commit, a webhook could wait most
+/// of a second or time out. Both connections of this process take this gate first instead, and the
+/// writer hands it over fairly (`unlock_fair`), so a waiting webhook gets the next turn. Other
+/// processes sharing the file still meet SQLite's own lock and `busy_timeout`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct WriteGate(std::sync::Arc<parking_lot::Mutex<()>>);
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -589,7 +610,7 @@ impl Store for SqliteStore {
         incoming: IncomingDelivery<'_>,
         apply: &mut dyn FnMut(&mut dyn Tx) -> Result<DeliveryStatus, ApplyError>,
     ) -> Result<ProcessOutcome, ApplyError> {
-        let mut conn = self.conn();
+        let (_gate, mut conn) = self.write_conn();
         // IMMEDIATE takes the write lock before reading, so two deliveries of the same event (even
         // from two processes) cannot both see it as new.
         let mut tx = conn
@@ -728,8 +749,8 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<OutboxEmail>, StoreError> {
         // One statement, so claiming is atomic even with another process on the same file.
-        Ok(self
-            .conn()
+        let (_gate, conn) = self.write_conn();
+        Ok(conn
             .query_row(
                 "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = ?2
                  WHERE id = (SELECT id FROM email_outbox
@@ -752,7 +773,7 @@ impl Store for SqliteStore {
     }
 
     fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.write_conn().1.execute(
             "UPDATE email_outbox SET status = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
             params![id, at],
         )?;
@@ -765,7 +786,7 @@ impl Store for SqliteStore {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.write_conn().1.execute(
             "UPDATE email_outbox SET last_error = ?2,
                  status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'queued' END,
                  next_attempt_at = coalesce(?3, next_attempt_at)
@@ -865,7 +886,7 @@ impl Store for SqliteStore {
         entry: &NewAuditEntry<'_>,
         change: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
     ) -> Result<(), ApplyError> {
-        let mut conn = self.conn();
+        let (_gate, mut conn) = self.write_conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
+use super::WriteGate;
 use crate::store::{Pending, StoreError};
 
 /// Operations per transaction at most, so that one batch never holds the write lock for long.
@@ -28,11 +29,11 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer on `conn`.
-    pub(super) fn start(conn: Connection) -> std::io::Result<Writer> {
+    pub(super) fn start(conn: Connection, gate: WriteGate) -> std::io::Result<Writer> {
         let (queue, jobs) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(&conn, &jobs))?;
+            .spawn(move || run(&conn, &gate, &jobs))?;
         Ok(Writer {
             queue: Some(queue),
             thread: Some(thread),
@@ -71,11 +72,14 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: &Connection, gate: &WriteGate, jobs: &mpsc::Receiver<Box<dyn Job>>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        let turn = gate.0.lock();
         commit_batch(conn, batch);
+        // Fairly: a webhook waiting for the gate goes before this thread's next batch.
+        parking_lot::MutexGuard::unlock_fair(turn);
     }
 }
 
@@ -208,7 +212,7 @@ mod tests {
         reader
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
             .unwrap();
-        let writer = Writer::start(Connection::open(&path).unwrap()).unwrap();
+        let writer = Writer::start(Connection::open(&path).unwrap(), WriteGate::default()).unwrap();
         (dir, writer, reader)
     }
 
