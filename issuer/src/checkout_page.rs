@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::state::AppState;
 
@@ -35,9 +36,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The query string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SuccessQuery {
     /// The Checkout Session id Stripe substitutes for `{CHECKOUT_SESSION_ID}`.
+    #[param(required = true, pattern = "^cs_[A-Za-z0-9_]+$", max_length = 255)]
     pub session_id: Option<String>,
 }
 
@@ -51,6 +54,19 @@ pub fn is_checkout_session_id(id: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
+/// The page Stripe Checkout sends the buyer back to: it shows the licence key once it is ready.
+#[utoipa::path(
+    get,
+    path = "/checkout/success",
+    tag = "checkout",
+    params(SuccessQuery),
+    responses(
+        (status = 200, description = "The page; its script polls for the licence and shows the key",
+            body = String, content_type = "text/html"),
+        (status = 400, description = "A page saying the link names no Checkout Session",
+            body = String, content_type = "text/html"),
+    )
+)]
 async fn success(query: Result<Query<SuccessQuery>, QueryRejection>) -> Response {
     let nonce = nonce();
     let session_id = match query {

@@ -3,25 +3,52 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 
 /// `GET /healthz` (the process answers) and `GET /readyz` (and its database does).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// A probe's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Probe {
+    /// `ok` (`/healthz`) or `ready` (`/readyz`).
+    pub status: &'static str,
+}
+
+/// The process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process answers", body = Probe))
+)]
+async fn healthz() -> Json<Probe> {
+    Json(Probe { status: "ok" })
+}
+
+/// The process answers and its database does.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Probe),
+        (status = 503, description = "`unavailable`: the database does not answer", body = ErrorResponse),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> Result<Json<Probe>, ApiError> {
     state
         .db(|store| store.ready())
         .await
         .map_err(|err| ApiError::Unavailable(format!("{err:?}")))?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(Probe { status: "ready" }))
 }

@@ -31,6 +31,7 @@ pub mod fulfil;
 pub mod health;
 pub mod keyring;
 pub mod licenses;
+pub mod openapi;
 pub mod public_keys;
 pub mod rate_limit;
 pub mod server;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router(&state))
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
+        .merge(openapi::router())
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::clone(&state.rate_limits),
             rate_limit::per_ip,

@@ -4,8 +4,10 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 
@@ -18,7 +20,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A licence and its current key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LicenseResponse {
     /// The licence.
     pub license: LicenseView,
@@ -29,7 +31,7 @@ pub struct LicenseResponse {
 }
 
 /// The public view of a licence.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LicenseView {
     /// Licence id (16 hex digits).
     pub id: String,
@@ -93,6 +95,23 @@ fn effective_status(license: &LicenseRecord, grace_seconds: u32) -> LicenseStatu
     }
 }
 
+/// The licence a Checkout Session bought, and its current key (the success page polls this).
+#[utoipa::path(
+    get,
+    path = "/v1/licenses/by-checkout-session/{id}",
+    tag = "apps",
+    params(("id" = String, Path, description = "The Checkout Session id, `cs_…`",
+        pattern = "^cs_", max_length = 255)),
+    responses(
+        (status = 200, description = "The licence and its key (`Cache-Control: no-store`)",
+            body = LicenseResponse),
+        (status = 400, description = "`invalid_checkout_session`: not a Checkout Session id",
+            body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence for it yet (the webhook has not \
+            arrived)", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn by_checkout_session(
     State(state): State<AppState>,
     Path(id): Path<String>,

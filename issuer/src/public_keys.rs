@@ -5,8 +5,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use tessera_keys::UnixTime;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 
 /// `GET /v1/keys` and `GET /v1/revocations`.
@@ -17,14 +19,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /v1/keys`: every public key apps should trust, the active one first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeysResponse {
     /// The keys.
     pub keys: Vec<PublishedKey>,
 }
 
 /// One trusted public key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PublishedKey {
     /// The key id licences name.
     pub key_id: u32,
@@ -34,6 +36,13 @@ pub struct PublishedKey {
     pub active: bool,
 }
 
+/// Every public key apps should trust, the active one first.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "apps",
+    responses((status = 200, description = "The trusted public keys", body = KeysResponse))
+)]
 async fn keys(State(state): State<AppState>) -> Json<KeysResponse> {
     Json(KeysResponse {
         keys: published(&state),
@@ -56,7 +65,7 @@ pub fn published(state: &AppState) -> Vec<PublishedKey> {
 }
 
 /// `GET /v1/revocations`: the current signed revocation list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevocationsResponse {
     /// Raised by every revocation; apps refuse a list older than one they have seen.
     pub sequence: u64,
@@ -68,6 +77,16 @@ pub struct RevocationsResponse {
     pub list: String,
 }
 
+/// The current signed revocation list, for apps to cache.
+#[utoipa::path(
+    get,
+    path = "/v1/revocations",
+    tag = "apps",
+    responses(
+        (status = 200, description = "The signed revocation list", body = RevocationsResponse),
+        (status = 500, description = "`internal`: storage or signing failed", body = ErrorResponse),
+    )
+)]
 async fn revocations(State(state): State<AppState>) -> Result<Json<RevocationsResponse>, ApiError> {
     let revocations = state.db(|store| store.revocations()).await?;
     // A list that never changed carries the time it is served; once it has changed, the time of the

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -56,12 +56,12 @@ pub fn with_middleware(routes: Router, limits: Limits) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound("no such endpoint") })
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
-        // The limit layer answers a too-large Content-Length in plain text; give it the API's shape.
-        .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.timeout,
         ))
+        // Outside the limit and timeout layers, which answer in plain text or with no body.
+        .layer(axum::middleware::map_response(json_error_shape))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::Internal("a handler panicked".into()).into_response()
@@ -116,16 +116,44 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn json_payload_too_large(response: Response) -> Response {
-    let is_json = response
+/// Gives the API's error shape to the errors that axum and the layers answer in plain text or with
+/// no body: a too-large body (413), a timeout (408), a method the path does not have (405, keeping its
+/// `Allow` header), a path or query an extractor cannot decode (400). The code is the status's
+/// reason phrase in snake case (`method_not_allowed`); the message is axum's text, or that phrase.
+/// The checkout page's own HTML answers are left as they are.
+async fn json_error_shape(response: Response) -> Response {
+    let status = response.status();
+    let content_type = response
         .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        payload_too_large()
-    } else {
-        response
+        .get(header::CONTENT_TYPE)
+        .map_or(&b""[..], |value| value.as_bytes());
+    let shaped =
+        content_type.starts_with(b"application/json") || content_type.starts_with(b"text/html");
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
+        return response;
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return payload_too_large();
+    }
+    let reason = status.canonical_reason().unwrap_or("error");
+    let (mut parts, body) = response.into_parts();
+    // axum's rejection texts are one short line; anything longer or not text is replaced.
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty());
+    let body = serde_json::json!({
+        "error": reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+        "message": text.unwrap_or_else(|| reason.to_ascii_lowercase()),
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 /// A body-limit rejection as the API's error shape (axum's own extractors use 413 already).

@@ -13,10 +13,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tessera_keys::{LicenseId, UnixTime};
 use tessera_verifier::VerifyError;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::licenses::LicenseView;
+use crate::openapi::{ErrorResponse, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 use crate::verified_keys::{Checked, SignedKey, Standing};
@@ -27,14 +29,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ValidateRequest {
     /// The licence key text, `ts1_…`; whitespace and line breaks are ignored.
     pub key: String,
 }
 
 /// The answer: always `200` for a well-formed request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ValidateResponse {
     /// Whether the app should run as licensed (`status` is `active` or `grace`).
     pub valid: bool,
@@ -133,6 +135,20 @@ pub async fn check_key(state: &AppState, key: &str, now: UnixTime) -> Result<Key
     })
 }
 
+/// A licence key's standing: its signature and dates, and what the issuer has on record.
+#[utoipa::path(
+    post,
+    path = "/v1/licenses/validate",
+    tag = "apps",
+    request_body = ValidateRequest,
+    responses(
+        (status = 200, description = "The key's standing, valid or not", body = ValidateResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`: not `{\"key\": \"<string>\"}`",
+            body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn validate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ValidateRequest>,

@@ -14,9 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::fulfil::{self, Action, Context, Fetched};
+use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 use crate::store::{ApplyError, DeliveryStatus, IncomingDelivery, ProcessOutcome, Timestamp};
 use crate::stripe::api::{PaymentOwner, StripeApi};
@@ -32,7 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// The answer to a delivery Stripe need not retry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookResponse {
     /// Always `true`.
     pub received: bool,
@@ -98,6 +100,36 @@ impl FromRequest<AppState> for SignedPayload {
     }
 }
 
+/// Stripe's webhooks: the raw body's signature is checked before anything is parsed; each event
+/// takes effect once, however often it is delivered. Anything Stripe should retry gets a 5xx.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/stripe",
+    tag = "checkout",
+    params((
+        "Stripe-Signature" = String,
+        Header,
+        description = "Stripe's signature of the raw body: `t=<unix time>,v1=<hex HMAC-SHA256 of \
+            \"<t>.<body>\" with a webhook secret>`",
+    )),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "A Stripe event, exactly as Stripe sent it",
+    ),
+    responses(
+        (status = 200, description = "Received: `processed`, `ignored` or `duplicate`",
+            body = WebhookResponse),
+        (status = 400, description = "`missing_signature`, `invalid_signature`, \
+            `stale_timestamp`, `malformed_event`", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`: larger than `[limits] body_bytes`",
+            body = ErrorResponse),
+        (status = 500, description = "`processing_failed`: recorded as failed (an unknown price, \
+            say), for Stripe to retry; `internal`", body = ErrorResponse),
+        (status = 503, description = "`webhooks_not_configured`: no webhook secret",
+            body = ErrorResponse),
+    )
+)]
 async fn receive(
     State(state): State<AppState>,
     Extension(api): Extension<Arc<StripeApi>>,

@@ -1142,6 +1142,17 @@ fn refusals_have_their_exit_codes_and_never_show_the_token() {
     assert_eq!(actions(&audit.entries), ["license.issue"]);
     // --json failures print no JSON.
     admin.fails(&["--json", "licenses", "show", NO_SUCH_LICENCE], 22);
+    // Neither the token nor a licence key reaches the issuer's log; the token's name may.
+    let log = admin.issuer().log();
+    assert!(
+        !log.contains(&admin.token),
+        "the admin token reached the log"
+    );
+    assert!(
+        !log.contains(licence.key.as_str()),
+        "a licence key reached the log"
+    );
+    assert!(log.contains("admin request refused"), "{log}");
 
     // The issuer stopped: 20, naming its URL.
     let url = admin.url.clone();

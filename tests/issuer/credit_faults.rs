@@ -20,9 +20,9 @@ use super::harness::{Issuer, Workspace};
 use super::webhooks::setup;
 
 /// Client threads in a [`hammer`] run.
-const CLIENTS: u64 = 8;
+pub(super) const CLIENTS: u64 = 8;
 /// Requests each client starts (a reservation and its settlement count as one).
-const OPERATIONS: u64 = 25;
+pub(super) const OPERATIONS: u64 = 25;
 /// The TTL of reservations a client never settles: short, so that the sweeper's release is soon.
 const SHORT_TTL: u64 = 2;
 /// How long the sweeper may take to release them: well past [`SHORT_TTL`] and its one-second
@@ -215,7 +215,7 @@ impl Record {
     }
 
     /// Sends again, to the issuer at `base_url`, everything whose outcome is unknown.
-    fn retry_unknown(&mut self, base_url: &str, key: &str) {
+    pub(super) fn retry_unknown(&mut self, base_url: &str, key: &str) {
         for step in std::mem::take(&mut self.unknown) {
             if let Err(step) = self.run(base_url, key, step) {
                 panic!("the restarted issuer did not answer {step:?}");

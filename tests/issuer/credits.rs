@@ -102,7 +102,7 @@ pub(super) fn reserve(
     try_reserve(issuer.base_url(), key, idempotency_key, &body).expect("reserve")
 }
 
-fn commit(issuer: &Issuer, key: &str, id: &str, used: u64) -> (u16, Value) {
+pub(super) fn commit(issuer: &Issuer, key: &str, id: &str, used: u64) -> (u16, Value) {
     try_commit(issuer.base_url(), key, id, used).expect("commit")
 }
 
@@ -254,7 +254,7 @@ fn buy_licence(issuer: &Issuer) -> (String, String) {
 }
 
 /// A paid top-up of 500 credits for `license_id`: the session object and its payment intent.
-fn top_up_session(license_id: &str) -> (Value, String) {
+pub(super) fn top_up_session(license_id: &str) -> (Value, String) {
     let payment_intent = unique("pi");
     let session = paid_session(
         "payment",

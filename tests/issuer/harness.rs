@@ -2,8 +2,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -18,6 +19,8 @@ pub struct Issuer {
     child: Child,
     base_url: String,
     dir: PathBuf,
+    /// Carries the log from a pipe to `issuer.log` (see [`Workspace::start_with_disk_control`]).
+    log_copier: Option<JoinHandle<()>>,
 }
 
 /// A directory that outlives restarts of the issuer: config file and data directory.
@@ -55,7 +58,36 @@ impl Workspace {
             self.dir.path(),
             &["--config".as_ref(), config.as_os_str()],
             env,
+            false,
         )
+    }
+
+    /// Starts the issuer on this workspace so that a test can take its disk away with
+    /// [`Issuer::limit_file_size`]: through `sh`, which ignores SIGXFSZ (an ignored signal stays
+    /// ignored through `exec`), so that a write past the limit fails with `EFBIG`, as one on a full
+    /// or read-only disk fails, instead of killing the process; and with its log carried to
+    /// `issuer.log` through a pipe, which the limit does not apply to.
+    pub fn start_with_disk_control(&self) -> Issuer {
+        let config = self.dir.path().join("tessera.toml");
+        Issuer::start(
+            self.dir.path(),
+            &["--config".as_ref(), config.as_os_str()],
+            &[],
+            true,
+        )
+    }
+
+    /// `tessera-issuer --config <this workspace's config> check-credits`, beside any running issuer.
+    pub fn check_credits(&self) -> Output {
+        Command::new(issuer_bin())
+            .arg("--config")
+            .arg(self.dir.path().join("tessera.toml"))
+            .arg("check-credits")
+            .current_dir(self.dir.path())
+            .env_remove("STRIPE_WEBHOOK_SECRET")
+            .env_remove("STRIPE_SECRET_KEY")
+            .output()
+            .expect("run tessera-issuer check-credits")
     }
 
     /// Starts the issuer as the README's first command does, with no config file (the embedded
@@ -65,14 +97,33 @@ impl Workspace {
             self.dir.path(),
             &["--listen".as_ref(), "127.0.0.1:0".as_ref()],
             &[],
+            false,
         )
     }
 }
 
 impl Issuer {
-    fn start(dir: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Issuer {
+    fn start(
+        dir: &Path,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+        disk_control: bool,
+    ) -> Issuer {
         let log = std::fs::File::create(dir.join("issuer.log")).expect("log file");
-        let mut command = Command::new(issuer_bin());
+        let (stderr, piped_log) = if disk_control {
+            (Stdio::piped(), Some(log))
+        } else {
+            (Stdio::from(log), None)
+        };
+        let mut command = if disk_control {
+            let mut sh = Command::new("sh");
+            // `$0` is the issuer, `$@` its arguments.
+            sh.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+                .arg(issuer_bin());
+            sh
+        } else {
+            Command::new(issuer_bin())
+        };
         command
             .args(args)
             .current_dir(dir)
@@ -82,11 +133,17 @@ impl Issuer {
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log);
+            .stderr(stderr);
         for (name, value) in env {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("start tessera-issuer");
+        let log_copier = piped_log.map(|mut log| {
+            let mut stderr = child.stderr.take().expect("issuer stderr");
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut stderr, &mut log);
+            })
+        });
         let stdout = child.stdout.take().expect("issuer stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -101,10 +158,14 @@ impl Issuer {
                 child,
                 base_url,
                 dir: dir.to_owned(),
+                log_copier,
             },
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                if let Some(copier) = log_copier {
+                    let _ = copier.join();
+                }
                 let log = std::fs::read_to_string(dir.join("issuer.log")).unwrap_or_default();
                 panic!("tessera-issuer did not start within {START_TIMEOUT:?}; its log:\n{log}");
             }
@@ -144,12 +205,32 @@ impl Issuer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sets the process's soft limit on the size of the files it writes (`RLIMIT_FSIZE`, through
+    /// util-linux's `prlimit`) to `bytes`, or none. Any user may do so to their own processes, root
+    /// included, and root is held to the limit too. Under `Some(0)` every write to a file fails (the
+    /// limit is on the offset written, not on growth), as on a full or read-only disk; reads do
+    /// not. Only for an issuer started with [`Workspace::start_with_disk_control`], which survives
+    /// the signal such a write raises.
+    pub fn limit_file_size(&self, bytes: Option<u64>) {
+        let limit = bytes.map_or_else(|| "unlimited".to_owned(), |bytes| bytes.to_string());
+        let status = Command::new("prlimit")
+            .arg(format!("--pid={}", self.child.id()))
+            .arg(format!("--fsize={limit}:"))
+            .status()
+            .expect("run prlimit (util-linux) to set the issuer's file-size limit");
+        assert!(status.success(), "prlimit --fsize={limit}: failed");
+    }
 }
 
 impl Drop for Issuer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The log pipe closes with the process: the copier has all of it.
+        if let Some(copier) = self.log_copier.take() {
+            let _ = copier.join();
+        }
     }
 }
 

@@ -2,11 +2,13 @@
 
 mod admin;
 mod basics;
+mod crash;
 mod credit_faults;
 mod credits;
 mod email;
-mod limits;
 pub mod harness;
+mod limits;
+mod openapi;
 mod page;
 mod refunds;
 pub mod seed;

@@ -93,25 +93,44 @@ pub fn signature(payload: &str, secret: &str, timestamp: u64) -> String {
 
 /// Status and JSON answer of posting `payload` with `signature` (none if `None`).
 pub fn post_raw(issuer: &Issuer, payload: &str, signature: Option<&str>) -> (u16, Value) {
+    try_post_raw(issuer.base_url(), payload, signature).expect("POST webhook")
+}
+
+/// [`post_raw`] to the issuer at `base_url`; `Err` when no whole answer came back (the issuer
+/// went away), and Stripe cannot tell whether it acted.
+fn try_post_raw(
+    base_url: &str,
+    payload: &str,
+    signature: Option<&str>,
+) -> Result<(u16, Value), ureq::Error> {
     let mut request = http()
-        .post(&issuer.url("/v1/webhooks/stripe"))
+        .post(&format!("{base_url}/v1/webhooks/stripe"))
         .header("content-type", "application/json");
     if let Some(signature) = signature {
         request = request.header("stripe-signature", signature);
     }
-    let mut response = request.send(payload).expect("POST webhook");
+    let mut response = request.send(payload)?;
     let status = response.status().as_u16();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    (
+    let body = response.body_mut().read_to_string()?;
+    Ok((
         status,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    ))
 }
 
 /// Posts `event` signed now with [`SECRET`], as Stripe does.
 pub fn deliver(issuer: &Issuer, event: &Value) -> (u16, Value) {
+    try_deliver(issuer.base_url(), event).expect("POST webhook")
+}
+
+/// [`deliver`] to the issuer at `base_url`; `Err` when no whole answer came back.
+pub fn try_deliver(base_url: &str, event: &Value) -> Result<(u16, Value), ureq::Error> {
     let payload = event.to_string();
-    post_raw(issuer, &payload, Some(&signature(&payload, SECRET, now())))
+    try_post_raw(
+        base_url,
+        &payload,
+        Some(&signature(&payload, SECRET, now())),
+    )
 }
 
 /// A local stand-in for Stripe's API: answers `GET /v1/<path>` with the JSON set for that path, 404

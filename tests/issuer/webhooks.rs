@@ -132,13 +132,29 @@ fn subscription_licence(workspace: &Workspace, subscription: &str) -> (Value, i6
     (state, n)
 }
 
-fn keys_of_subscription(workspace: &Workspace, subscription: &str) -> i64 {
+pub(super) fn keys_of_subscription(workspace: &Workspace, subscription: &str) -> i64 {
     count(
         workspace,
         "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
          WHERE l.subscription_id = ?1",
         subscription,
     )
+}
+
+/// How many licences checkout session `session` made, and how many keys they have between them.
+pub(super) fn licences_and_keys_of_session(workspace: &Workspace, session: &str) -> (i64, i64) {
+    let licences = count(
+        workspace,
+        "SELECT count(*) FROM licenses WHERE checkout_session_id = ?1",
+        session,
+    );
+    let keys = count(
+        workspace,
+        "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
+         WHERE l.checkout_session_id = ?1",
+        session,
+    );
+    (licences, keys)
 }
 
 pub(super) fn public_key(issuer: &Issuer) -> String {
@@ -408,23 +424,7 @@ fn the_same_event_delivered_five_times_or_concurrently_has_one_effect() {
         "{statuses:?}"
     );
     let key = licence(&issuer, &session)["key"].clone();
-    assert_eq!(
-        count(
-            &workspace,
-            "SELECT count(*) FROM licenses WHERE checkout_session_id = ?1",
-            &session
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            &workspace,
-            "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
-             WHERE l.checkout_session_id = ?1",
-            &session
-        ),
-        1
-    );
+    assert_eq!(licences_and_keys_of_session(&workspace, &session), (1, 1));
     assert_eq!(
         delivery(&workspace, &once).2,
         5,
@@ -458,21 +458,8 @@ fn the_same_event_delivered_five_times_or_concurrently_has_one_effect() {
         "{answers:?}"
     );
     assert_eq!(
-        count(
-            &workspace,
-            "SELECT count(*) FROM licenses WHERE checkout_session_id = ?1",
-            &racing_session
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            &workspace,
-            "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
-             WHERE l.checkout_session_id = ?1",
-            &racing_session
-        ),
-        1
+        licences_and_keys_of_session(&workspace, &racing_session),
+        (1, 1)
     );
 }
 

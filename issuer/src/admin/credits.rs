@@ -3,14 +3,16 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::{audited, license_id, now, required_reason, Audit};
 use crate::credits::{page_of, LedgerPage, LedgerQuery, SummaryAnswer};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{AdminRefused, ErrorResponse, InsufficientCreditsResponse, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{
     CreditAccount, LedgerKind, NewLedgerEntry, Reservation, Store, StoreError, MAX_AMOUNT,
@@ -18,6 +20,22 @@ use crate::store::{
 use tessera_keys::LicenseId;
 
 /// `GET /v1/admin/licenses/{id}/credits`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses/{id}/credits",
+    operation_id = "admin_show_credits",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The licence id, 16 hex digits")),
+    responses(
+        (status = 200, description = "The licence's credits", body = SummaryAnswer),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence or credit account by that id",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn show(
     State(state): State<AppState>,
     _admin: Admin,
@@ -46,14 +64,38 @@ fn known_credits(
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// A credit adjustment.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AdjustBody {
+    /// The credits, 1 to 10¹².
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
     amount: u64,
+    /// Why (at most 500 bytes): it goes into the audit trail.
+    #[schema(required = true, value_type = String, pattern = "\\S", max_length = 500)]
     reason: Option<String>,
 }
 
 /// `POST /v1/admin/licenses/{id}/credits/grant`: adds to the top-up bucket, which never expires.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/credits/grant",
+    operation_id = "admin_grant_credits",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The licence id, 16 hex digits")),
+    request_body = AdjustBody,
+    responses(
+        (status = 200, description = "The licence's credits after the grant", body = SummaryAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`reason_required`, `reason_too_long`, `invalid_amount`",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn grant(
     state: State<AppState>,
     admin: Admin,
@@ -64,6 +106,27 @@ pub(super) async fn grant(
 }
 
 /// `POST /v1/admin/licenses/{id}/credits/deduct`: takes period credits first, then top-up credits.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/credits/deduct",
+    operation_id = "admin_deduct_credits",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The licence id, 16 hex digits")),
+    request_body = AdjustBody,
+    responses(
+        (status = 200, description = "The licence's credits after the deduction",
+            body = SummaryAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 409, description = "`insufficient_credits`", body = InsufficientCreditsResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`reason_required`, `reason_too_long`, `invalid_amount`",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn deduct(
     state: State<AppState>,
     admin: Admin,
@@ -151,6 +214,24 @@ async fn adjust(
 }
 
 /// `GET /v1/admin/licenses/{id}/credits/ledger?cursor=…&limit=…`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses/{id}/credits/ledger",
+    operation_id = "admin_credit_ledger",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The licence id, 16 hex digits"), LedgerQuery),
+    responses(
+        (status = 200, description = "A page of the licence's ledger, oldest first",
+            body = LedgerPage),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`",
+            body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence or credit account by that id",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn ledger(
     State(state): State<AppState>,
     _admin: Admin,
@@ -170,19 +251,60 @@ pub(super) async fn ledger(
     Ok(Json(LedgerPage::new(entries, limit)))
 }
 
-/// `GET /v1/admin/credits/check`.
+/// `GET /v1/admin/credits/check`: every credit account recomputed from its ledger.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/credits/check",
+    operation_id = "admin_check_credits",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Whether every account equals its ledger", body = CreditCheck),
+        AdminRefused,
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn check(
     State(state): State<AppState>,
     _admin: Admin,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<CreditCheck>, ApiError> {
     let report = state.db(crate::credits::check::check).await?;
-    Ok(Json(json!({
-        "consistent": report.is_consistent(),
-        "mismatches": report.mismatches.iter().map(|m| json!({
-            "license_id": m.license_id,
-            "cached": m.cached,
-            "ledger": m.ledger,
-            "open_reservations": m.open_reservations,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(CreditCheck {
+        consistent: report.is_consistent(),
+        mismatches: report
+            .mismatches
+            .iter()
+            .map(|m| MismatchView {
+                license_id: m.license_id.clone(),
+                cached: m.cached,
+                ledger: m.ledger,
+                open_reservations: m.open_reservations,
+            })
+            .collect(),
+    }))
+}
+
+/// The credit ledger check.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct CreditCheck {
+    /// Whether every account agrees with its ledger.
+    consistent: bool,
+    /// The accounts that do not.
+    mismatches: Vec<MismatchView>,
+}
+
+/// An account whose cached numbers differ from its ledger or open reservations.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct MismatchView {
+    /// The licence (hex).
+    license_id: String,
+    /// `[period, top_up, period_reserved, top_up_reserved]` as cached.
+    #[schema(value_type = Vec<i64>)]
+    cached: [i64; 4],
+    /// The same, summed from the ledger.
+    #[schema(value_type = Vec<i64>)]
+    ledger: [i64; 4],
+    /// `[period, top_up]` held by open reservations.
+    #[schema(value_type = Vec<i64>)]
+    open_reservations: [i64; 2],
 }

@@ -8,14 +8,19 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_keys::{LicenseBuffer, LicenseId, MAX_WIRE_TIME};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::{audited, body_or_default, license_id, now, optional_reason, required_reason, Audit};
+use super::{
+    audited, body_or_default, license_id, now, optional_reason, required_reason, Audit,
+    AuditEntryView,
+};
 use crate::credits::SummaryAnswer;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::fulfil::{queue_email, sign_key};
 use crate::licenses::LicenseView;
+use crate::openapi::{AdminRefused, ErrorResponse, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{
     Delivery, IssuedKey, LicenseQuery, LicenseRecord, LicenseStatus, SubscriptionRecord, Timestamp,
@@ -27,7 +32,7 @@ const NOT_FOUND: &str = super::NO_LICENSE;
 const FIND_LIMIT: u32 = 100;
 
 /// A licence with everything the issuer knows about it, for support.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct AdminLicense {
     #[serde(flatten)]
     view: LicenseView,
@@ -37,7 +42,9 @@ pub(super) struct AdminLicense {
     subscription_id: Option<String>,
     payment_intent_id: Option<String>,
     price_id: Option<String>,
+    #[schema(value_type = i64)]
     created_at: Timestamp,
+    #[schema(value_type = i64)]
     updated_at: Timestamp,
 }
 
@@ -57,12 +64,17 @@ impl AdminLicense {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A key issued for a licence.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct KeyView {
+    /// `ts1_…`.
     key: String,
     signing_key_id: u32,
+    #[schema(value_type = i64)]
     issued_at: Timestamp,
+    #[schema(value_type = Option<i64>)]
     expires_at: Option<Timestamp>,
+    /// `purchase`, `renewal`, `plan_change`, `manual`, `reissue` or `extend`.
     reason: String,
 }
 
@@ -78,34 +90,79 @@ impl From<&IssuedKey> for KeyView {
     }
 }
 
-pub(super) fn event_view(event: &Delivery) -> serde_json::Value {
-    json!({
-        "id": event.event_id,
-        "type": event.event_type,
-        "status": event.status.as_str(),
-        "error": event.error,
-        "attempts": event.attempts,
-        "received_at": event.received_at,
-        "processed_at": event.processed_at,
-    })
+/// A Stripe delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct EventView {
+    /// `evt_…`.
+    id: String,
+    /// e.g. `checkout.session.completed`.
+    #[serde(rename = "type")]
+    event_type: String,
+    /// `processed`, `ignored` or `failed`.
+    status: &'static str,
+    /// Why it failed.
+    error: Option<String>,
+    /// How many times Stripe delivered it.
+    attempts: u32,
+    #[schema(value_type = i64)]
+    received_at: Timestamp,
+    #[schema(value_type = Option<i64>)]
+    processed_at: Option<Timestamp>,
 }
 
-fn subscription_view(subscription: &SubscriptionRecord) -> serde_json::Value {
-    json!({
-        "id": subscription.id,
-        "customer_id": subscription.customer_id,
-        "price_id": subscription.price_id,
-        "paid_through": subscription.paid_through,
-        "canceled_at": subscription.canceled_at,
-    })
+impl From<&Delivery> for EventView {
+    fn from(event: &Delivery) -> Self {
+        EventView {
+            id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            status: event.status.as_str(),
+            error: event.error.clone(),
+            attempts: event.attempts,
+            received_at: event.received_at,
+            processed_at: event.processed_at,
+        }
+    }
 }
 
-#[derive(Debug, Deserialize)]
+/// A subscription as the issuer knows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct SubscriptionView {
+    /// `sub_…`.
+    id: String,
+    customer_id: Option<String>,
+    price_id: Option<String>,
+    /// The end of the latest paid billing period seen.
+    #[schema(value_type = Option<i64>)]
+    paid_through: Option<Timestamp>,
+    #[schema(value_type = Option<i64>)]
+    canceled_at: Option<Timestamp>,
+}
+
+impl From<&SubscriptionRecord> for SubscriptionView {
+    fn from(subscription: &SubscriptionRecord) -> Self {
+        SubscriptionView {
+            id: subscription.id.clone(),
+            customer_id: subscription.customer_id.clone(),
+            price_id: subscription.price_id.clone(),
+            paid_through: subscription.paid_through,
+            canceled_at: subscription.canceled_at,
+        }
+    }
+}
+
+/// `GET /v1/admin/licenses` query: exactly one of the fields.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct FindQuery {
+    /// The buyer's e-mail address.
     email: Option<String>,
+    /// Stripe customer id, `cus_…`.
     customer: Option<String>,
+    /// Stripe subscription id, `sub_…`.
     subscription: Option<String>,
+    /// Checkout Session id, `cs_…`.
     checkout_session: Option<String>,
+    /// A licence key text; found by the licence id in it (the key need not verify).
     key: Option<String>,
 }
 
@@ -136,31 +193,85 @@ impl FindQuery {
     }
 }
 
+/// Licences found.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct FoundLicenses {
+    /// Newest first, at most 100.
+    licenses: Vec<AdminLicense>,
+}
+
 /// `GET /v1/admin/licenses?email=…`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses",
+    operation_id = "admin_find_licenses",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(FindQuery),
+    responses(
+        (status = 200, description = "The licences found, newest first", body = FoundLicenses),
+        (status = 400, description = "`invalid_query`: none or several of the fields; \
+            `invalid_key`", body = ErrorResponse),
+        AdminRefused,
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn find(
     State(state): State<AppState>,
     _admin: Admin,
     query: Result<Query<FindQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<FoundLicenses>, ApiError> {
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let query = query.into_query()?;
     let licenses = state
         .db(move |store| store.find_licenses(&query, FIND_LIMIT))
         .await?;
-    let views: Vec<AdminLicense> = licenses
+    let licenses = licenses
         .iter()
         .map(|license| AdminLicense::new(&state, license))
         .collect();
-    Ok(Json(json!({ "licenses": views })))
+    Ok(Json(FoundLicenses { licenses }))
 }
 
+/// A licence with its keys, subscription, credits, webhook events and audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LicenseDetail {
+    license: AdminLicense,
+    /// Oldest first.
+    keys: Vec<KeyView>,
+    subscription: Option<SubscriptionView>,
+    credits: SummaryAnswer,
+    /// Newest first.
+    webhook_events: Vec<EventView>,
+    /// Newest first.
+    audit: Vec<AuditEntryView>,
+}
+
+const LICENSE_ID: &str = "The licence id, 16 hex digits";
+
 /// `GET /v1/admin/licenses/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses/{id}",
+    operation_id = "admin_show_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = LICENSE_ID)),
+    responses(
+        (status = 200, description = "Everything the issuer knows about the licence",
+            body = LicenseDetail),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn show(
     State(state): State<AppState>,
     _admin: Admin,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LicenseDetail>, ApiError> {
     let id = license_id(&id)?;
     let found = state
         .db(move |store| {
@@ -186,27 +297,34 @@ pub(super) async fn show(
         .await?;
     let (license, keys, subscription, (account, open), events, audit) =
         found.ok_or(ApiError::NotFound(NOT_FOUND))?;
-    Ok(Json(json!({
-        "license": AdminLicense::new(&state, &license),
-        "keys": keys.iter().map(KeyView::from).collect::<Vec<_>>(),
-        "subscription": subscription.as_ref().map(subscription_view),
-        "credits": SummaryAnswer::new(id, account, &open),
-        "webhook_events": events.iter().map(event_view).collect::<Vec<_>>(),
-        "audit": audit.iter().map(super::audit_view).collect::<Vec<_>>(),
-    })))
+    Ok(Json(LicenseDetail {
+        license: AdminLicense::new(&state, &license),
+        keys: keys.iter().map(KeyView::from).collect(),
+        subscription: subscription.as_ref().map(SubscriptionView::from),
+        credits: SummaryAnswer::new(id, account, &open),
+        webhook_events: events.iter().map(EventView::from).collect(),
+        audit: audit.iter().map(AuditEntryView::from).collect(),
+    }))
 }
 
-/// `POST /v1/admin/licenses` body.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/admin/licenses` body. Neither `days` nor `expires_at`: perpetual.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct IssueBody {
+    /// The product's name or id (as a string).
     product: String,
+    /// The tier's name or index (as a string).
     tier: String,
+    /// Feature names or bits (as strings).
     #[serde(default)]
     features: Vec<String>,
+    /// Valid for this many days from now.
     days: Option<u32>,
+    /// Valid until then (unix seconds).
     expires_at: Option<i64>,
+    /// The buyer's e-mail address; the key is mailed to it if SMTP is on.
     email: Option<String>,
+    /// Why, for the audit trail.
     reason: Option<String>,
 }
 
@@ -319,12 +437,37 @@ fn issue_key(
     Ok((key, emailed))
 }
 
+/// A licence and a key just signed for it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LicenseWithKey {
+    license: AdminLicense,
+    /// `ts1_…`.
+    key: String,
+}
+
 /// `POST /v1/admin/licenses`: a licence made by hand, stored like a bought one.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses",
+    operation_id = "admin_issue_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body = IssueBody,
+    responses(
+        (status = 201, description = "Issued", body = LicenseWithKey),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        JsonBodyRefused,
+        (status = 422, description = "`unknown_product`, `unknown_tier`, `unknown_feature`, \
+            `invalid_expiry`, `reason_too_long`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn issue(
     State(state): State<AppState>,
     admin: Admin,
     ApiJson(body): ApiJson<IssueBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<LicenseWithKey>), ApiError> {
     let (product, tier, features) = resolve_terms(&state, &body)?;
     let created_at = now();
     let expires_at = expiry(body.days, body.expires_at, created_at)?;
@@ -368,7 +511,10 @@ pub(super) async fn issue(
     tracing::info!(license = %stored.id, "manual licence issued");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"license": AdminLicense::new(&state, &stored), "key": key.key})),
+        Json(LicenseWithKey {
+            license: AdminLicense::new(&state, &stored),
+            key: key.key,
+        }),
     ))
 }
 
@@ -377,21 +523,53 @@ fn stored(tx: &mut dyn Tx, id: &LicenseId) -> Result<LicenseRecord, ApiError> {
     tx.license(id)?.ok_or(ApiError::NotFound(NOT_FOUND))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `POST /v1/admin/licenses/{id}/reissue` body (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReissueBody {
+    /// Mail the new key to the buyer (if SMTP is on and there is an address).
     #[serde(default)]
     email: bool,
+    /// Why, for the audit trail.
     reason: Option<String>,
 }
 
+/// A reissued key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Reissued {
+    license: AdminLicense,
+    /// `ts1_…`.
+    key: String,
+    /// Whether it was queued for mailing.
+    emailed: bool,
+}
+
 /// `POST /v1/admin/licenses/{id}/reissue`: a fresh key with the same claims (a lost key).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/reissue",
+    operation_id = "admin_reissue_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = LICENSE_ID)),
+    request_body(content = Option<ReissueBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new key", body = Reissued),
+        (status = 400, description = "`invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 409, description = "`revoked`", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 422, description = "`reason_too_long`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn reissue(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Reissued>, ApiError> {
     let id = license_id(&id)?;
     let body: ReissueBody = body_or_default(&body)?;
     let email = body.email;
@@ -413,11 +591,11 @@ pub(super) async fn reissue(
     })
     .await?;
     state.outbox.notify_one();
-    Ok(Json(json!({
-        "license": AdminLicense::new(&state, &license),
-        "key": key.key,
-        "emailed": emailed,
-    })))
+    Ok(Json(Reissued {
+        license: AdminLicense::new(&state, &license),
+        key: key.key,
+        emailed,
+    }))
 }
 
 fn conflict(code: &'static str, message: &str) -> ApiError {
@@ -427,21 +605,46 @@ fn conflict(code: &'static str, message: &str) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/admin/licenses/{id}/extend` body: `days` or `until`, and a reason.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ExtendBody {
+    /// Days added to the later of now and the current expiry.
     days: Option<u32>,
+    /// The new expiry (unix seconds).
     until: Option<i64>,
+    /// Why (at most 500 bytes), for the audit trail.
+    #[schema(required = true, value_type = String, pattern = "\\S", max_length = 500)]
     reason: Option<String>,
 }
 
 /// `POST /v1/admin/licenses/{id}/extend`: a new expiry and a key that carries it.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/extend",
+    operation_id = "admin_extend_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = LICENSE_ID)),
+    request_body = ExtendBody,
+    responses(
+        (status = 200, description = "Extended, with a new key", body = LicenseWithKey),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 409, description = "`perpetual`, `revoked`", body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`reason_required`, `reason_too_long`, `invalid_expiry`",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn extend(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LicenseWithKey>, ApiError> {
     let id = license_id(&id)?;
     let reason = required_reason(body.reason)?;
     if body.days.is_none() && body.until.is_none() {
@@ -478,25 +681,61 @@ pub(super) async fn extend(
         Ok((license, key))
     })
     .await?;
-    Ok(Json(json!({
-        "license": AdminLicense::new(&state, &license),
-        "key": key.key,
-    })))
+    Ok(Json(LicenseWithKey {
+        license: AdminLicense::new(&state, &license),
+        key: key.key,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A change that needs a reason.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReasonBody {
+    /// Why (at most 500 bytes), for the audit trail.
+    #[schema(required = true, value_type = String, pattern = "\\S", max_length = 500)]
     reason: Option<String>,
 }
 
+/// A revoked licence.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Revoked {
+    license: AdminLicense,
+    /// The sequence of the revocation list that lists it.
+    revocation_sequence: u64,
+}
+
+/// A licence after a change of status.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LicenseChanged {
+    license: AdminLicense,
+}
+
 /// `POST /v1/admin/licenses/{id}/revoke`: for good; listed in the next signed revocation list.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/revoke",
+    operation_id = "admin_revoke_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = LICENSE_ID)),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 409, description = "`already_revoked`", body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
     let id = license_id(&id)?;
     let reason = required_reason(body.reason)?;
     let audit = Audit::of_license(admin, "license.revoke", id, Some(reason.clone()), json!({}));
@@ -512,19 +751,38 @@ pub(super) async fn revoke(
     })
     .await?;
     tracing::warn!(license = %id, "licence revoked by support");
-    Ok(Json(json!({
-        "license": AdminLicense::new(&state, &license),
-        "revocation_sequence": sequence,
-    })))
+    Ok(Json(Revoked {
+        license: AdminLicense::new(&state, &license),
+        revocation_sequence: sequence,
+    }))
 }
 
 /// `POST /v1/admin/licenses/{id}/suspend`: refused online until reinstated.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/suspend",
+    operation_id = "admin_suspend_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = LICENSE_ID)),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Suspended", body = LicenseChanged),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 409, description = "`already_suspended`, `revoked`", body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn suspend(
     state: State<AppState>,
     admin: Admin,
     id: Path<String>,
     body: ApiJson<ReasonBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LicenseChanged>, ApiError> {
     set_status(
         state,
         admin,
@@ -544,12 +802,31 @@ pub(super) async fn suspend(
 }
 
 /// `POST /v1/admin/licenses/{id}/reinstate`: undoes a suspension (a revocation stays).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{id}/reinstate",
+    operation_id = "admin_reinstate_license",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = LICENSE_ID)),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Reinstated", body = LicenseChanged),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 409, description = "`not_suspended`", body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 pub(super) async fn reinstate(
     state: State<AppState>,
     admin: Admin,
     id: Path<String>,
     body: ApiJson<ReasonBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LicenseChanged>, ApiError> {
     set_status(
         state,
         admin,
@@ -577,7 +854,7 @@ async fn set_status(
     ApiJson(body): ApiJson<ReasonBody>,
     action: &'static str,
     next: fn(LicenseStatus) -> Result<LicenseStatus, ApiError>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LicenseChanged>, ApiError> {
     let id = license_id(&id)?;
     let reason = required_reason(body.reason)?;
     let audit = Audit {
@@ -597,7 +874,7 @@ async fn set_status(
     })
     .await?;
     tracing::warn!(license = %id, action, "licence status changed by support");
-    Ok(Json(
-        json!({ "license": AdminLicense::new(&state, &license) }),
-    ))
+    Ok(Json(LicenseChanged {
+        license: AdminLicense::new(&state, &license),
+    }))
 }

@@ -20,11 +20,11 @@
 //! Revocations, suspensions, reinstatements, extensions and credit adjustments need a `reason`.
 
 pub mod auth;
-mod credits;
-mod keys;
-mod licenses;
+pub(crate) mod credits;
+pub(crate) mod keys;
+pub(crate) mod licenses;
 pub mod tokens;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
@@ -32,9 +32,12 @@ use axum::body::Bytes;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tessera_keys::LicenseId;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
+use crate::openapi::{AdminRefused, ErrorResponse};
 use crate::state::AppState;
 use crate::store::{ApplyError, NewAuditEntry, Timestamp, Tx};
 use crate::stripe::api::StripeApi;
@@ -113,12 +116,13 @@ fn optional_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
     Ok(reason)
 }
 
-/// A JSON body that may be absent (the fields' defaults then).
+/// A JSON body that may be absent or `null` (the fields' defaults then).
 fn body_or_default<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
+    serde_json::from_slice::<Option<T>>(body)
+        .map(Option::unwrap_or_default)
         .map_err(|err| ApiError::bad_request("invalid_body", err.to_string()))
 }
 
@@ -191,12 +195,28 @@ async fn audited<T: Send + 'static>(
         .await
 }
 
-/// `GET /v1/admin/audit?license=ID&limit=N`.
+/// `GET /v1/admin/audit?license=ID&limit=N`: the audit trail, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    operation_id = "admin_audit",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = AuditPage),
+        (status = 400, description = "`invalid_query`, `invalid_limit`", body = ErrorResponse),
+        AdminRefused,
+        (status = 404, description = "`not_found`: `license` is not a licence id",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn audit(
     axum::extract::State(state): axum::extract::State<AppState>,
     _admin: Admin,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<AuditPage>, ApiError> {
     let axum::extract::Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let license = query.license.as_deref().map(license_id).transpose()?;
@@ -204,26 +224,58 @@ async fn audit(
     let entries = state
         .db(move |store| store.audit_log(license.as_ref(), limit))
         .await?;
-    Ok(axum::Json(serde_json::json!({
-        "entries": entries.iter().map(audit_view).collect::<Vec<_>>(),
-    })))
+    Ok(axum::Json(AuditPage {
+        entries: entries.iter().map(AuditEntryView::from).collect(),
+    }))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// `GET /v1/admin/audit` query.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only this licence's entries (16 hex digits).
     license: Option<String>,
+    /// At most this many entries, 1 to 1000; default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
-fn audit_view(entry: &crate::store::AuditEntry) -> serde_json::Value {
-    serde_json::json!({
-        "id": entry.id,
-        "at": entry.at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "license_id": entry.license_id,
-        "reason": entry.reason,
-        "details": serde_json::from_str::<serde_json::Value>(&entry.details)
-            .unwrap_or(serde_json::Value::Null),
-    })
+/// A page of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+struct AuditPage {
+    entries: Vec<AuditEntryView>,
+}
+
+/// One audited change.
+#[derive(Debug, Serialize, ToSchema)]
+struct AuditEntryView {
+    /// Increasing with time.
+    id: i64,
+    /// When (unix seconds).
+    #[schema(value_type = i64)]
+    at: Timestamp,
+    /// The admin token's name.
+    actor: String,
+    /// What, e.g. `license.revoke`.
+    action: String,
+    /// On which licence (hex), if one.
+    license_id: Option<String>,
+    /// Why.
+    reason: Option<String>,
+    /// The particulars.
+    details: serde_json::Value,
+}
+
+impl From<&crate::store::AuditEntry> for AuditEntryView {
+    fn from(entry: &crate::store::AuditEntry) -> Self {
+        AuditEntryView {
+            id: entry.id,
+            at: entry.at,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            license_id: entry.license_id.clone(),
+            reason: entry.reason.clone(),
+            details: serde_json::from_str(&entry.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }

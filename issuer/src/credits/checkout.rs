@@ -16,16 +16,18 @@ use axum::http::HeaderMap;
 use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::Licensee;
 use crate::config::Sale;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{ErrorResponse, JsonBodyRefused, LicenseRefused};
 use crate::state::AppState;
 use crate::stripe::api::StripeApi;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     /// The top-up price, `price_…`.
@@ -39,7 +41,7 @@ pub struct CheckoutBody {
 }
 
 /// The answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CheckoutAnswer {
     /// Stripe's hosted payment page.
     url: Option<String>,
@@ -47,6 +49,27 @@ pub struct CheckoutAnswer {
     session_id: String,
 }
 
+/// A Stripe Checkout Session for a top-up pack; its webhook grants the credits once.
+#[utoipa::path(
+    post,
+    path = "/v1/credits/checkout",
+    tag = "credits",
+    security(("license_key" = [])),
+    request_body = CheckoutBody,
+    responses(
+        (status = 200, description = "The Checkout Session to send the buyer to",
+            body = CheckoutAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        LicenseRefused,
+        JsonBodyRefused,
+        (status = 422, description = "`unknown_pack`: not a top-up price of the catalogue",
+            body = ErrorResponse),
+        (status = 500, description = "`processing_failed`: Stripe refused or did not answer; \
+            `internal`", body = ErrorResponse),
+        (status = 503, description = "`stripe_not_configured`: no Stripe secret key",
+            body = ErrorResponse),
+    )
+)]
 pub(super) async fn checkout(
     State(state): State<AppState>,
     Extension(api): Extension<Arc<StripeApi>>,

@@ -37,9 +37,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{ErrorResponse, InsufficientCreditsResponse, JsonBodyRefused, LicenseRefused};
 use crate::state::AppState;
 use crate::store::{
     CreditAccount, CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome,
@@ -74,7 +76,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// Balances as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BalancesView {
     /// Period credits that can be reserved.
     pub period: u64,
@@ -104,7 +106,7 @@ impl From<CreditBalances> for BalancesView {
 }
 
 /// A reservation as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReservationView {
     /// `rsv_…`.
     pub id: String,
@@ -121,10 +123,13 @@ pub struct ReservationView {
     /// The client's reference.
     pub reference: Option<String>,
     /// When it was made (unix seconds).
+    #[schema(value_type = i64)]
     pub created_at: Timestamp,
     /// When it expires if not settled.
+    #[schema(value_type = i64)]
     pub expires_at: Timestamp,
     /// When it was settled.
+    #[schema(value_type = Option<i64>)]
     pub settled_at: Option<Timestamp>,
 }
 
@@ -146,21 +151,24 @@ impl From<&Reservation> for ReservationView {
 }
 
 /// A reservation with the balances after the change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ReservationAnswer {
     #[serde(flatten)]
     reservation: ReservationView,
     balances: BalancesView,
 }
 
-#[derive(Debug, Serialize)]
+/// The paid period (unix seconds); `null` without a subscription.
+#[derive(Debug, Serialize, ToSchema)]
 struct PeriodView {
+    #[schema(value_type = Option<i64>)]
     start: Option<Timestamp>,
+    #[schema(value_type = Option<i64>)]
     end: Option<Timestamp>,
 }
 
 /// `GET /v1/credits`: a licence's credits.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SummaryAnswer {
     license_id: String,
     balances: BalancesView,
@@ -202,6 +210,18 @@ async fn read<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// The licence's credits per bucket, its paid period and its open reservations.
+#[utoipa::path(
+    get,
+    path = "/v1/credits",
+    tag = "credits",
+    security(("license_key" = [])),
+    responses(
+        (status = 200, description = "The licence's credits", body = SummaryAnswer),
+        LicenseRefused,
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn summary(
     State(state): State<AppState>,
     who: Licensee,
@@ -212,13 +232,19 @@ async fn summary(
 }
 
 /// `POST /v1/credits/reservations` body.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReserveBody {
+    /// The credits to hold, 1 to 10¹².
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
     amount: u64,
+    /// How long to hold them unless settled, 1 to 86 400 s; default 900.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86_400)]
     ttl_seconds: Option<u64>,
+    /// The client's reference (a job id, say), at most 255 bytes.
     #[serde(default)]
+    #[schema(max_length = 255)]
     reference: Option<String>,
 }
 
@@ -284,6 +310,33 @@ fn render(outcome: &ReserveOutcome) -> StoredAnswer {
     }
 }
 
+/// Holds credits for a job, before it runs; settle it with commit or release.
+#[utoipa::path(
+    post,
+    path = "/v1/credits/reservations",
+    tag = "credits",
+    security(("license_key" = [])),
+    params((
+        "Idempotency-Key" = String,
+        Header,
+        description = "A unique string per reservation (1 to 255 visible ASCII characters); a \
+            repeat replays the first answer, with `Idempotent-Replayed: true`",
+        pattern = "^[!-~]([ -~]*[!-~])?$",
+        max_length = 255,
+    )),
+    request_body = ReserveBody,
+    responses(
+        (status = 201, description = "Reserved", body = ReservationAnswer),
+        (status = 400, description = "`missing_idempotency_key`, `invalid_idempotency_key`, \
+            `invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 402, description = "`insufficient_credits`", body = InsufficientCreditsResponse),
+        LicenseRefused,
+        JsonBodyRefused,
+        (status = 422, description = "`invalid_amount`, `invalid_ttl`, `invalid_reference`, \
+            `idempotency_key_reused`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn reserve(
     State(state): State<AppState>,
     who: Licensee,
@@ -343,12 +396,38 @@ fn check_amount(field: &str, amount: u64) -> Result<(), ApiError> {
 }
 
 /// `POST …/commit` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommitBody {
+    /// The credits the job used, at most what was reserved; the rest is released.
+    #[schema(maximum = 1_000_000_000_000_u64)]
     used: u64,
 }
 
+/// Charges `used` credits of a reservation and releases the rest; idempotent.
+#[utoipa::path(
+    post,
+    path = "/v1/credits/reservations/{id}/commit",
+    tag = "credits",
+    security(("license_key" = [])),
+    params(("id" = String, Path, description = "The reservation, `rsv_…`")),
+    request_body = CommitBody,
+    responses(
+        (status = 200, description = "Committed (or already committed with the same `used`)",
+            body = ReservationAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `bad_request` (a path that \
+            is not UTF-8)", body = ErrorResponse),
+        LicenseRefused,
+        (status = 404, description = "`not_found`: no reservation by that id for this licence",
+            body = ErrorResponse),
+        (status = 409, description = "`reservation_committed`, `reservation_released`, \
+            `reservation_expired`: settled otherwise before", body = ErrorResponse),
+        JsonBodyRefused,
+        (status = 422, description = "`invalid_amount`, `used_exceeds_reserved`",
+            body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn commit(
     State(state): State<AppState>,
     who: Licensee,
@@ -364,6 +443,24 @@ async fn commit(
     settle(&state, &who, id, Settlement::Commit { used: body.used }).await
 }
 
+/// Releases a reservation's credits; idempotent.
+#[utoipa::path(
+    post,
+    path = "/v1/credits/reservations/{id}/release",
+    tag = "credits",
+    security(("license_key" = [])),
+    params(("id" = String, Path, description = "The reservation, `rsv_…`")),
+    responses(
+        (status = 200, description = "Released (or already released)", body = ReservationAnswer),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        LicenseRefused,
+        (status = 404, description = "`not_found`: no reservation by that id for this licence",
+            body = ErrorResponse),
+        (status = 409, description = "`reservation_committed`, `reservation_expired`: settled \
+            otherwise before", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn release(
     State(state): State<AppState>,
     who: Licensee,
@@ -428,14 +525,18 @@ async fn settle(
 }
 
 /// `GET /v1/credits/ledger` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    /// Where the page starts: a `next_cursor` from the page before.
     cursor: Option<String>,
+    /// Rows per page, 1 to 1000; default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// A ledger row as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LedgerEntryView {
     id: i64,
     kind: String,
@@ -448,6 +549,7 @@ struct LedgerEntryView {
     reason: String,
     reference: Option<String>,
     reservation_id: Option<String>,
+    #[schema(value_type = i64)]
     at: Timestamp,
 }
 
@@ -471,7 +573,7 @@ impl From<LedgerEntry> for LedgerEntryView {
 }
 
 /// A page of a licence's ledger, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerPage {
     entries: Vec<LedgerEntryView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
@@ -489,6 +591,21 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
         .filter(|id| *id > 0)
 }
 
+/// The licence's append-only credit ledger, oldest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/credits/ledger",
+    tag = "credits",
+    security(("license_key" = [])),
+    params(LedgerQuery),
+    responses(
+        (status = 200, description = "A page of the ledger", body = LedgerPage),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`",
+            body = ErrorResponse),
+        LicenseRefused,
+        (status = 500, description = "`internal`", body = ErrorResponse),
+    )
+)]
 async fn ledger(
     State(state): State<AppState>,
     who: Licensee,

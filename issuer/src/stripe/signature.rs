@@ -51,6 +51,9 @@ pub fn verify(
     secrets: &[Secret],
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
+    if absurd_timestamp(header) {
+        return Err(SignatureError::Invalid);
+    }
     let mut stale = false;
     for secret in secrets {
         match Webhook::construct_event(payload, header, secret.expose()) {
@@ -65,6 +68,18 @@ pub fn verify(
     } else {
         SignatureError::Invalid
     })
+}
+
+/// Whether `header` has a `t=` that no clock writes: so long before 1970 that async-stripe's unchecked
+/// `now - t` overflows, which panics where overflow checks are on (debug and test builds) and, where
+/// they are off, can wrap to a difference that passes the 300-second tolerance. Found by fuzzing
+/// (`fuzz/fuzz_targets/webhook_event.rs`); only a sender with the secret gets that far.
+fn absurd_timestamp(header: &str) -> bool {
+    header
+        .split(',')
+        .filter_map(|pair| pair.strip_prefix("t="))
+        .filter_map(|t| t.parse::<i64>().ok())
+        .any(|t| t < i64::MIN / 2)
 }
 
 #[cfg(test)]
@@ -116,6 +131,23 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn a_timestamp_no_clock_writes_is_refused_without_overflow() {
+        for t in [i64::MIN, now() + i64::MIN, i64::MIN / 2 - 1] {
+            let header = Webhook::generate_test_header(PAYLOAD, "whsec_a", Some(t));
+            assert_eq!(
+                verify(PAYLOAD, Some(&header), &secrets(&["whsec_a"])),
+                Err(SignatureError::Invalid),
+                "{t}"
+            );
+        }
+        let future = Webhook::generate_test_header(PAYLOAD, "whsec_a", Some(i64::MAX));
+        assert_eq!(
+            verify(PAYLOAD, Some(&future), &secrets(&["whsec_a"])),
+            Err(SignatureError::Stale)
+        );
     }
 
     #[test]
