@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::{audited, license_id, now, required_reason, Audit};
+use super::{audited, license_id, now, required_reason, Audit, LICENSE_ID};
 use crate::credits::{page_of, LedgerPage, LedgerQuery, SummaryAnswer};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -26,7 +26,7 @@ use tessera_keys::LicenseId;
     operation_id = "admin_show_credits",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The licence id, 16 hex digits")),
+    params(("id" = String, Path, description = LICENSE_ID)),
     responses(
         (status = 200, description = "The licence's credits", body = SummaryAnswer),
         (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
@@ -83,7 +83,7 @@ pub(super) struct AdjustBody {
     operation_id = "admin_grant_credits",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The licence id, 16 hex digits")),
+    params(("id" = String, Path, description = LICENSE_ID)),
     request_body = AdjustBody,
     responses(
         (status = 200, description = "The licence's credits after the grant", body = SummaryAnswer),
@@ -112,7 +112,7 @@ pub(super) async fn grant(
     operation_id = "admin_deduct_credits",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The licence id, 16 hex digits")),
+    params(("id" = String, Path, description = LICENSE_ID)),
     request_body = AdjustBody,
     responses(
         (status = 200, description = "The licence's credits after the deduction",
@@ -220,7 +220,7 @@ async fn adjust(
     operation_id = "admin_credit_ledger",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The licence id, 16 hex digits"), LedgerQuery),
+    params(("id" = String, Path, description = LICENSE_ID), LedgerQuery),
     responses(
         (status = 200, description = "A page of the licence's ledger, oldest first",
             body = LedgerPage),

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::{
     audited, body_or_default, license_id, now, optional_reason, required_reason, Audit,
-    AuditEntryView,
+    AuditEntryView, LICENSE_ID,
 };
 use crate::credits::SummaryAnswer;
 use crate::error::ApiError;
@@ -247,8 +247,6 @@ pub(super) struct LicenseDetail {
     /// Newest first.
     audit: Vec<AuditEntryView>,
 }
-
-const LICENSE_ID: &str = "The licence id, 16 hex digits";
 
 /// `GET /v1/admin/licenses/{id}`.
 #[utoipa::path(

@@ -84,6 +84,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 const NO_LICENSE: &str = "no licence by that id";
+/// How the OpenAPI document describes a licence id in a path.
+const LICENSE_ID: &str = "The licence id, 16 hex digits";
 
 /// The licence id in a path: 16 hex digits, else nothing can be found by it.
 fn license_id(text: &str) -> Result<LicenseId, ApiError> {

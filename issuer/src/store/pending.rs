@@ -19,13 +19,6 @@ impl<T> Pending<T> {
         (sender, Pending(receiver))
     }
 
-    /// An answer that is already known.
-    pub fn ready(result: Result<T, StoreError>) -> Pending<T> {
-        let (sender, pending) = Pending::channel();
-        let _ = sender.send(result);
-        pending
-    }
-
     /// Blocks this thread until the answer comes. Never call it on the async executor.
     pub fn wait(self) -> Result<T, StoreError> {
         self.0.blocking_recv().unwrap_or_else(|_| Err(gone()))
