@@ -183,7 +183,8 @@ pub enum SetupError {
         /// The repeated id.
         key_id: u32,
     },
-    /// The bytes are not a usable Ed25519 public key (not a curve point, or of small order).
+    /// The bytes are not a usable Ed25519 public key: not the canonical encoding of a curve point, or
+    /// a point of small order.
     InvalidKey {
         /// The id of the bad key.
         key_id: u32,

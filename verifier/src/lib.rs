@@ -42,8 +42,9 @@ extern crate std;
 
 mod error;
 mod license;
+mod signature;
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use signature::TrustedKey;
 
 pub use error::{RevocationError, SetupError, VerifyError};
 pub use license::{License, Validity};
@@ -57,10 +58,10 @@ pub const MAX_TRUSTED_KEYS: usize = 8;
 
 /// Checks licence keys against a fixed set of trusted issuer keys.
 ///
-/// Public keys are decompressed once, here, not on every check.
+/// Public keys are decompressed and checked once, here, not on every check.
 #[derive(Clone, Debug)]
 pub struct Verifier<'a> {
-    keys: [Option<(u32, VerifyingKey)>; MAX_TRUSTED_KEYS],
+    keys: [Option<(u32, TrustedKey)>; MAX_TRUSTED_KEYS],
     product: Option<&'a Product<'a>>,
     revocations: Option<RevocationList<'a>>,
     honour_grace: bool,
@@ -80,11 +81,9 @@ impl<'a> Verifier<'a> {
             if keys.iter().filter(|other| other.id == key.id).count() > 1 {
                 return Err(SetupError::DuplicateKeyId { key_id: key.id });
             }
-            let verifying_key = VerifyingKey::from_bytes(&key.bytes)
-                .ok()
-                .filter(|decoded| !decoded.is_weak())
-                .ok_or(SetupError::InvalidKey { key_id: key.id })?;
-            *slot = Some((key.id, verifying_key));
+            let trusted_key =
+                TrustedKey::new(&key.bytes).ok_or(SetupError::InvalidKey { key_id: key.id })?;
+            *slot = Some((key.id, trusted_key));
         }
         Ok(Verifier {
             keys: trusted,
@@ -161,11 +160,9 @@ impl<'a> Verifier<'a> {
         let key = self.key(claims.key_id).ok_or(VerifyError::UnknownKeyId {
             key_id: claims.key_id,
         })?;
-        key.verify_strict(
-            signed.signed_message,
-            &Signature::from_bytes(signed.signature),
-        )
-        .map_err(|_| VerifyError::BadSignature)?;
+        if !key.verifies(signed.signed_message, signed.signature) {
+            return Err(VerifyError::BadSignature);
+        }
 
         if let Some(product) = self.product {
             if claims.product != product.id {
@@ -203,11 +200,9 @@ impl<'a> Verifier<'a> {
         let key = self
             .key(key_id)
             .ok_or(RevocationError::UnknownKeyId { key_id })?;
-        key.verify_strict(
-            signed.signed_message,
-            &Signature::from_bytes(signed.signature),
-        )
-        .map_err(|_| RevocationError::BadSignature)?;
+        if !key.verifies(signed.signed_message, signed.signature) {
+            return Err(RevocationError::BadSignature);
+        }
         if let Some(last_seen) = last_seen {
             if signed.list.sequence < last_seen {
                 return Err(RevocationError::Stale {
@@ -219,7 +214,7 @@ impl<'a> Verifier<'a> {
         Ok(signed.list)
     }
 
-    fn key(&self, key_id: u32) -> Option<&VerifyingKey> {
+    fn key(&self, key_id: u32) -> Option<&TrustedKey> {
         self.keys
             .iter()
             .flatten()

@@ -506,6 +506,16 @@ fn setup_errors() {
             "{bytes:02x?}"
         );
     }
+    // y = 3 written as 3 + p: a point of large order that verify_strict would take, but not the
+    // canonical encoding of its point, so one key would have two spellings.
+    let mut non_canonical = [0xff; 32];
+    non_canonical[0] = 0xed + 3;
+    non_canonical[31] = 0x7f;
+    assert!(ed25519_dalek::VerifyingKey::from_bytes(&non_canonical).is_ok_and(|key| !key.is_weak()));
+    assert_eq!(
+        Verifier::new(&[PublicKey::new(4, non_canonical)]).map(|_| ()),
+        Err(SetupError::InvalidKey { key_id: 4 })
+    );
     // y = 2 is not the y-coordinate of any point on the curve.
     let mut not_a_point = [0u8; 32];
     not_a_point[0] = 2;
