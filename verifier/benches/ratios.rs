@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::Signer;
+use ed25519_dalek::{Signer, Verifier as _};
 use tessera_keys::LicenseBuffer;
 use tessera_verifier::{revocations_buffer_len, Verifier};
 
@@ -29,6 +29,7 @@ use common::{Fixture, CLAIMS, NOW, REVOKED};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     Ed25519VerifyStrict,
+    Ed25519Verify,
     TesseraFull,
     TesseraPlain,
     TesseraDecodeOnly,
@@ -37,8 +38,9 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 6] = [
+    const ALL: [Op; 7] = [
         Op::Ed25519VerifyStrict,
+        Op::Ed25519Verify,
         Op::TesseraFull,
         Op::TesseraPlain,
         Op::TesseraDecodeOnly,
@@ -49,6 +51,7 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Op::Ed25519VerifyStrict => "ed25519_verify_strict",
+            Op::Ed25519Verify => "ed25519_verify",
             Op::TesseraFull => "tessera_full",
             Op::TesseraPlain => "tessera_plain",
             Op::TesseraDecodeOnly => "tessera_decode_only",
@@ -80,6 +83,12 @@ impl Bench<'_> {
                     let result = fx
                         .verifying_key
                         .verify_strict(black_box(&fx.message), black_box(&fx.signature));
+                    assert!(black_box(result).is_ok());
+                }
+                Op::Ed25519Verify => {
+                    let result = fx
+                        .verifying_key
+                        .verify(black_box(&fx.message), black_box(&fx.signature));
                     assert!(black_box(result).is_ok());
                 }
                 Op::TesseraFull => {
@@ -174,7 +183,9 @@ fn main() -> ExitCode {
             );
             for (op, baseline) in [
                 (Op::TesseraFull, Op::Ed25519VerifyStrict),
+                (Op::TesseraFull, Op::Ed25519Verify),
                 (Op::TesseraPlain, Op::Ed25519VerifyStrict),
+                (Op::Ed25519Verify, Op::Ed25519VerifyStrict),
                 (Op::Ed25519VerifyStrict, Op::Ed25519VerifyStrict),
                 (Op::TesseraSignLicense, Op::Ed25519Sign),
             ] {

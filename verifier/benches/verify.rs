@@ -2,6 +2,8 @@
 //!
 //! - `verify/ed25519_verify_strict`: the baseline, `VerifyingKey::verify_strict` over the licence's
 //!   signed message (domain tag + claims) with the key already decompressed.
+//! - `verify/ed25519_verify`: the second baseline, the ordinary (lax) `VerifyingKey::verify` over the
+//!   same bytes, which accepts small-order and mixed-order signatures that Tessera refuses.
 //! - `verify/tessera_full`: key text -> `Verifier::verify` -> checked claims, with a product table and a
 //!   1000-entry revocation list, as an app runs it.
 //! - `verify/tessera_plain`: the same without product table and revocation list.
@@ -16,7 +18,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ed25519_dalek::Signer;
+use ed25519_dalek::{Signer, Verifier as _};
 use tessera_keys::LicenseBuffer;
 use tessera_verifier::revocations_buffer_len;
 
@@ -41,6 +43,12 @@ fn verify(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("verify");
     group.bench_function("ed25519_verify_strict", baseline);
+    group.bench_function("ed25519_verify", |b| {
+        b.iter(|| {
+            fx.verifying_key
+                .verify(black_box(&fx.message), black_box(&fx.signature))
+        })
+    });
     group.bench_function("tessera_full", |b| {
         b.iter(|| {
             let license = full.verify(black_box(&fx.key_text), NOW, &mut buf);
