@@ -1,7 +1,7 @@
 //! Ed25519 signature checks that accept exactly what ed25519-dalek's `verify_strict` accepts, at the
 //! cost of its ordinary (`verify`) check.
 //!
-//! `verify_strict` spends about a tenth of its time on work that a verifier with a fixed set of
+//! `verify_strict` spends about an eighth of its time on work that a verifier with a fixed set of
 //! trusted keys can do once, or not at all: it decompresses `R` (a field square root) only to test
 //! its order, and tests the public key's order on every call. As libsodium does, a [`TrustedKey`] is
 //! checked once, when it is trusted, and a small-order `R` is refused by its bytes; the rest is
