@@ -1501,3 +1501,33 @@ fn format_md_shows_the_reference_vector() {
         );
     }
 }
+
+/// The key at the top of the README verifies with the public key shown beside it (both are the
+/// reference vector's), so a reader can check the first thing they see.
+#[test]
+fn readme_key_verifies_with_the_public_key_beside_it() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("read README.md");
+    let intro = readme.split("\n## ").next().expect("text before the first section");
+    let tokens = || {
+        intro
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|token| !token.is_empty())
+    };
+    let licence_keys: Vec<&str> = tokens().filter(|t| t.starts_with("ts1_")).collect();
+    let public_keys: Vec<&str> = tokens().filter(|t| t.starts_with("tspk1_")).collect();
+    assert!(!licence_keys.is_empty(), "no ts1_ key in the README's intro");
+    assert_eq!(public_keys.len(), 1, "one public key beside the README's key");
+
+    let trusted = [PublicKey::from_text(public_keys[0]).expect("README public key")];
+    let verifier = Verifier::new(&trusted).expect("verifier");
+    let reference = &load::<LicenseVectors>("licenses.json").valid[0];
+    for key in licence_keys {
+        let mut buf = LicenseBuffer::new();
+        let verified = verifier.verify(key, UnixTime(reference.now), &mut buf);
+        assert!(verified.is_ok(), "README key {key}: {verified:?}");
+        assert_eq!(key, reference.text, "the README shows the reference licence");
+    }
+    assert_eq!(public_keys[0], reference.public_key);
+}
