@@ -154,6 +154,12 @@ pub(crate) fn generate_keys() -> KeyVectors {
                 "Malformed(Base64)",
             ),
             invalid(
+                "space_before_last_group",
+                "A space before the last 3 characters: that group of 4 would not fit 32 bytes, so TooLong (FORMAT.md section 6).",
+                format!("tspk1_1_{} {}", &body[..40], &body[40..]),
+                "Malformed(TooLong)",
+            ),
+            invalid(
                 "non_breaking_space_around",
                 "Only ASCII whitespace is whitespace: a non-breaking space before the text.",
                 format!("\u{a0}{text_1}"),

@@ -409,6 +409,46 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A public key is one line that programs write: whitespace around it is ignored, whitespace
+    /// inside it is refused wherever it falls (FORMAT.md section 9).
+    #[test]
+    fn public_key_whitespace_only_around(
+        signed in signed(),
+        before in whitespace(),
+        after in whitespace(),
+        inside in whitespace(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let text = signed.public_key.to_string();
+        let around = format!("{before}{text}{after}");
+        prop_assert_eq!(PublicKey::from_text(&around), Ok(signed.public_key));
+        let position = 1 + at.index(text.len() - 1);
+        let mut wrapped = text.clone();
+        wrapped.insert_str(position, &inside);
+        // Refused as the part it falls in: the prefix `tspk1_`, the key id and its `_`, the base64url.
+        let id_end = "tspk1_".len() + signed.public_key.id.to_string().len();
+        let expected = if position < 6 {
+            Malformed::WrongPrefix { expected: "tspk1_" }
+        } else if position <= id_end {
+            Malformed::InvalidField { field: "key_id" }
+        } else {
+            // A character outside the alphabet, under section 6's group rule: Base64, unless the
+            // group of 4 it falls in would already overflow the 32 bytes.
+            let group_start = (position - id_end - 1) / 4 * 4;
+            let group_len = (43 + inside.len() - group_start).min(4);
+            if group_start / 4 * 3 + group_len * 3 / 4 > 32 {
+                Malformed::TooLong
+            } else {
+                Malformed::Base64
+            }
+        };
+        prop_assert_eq!(PublicKey::from_text(&wrapped), Err(expected.into()), "{:?}", wrapped);
+    }
+}
+
 /// The pool itself verifies, so that the mutation properties test rejections of valid licences.
 #[test]
 fn pool_verifies() {
