@@ -43,7 +43,7 @@ impl<'b> Writer<'b> {
 }
 
 /// The unsigned integers the formats write as varints.
-pub(crate) trait Varint: Serialize + for<'de> Deserialize<'de> {}
+pub(crate) trait Varint: for<'de> Deserialize<'de> {}
 impl Varint for u32 {}
 impl Varint for u64 {}
 
@@ -72,15 +72,15 @@ impl<'a> Reader<'a> {
     /// Reads a varint, refusing any but its shortest encoding.
     ///
     /// postcard reads overlong forms such as `80 00` for 0; each value having one encoding means the
-    /// signed bytes are a function of the claims, so nobody can re-spell a signed licence.
+    /// signed bytes are a function of the claims, so nobody can re-spell a signed licence. A varint of
+    /// more than one byte is the shortest exactly when its last byte is not zero: a zero last byte adds
+    /// no bits.
     pub(crate) fn take_varint<T: Varint>(&mut self, invalid: Malformed) -> Result<T, Malformed> {
         let before = self.rest;
         let value: T = self.take(invalid)?;
-        let read = &before[..before.len() - self.rest.len()];
-        let mut shortest = [0u8; 10];
-        match postcard::to_slice(&value, &mut shortest) {
-            Ok(shortest) if *shortest == *read => Ok(value),
-            _ => Err(invalid),
+        match &before[..before.len() - self.rest.len()] {
+            [_, .., 0] => Err(invalid),
+            _ => Ok(value),
         }
     }
 
