@@ -3,6 +3,7 @@
 mod admin_cli;
 mod cli;
 mod issuer;
+mod key_vectors;
 mod properties;
 mod util;
 mod vectors;

@@ -1,14 +1,20 @@
-//! Property tests: any valid licence round-trips, and no small change to one is ever accepted.
+//! Property tests: any valid licence round-trips, and every small change to one is refused with
+//! exactly the error FORMAT.md prescribes.
+//!
+//! A tampered licence must fail in steps 1 to 3 of FORMAT.md section 7 (decoding, key id, signature):
+//! one refused only as "expired" or "wrong product" would mean its signature was never what stopped it.
+//! [`Signed::refusal`] and [`Signed::text_refusal`] say which error each tampering must give.
 //!
 //! Signature checks are slow in debug builds (about 10 ms each), so the mutation properties draw from a
 //! pool of licences signed once, whose shapes cover every field, and case counts stay modest.
 
 use std::sync::OnceLock;
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use proptest::prelude::*;
 use tessera_keys::{Claims, FeatureSet, LicenseBuffer, LicenseId, PublicKey, SigningKey, UnixTime};
-use tessera_keys::{MAX_LICENSEE_LEN, WIRE_EPOCH};
-use tessera_verifier::{Verifier, VerifyError};
+use tessera_keys::{MAX_LICENSEE_LEN, MAX_LICENSE_LEN, SIGNATURE_LEN, WIRE_EPOCH};
+use tessera_verifier::{Malformed, Verifier, VerifyError};
 
 use crate::vectors::{
     add_group_order, all_fields_claims, longest_claims, reference_claims, smallest_claims, SEED_1,
@@ -45,6 +51,75 @@ impl Signed {
             .verify_bytes(bytes, self.now, &mut buf)
             .map(|license| *license.claims() == self.claims)
     }
+
+    /// The error FORMAT.md section 7, steps 1 to 3, gives tampered binary `bytes`: their decoding error
+    /// (section 3.4), else `UnknownKeyId` if the key id changed, else `BadSignature`.
+    fn refusal(&self, bytes: &[u8]) -> VerifyError {
+        let mut buf = LicenseBuffer::new();
+        match buf.decode_bytes(bytes) {
+            Err(err) => err.into(),
+            Ok(decoded) if decoded.claims.key_id != self.public_key.id => {
+                VerifyError::UnknownKeyId {
+                    key_id: decoded.claims.key_id,
+                }
+            }
+            Ok(_) => VerifyError::BadSignature,
+        }
+    }
+
+    /// The same for a tampered text: section 6's error for the text, else that of its bytes, where a
+    /// version byte other than 1 is damage (`InvalidField(version)`) because the prefix said 1.
+    fn text_refusal(&self, text: &str) -> VerifyError {
+        match text_to_bytes(text) {
+            Err(err) => err,
+            Ok(bytes) => match self.refusal(&bytes) {
+                VerifyError::UnsupportedVersion { .. } => {
+                    VerifyError::Malformed(Malformed::InvalidField { field: "version" })
+                }
+                other => other,
+            },
+        }
+    }
+}
+
+/// FORMAT.md section 6, written from the spec for a text without whitespace: the prefix, then the body
+/// in groups of 4 characters, each first checked to fit in 180 bytes, then decoded.
+fn text_to_bytes(text: &str) -> Result<Vec<u8>, VerifyError> {
+    let malformed = VerifyError::Malformed;
+    let wrong_prefix = malformed(Malformed::WrongPrefix { expected: "ts1_" });
+    if text.is_empty() {
+        return Err(malformed(Malformed::Empty));
+    }
+    let rest = text.strip_prefix("ts").ok_or(wrong_prefix)?;
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (version, rest) = rest.split_at(digits);
+    let body = rest.strip_prefix('_').ok_or(wrong_prefix)?;
+    let canonical =
+        (1..=3).contains(&version.len()) && (version == "0" || !version.starts_with('0'));
+    let found = version
+        .parse::<u16>()
+        .ok()
+        .filter(|_| canonical)
+        .and_then(|found| u8::try_from(found).ok())
+        .ok_or(wrong_prefix)?;
+    if found != 1 {
+        return Err(VerifyError::UnsupportedVersion { found });
+    }
+    if body.is_empty() {
+        return Err(malformed(Malformed::Empty));
+    }
+    let mut bytes = Vec::new();
+    for group in body.as_bytes().chunks(4) {
+        let mut decoded = [0u8; 3];
+        let decoded = &mut decoded[..group.len() * 3 / 4];
+        if bytes.len() + decoded.len() > MAX_LICENSE_LEN {
+            return Err(malformed(Malformed::TooLong));
+        }
+        let decoded =
+            Base64UrlUnpadded::decode(group, decoded).map_err(|_| malformed(Malformed::Base64))?;
+        bytes.extend_from_slice(decoded);
+    }
+    Ok(bytes)
 }
 
 fn pool() -> &'static [Signed] {
@@ -218,11 +293,16 @@ proptest! {
         let bit = at.index(signed.bytes.len() * 8);
         let mut bytes = signed.bytes.clone();
         bytes[bit / 8] ^= 1 << (bit % 8);
-        let verified = signed.verify_bytes(&bytes);
-        prop_assert!(verified.is_err(), "bit {} flipped: {:?}", bit, verified);
-        // The same bytes as text are rejected too.
-        let verified = signed.verify_text(&tessera_keys::license_text(&bytes));
-        prop_assert!(verified.is_err(), "bit {} flipped, as text: {:?}", bit, verified);
+        let expected = signed.refusal(&bytes);
+        if bit / 8 >= signed.bytes.len() - SIGNATURE_LEN {
+            // The claims are intact: only the signature can be what refuses them.
+            prop_assert_eq!(&expected, &VerifyError::BadSignature);
+        }
+        prop_assert_eq!(signed.verify_bytes(&bytes), Err(expected), "bit {} flipped", bit);
+        // The same bytes as text are refused the same way (but for the version byte, see text_refusal).
+        let text = tessera_keys::license_text(&bytes);
+        let expected = signed.text_refusal(&text);
+        prop_assert_eq!(signed.verify_text(&text), Err(expected), "bit {} flipped, as text", bit);
     }
 
     #[test]
@@ -242,8 +322,15 @@ proptest! {
         let mut text = signed.text.clone().into_bytes();
         text[position] = new;
         let text = String::from_utf8(text).expect("ASCII");
-        let verified = signed.verify_text(&text);
-        prop_assert!(verified.is_err(), "{:?} at {} -> {:?}", old as char, position, verified);
+        let expected = signed.text_refusal(&text);
+        prop_assert_eq!(
+            signed.verify_text(&text),
+            Err(expected),
+            "{:?} at {} -> {:?}",
+            old as char,
+            position,
+            new as char
+        );
     }
 }
 
@@ -253,11 +340,15 @@ proptest! {
     #[test]
     fn any_truncation_is_rejected(signed in signed(), at in any::<prop::sample::Index>()) {
         let bytes_len = at.index(signed.bytes.len());
-        let verified = signed.verify_bytes(&signed.bytes[..bytes_len]);
-        prop_assert!(verified.is_err(), "{} bytes: {:?}", bytes_len, verified);
-        let text_len = at.index(signed.text.len());
-        let verified = signed.verify_text(&signed.text[..text_len]);
-        prop_assert!(verified.is_err(), "{} characters: {:?}", text_len, verified);
+        // However short, a prefix of a licence ends inside a field or the signature.
+        prop_assert_eq!(
+            signed.verify_bytes(&signed.bytes[..bytes_len]),
+            Err(VerifyError::Malformed(Malformed::Truncated)),
+            "{} bytes",
+            bytes_len
+        );
+        let text = &signed.text[..at.index(signed.text.len())];
+        prop_assert_eq!(signed.verify_text(text), Err(signed.text_refusal(text)), "{:?}", text);
     }
 
     #[test]
@@ -267,11 +358,14 @@ proptest! {
         extra_text in "[A-Za-z0-9_-]{1,80}",
     ) {
         let bytes = [&signed.bytes[..], &extra_bytes[..]].concat();
-        let verified = signed.verify_bytes(&bytes);
-        prop_assert!(verified.is_err(), "{:?}", verified);
+        let expected = if bytes.len() > MAX_LICENSE_LEN {
+            Malformed::TooLong
+        } else {
+            Malformed::TrailingBytes
+        };
+        prop_assert_eq!(signed.verify_bytes(&bytes), Err(VerifyError::Malformed(expected)));
         let text = format!("{}{}", signed.text, extra_text);
-        let verified = signed.verify_text(&text);
-        prop_assert!(verified.is_err(), "{:?}", verified);
+        prop_assert_eq!(signed.verify_text(&text), Err(signed.text_refusal(&text)), "{}", text);
     }
 }
 
@@ -312,6 +406,46 @@ proptest! {
             text.insert_str(position, space);
         }
         prop_assert_eq!(signed.verify_text(&text), Ok(true));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A public key is one line that programs write: whitespace around it is ignored, whitespace
+    /// inside it is refused wherever it falls (FORMAT.md section 9).
+    #[test]
+    fn public_key_whitespace_only_around(
+        signed in signed(),
+        before in whitespace(),
+        after in whitespace(),
+        inside in whitespace(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let text = signed.public_key.to_string();
+        let around = format!("{before}{text}{after}");
+        prop_assert_eq!(PublicKey::from_text(&around), Ok(signed.public_key));
+        let position = 1 + at.index(text.len() - 1);
+        let mut wrapped = text.clone();
+        wrapped.insert_str(position, &inside);
+        // Refused as the part it falls in: the prefix `tspk1_`, the key id and its `_`, the base64url.
+        let id_end = "tspk1_".len() + signed.public_key.id.to_string().len();
+        let expected = if position < 6 {
+            Malformed::WrongPrefix { expected: "tspk1_" }
+        } else if position <= id_end {
+            Malformed::InvalidField { field: "key_id" }
+        } else {
+            // A character outside the alphabet, under section 6's group rule: Base64, unless the
+            // group of 4 it falls in would already overflow the 32 bytes.
+            let group_start = (position - id_end - 1) / 4 * 4;
+            let group_len = (43 + inside.len() - group_start).min(4);
+            if group_start / 4 * 3 + group_len * 3 / 4 > 32 {
+                Malformed::TooLong
+            } else {
+                Malformed::Base64
+            }
+        };
+        prop_assert_eq!(PublicKey::from_text(&wrapped), Err(expected.into()), "{:?}", wrapped);
     }
 }
 

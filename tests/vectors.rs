@@ -197,7 +197,7 @@ pub(crate) fn revocation_error_name(err: &RevocationError) -> String {
     }
 }
 
-fn malformed_name(why: &Malformed) -> String {
+pub(crate) fn malformed_name(why: &Malformed) -> String {
     match why {
         Malformed::Empty => "Empty".into(),
         Malformed::WrongPrefix { .. } => "WrongPrefix".into(),
@@ -323,7 +323,7 @@ fn signer(seed: &[u8; 32], id: u32) -> SigningKey {
     SigningKey::from_seed(id, seed)
 }
 
-fn public_key_text(seed: &[u8; 32], id: u32) -> String {
+pub(crate) fn public_key_text(seed: &[u8; 32], id: u32) -> String {
     signer(seed, id).public_key().to_string()
 }
 
@@ -417,7 +417,7 @@ impl ClaimsJson {
     }
 }
 
-fn seed_from_hex(seed: &str) -> [u8; 32] {
+pub(crate) fn seed_from_hex(seed: &str) -> [u8; 32] {
     hex::decode(seed)
         .expect("hex seed")
         .try_into()
@@ -612,6 +612,12 @@ pub(crate) fn generate_licenses() -> LicenseVectors {
             "Malformed(TooLong)",
         ),
         invalid(
+            "base64_error_before_overflow",
+            "Too long, with a `+` in the 33rd group of 4: the first failing group decides, so Base64.",
+            format!("ts1_{}+{}", "A".repeat(130), "A".repeat(113)),
+            "Malformed(Base64)",
+        ),
+        invalid(
             "truncated_signature",
             "The last 3 bytes of the signature are missing.",
             license_text(&reference_bytes[..reference_bytes.len() - 3]),
@@ -685,6 +691,36 @@ pub(crate) fn generate_licenses() -> LicenseVectors {
             "A licensee length of 127 with 65 bytes left: the name would swallow the signature.",
             reference_with(&[("flags", &[0b0000_1010]), ("licensee", &[127, b'A'])]),
             "Malformed(Truncated)",
+        ),
+        invalid(
+            "key_id_varint_overlong",
+            "Key id 1 as `81 00`, two bytes where one is enough, correctly signed: varints have one encoding.",
+            reference_with(&[("key_id", &[0x81, 0x00])]),
+            "Malformed(InvalidField(key_id))",
+        ),
+        invalid(
+            "issued_at_varint_overlong",
+            "The reference issued-at in 5 bytes instead of 4 (a last byte of 00), correctly signed.",
+            reference_with(&[("issued_at", &[0x80, 0xf6, 0xfc, 0xa8, 0x00])]),
+            "Malformed(InvalidField(issued_at))",
+        ),
+        invalid(
+            "features_varint_overlong",
+            "Features 0b11111 as `9f 80 00`, correctly signed.",
+            reference_with(&[("features", &[0x9f, 0x80, 0x00])]),
+            "Malformed(InvalidField(features))",
+        ),
+        invalid(
+            "licensee_length_overlong",
+            "A licensee length of 3 as `83 00`, correctly signed.",
+            reference_with(&[("flags", &[0b0000_1010]), ("licensee", &[0x83, 0x00, b'A', b'd', b'a'])]),
+            "Malformed(InvalidField(licensee))",
+        ),
+        invalid(
+            "licensee_length_beyond_u32",
+            "A licensee length of 2^32 (`80 80 80 80 10`): string lengths are u32 varints on every platform, so this is an invalid varint, not a length that overruns the input.",
+            reference_with(&[("flags", &[0b0000_1010]), ("licensee", &[0x80, 0x80, 0x80, 0x80, 0x10, b'A'])]),
+            "Malformed(InvalidField(licensee))",
         ),
         InvalidLicense {
             trusted: vec![key_1.clone()],
@@ -992,6 +1028,11 @@ fn raw_revocations(
     revocations_text(&sign_raw(&SEED_1, domain, &payload))
 }
 
+/// A revocation list of the given bytes, signed by key 1 as a list.
+fn signed_list(payload: &[u8]) -> String {
+    revocations_text(&sign_raw(&SEED_1, REVOCATIONS_DOMAIN, payload))
+}
+
 /// Builds the revocation-list vectors from scratch.
 pub(crate) fn generate_revocations() -> RevocationVectors {
     let ids = [LicenseId([0x11; 8]), REFERENCE_ID, LicenseId([0xee; 8])];
@@ -1079,6 +1120,20 @@ pub(crate) fn generate_revocations() -> RevocationVectors {
             "Malformed(Truncated)",
         ),
         invalid_list(
+            "sequence_varint_overlong",
+            "Sequence 5 as `85 00`, correctly signed: varints have one encoding.",
+            signed_list(&[&[1, 1, 0x85, 0x00][..], &wire_time(ISSUED_AT), &[0]].concat()),
+            None,
+            "Malformed(InvalidField(sequence))",
+        ),
+        invalid_list(
+            "count_varint_overlong",
+            "A count of 0 as `80 00`, correctly signed.",
+            signed_list(&[&[1, 1, 5][..], &wire_time(ISSUED_AT), &[0x80, 0x00]].concat()),
+            None,
+            "Malformed(InvalidField(count))",
+        ),
+        invalid_list(
             "version_byte_2",
             "A `tsrl1_` prefix over a list whose version byte is 2: damage, not a newer format.",
             raw_revocations(REVOCATIONS_DOMAIN, 2, 5, 0, &[]),
@@ -1135,7 +1190,7 @@ pub(crate) fn generate_revocations() -> RevocationVectors {
 // ---------------------------------------------------------------------------------------------------
 // The checks.
 
-fn load<T: serde::de::DeserializeOwned>(file: &str) -> T {
+pub(crate) fn load<T: serde::de::DeserializeOwned>(file: &str) -> T {
     let path = vectors_dir().join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
@@ -1143,7 +1198,7 @@ fn load<T: serde::de::DeserializeOwned>(file: &str) -> T {
 }
 
 /// Compares freshly generated vectors with the committed file, or rewrites it under `TESSERA_BLESS=1`.
-fn compare_or_bless<T: Serialize>(file: &str, generated: &T) {
+pub(crate) fn compare_or_bless<T: Serialize>(file: &str, generated: &T) {
     let path = vectors_dir().join(file);
     let fresh = serde_json::to_string_pretty(generated).expect("serialize") + "\n";
     if std::env::var_os("TESSERA_BLESS").is_some_and(|value| value == "1") {
@@ -1500,4 +1555,47 @@ fn format_md_shows_the_reference_vector() {
             "FORMAT.md does not contain the reference {what}; expected:\n{expected}"
         );
     }
+}
+
+/// The key at the top of the README verifies with the public key shown beside it (both are the
+/// reference vector's), so a reader can check the first thing they see.
+#[test]
+fn readme_key_verifies_with_the_public_key_beside_it() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("read README.md");
+    let intro = readme
+        .split("\n## ")
+        .next()
+        .expect("text before the first section");
+    let tokens = || {
+        intro
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|token| !token.is_empty())
+    };
+    let licence_keys: Vec<&str> = tokens().filter(|t| t.starts_with("ts1_")).collect();
+    let public_keys: Vec<&str> = tokens().filter(|t| t.starts_with("tspk1_")).collect();
+    assert!(
+        !licence_keys.is_empty(),
+        "no ts1_ key in the README's intro"
+    );
+    assert_eq!(
+        public_keys.len(),
+        1,
+        "one public key beside the README's key"
+    );
+
+    let trusted = [PublicKey::from_text(public_keys[0]).expect("README public key")];
+    let verifier = Verifier::new(&trusted).expect("verifier");
+    let reference = &load::<LicenseVectors>("licenses.json").valid[0];
+    for key in licence_keys {
+        let mut buf = LicenseBuffer::new();
+        let verified = verifier.verify(key, UnixTime(reference.now), &mut buf);
+        assert!(verified.is_ok(), "README key {key}: {verified:?}");
+        assert_eq!(
+            key, reference.text,
+            "the README shows the reference licence"
+        );
+    }
+    assert_eq!(public_keys[0], reference.public_key);
 }

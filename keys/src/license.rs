@@ -3,7 +3,7 @@
 //! `FORMAT.md` at the repository root is the specification; this module is its reference implementation.
 
 use crate::error::{DecodeError, EncodeError, Malformed};
-use crate::text;
+use crate::text::{self, Whitespace};
 use crate::wire::{self, Reader, Writer};
 use crate::{Claims, FeatureSet, LicenseId, UnixTime, MAX_LICENSEE_LEN};
 
@@ -91,15 +91,15 @@ impl<'a> Claims<'a> {
             return Err(DecodeError::UnsupportedVersion { found: version });
         }
         let invalid = |field| Malformed::InvalidField { field };
-        let key_id = input.take(invalid("key_id"))?;
+        let key_id = input.take_varint(invalid("key_id"))?;
         let license_id = LicenseId(input.take(invalid("license_id"))?);
-        let product = input.take(invalid("product"))?;
+        let product = input.take_varint(invalid("product"))?;
         let tier = input.take(invalid("tier"))?;
         let flags: u8 = input.take(invalid("flags"))?;
         if flags & !flag::ALL != 0 {
             return Err(invalid("flags").into());
         }
-        let mut time = |field| input.take(invalid(field)).map(UnixTime::from_wire);
+        let mut time = |field| input.take_varint(invalid(field)).map(UnixTime::from_wire);
         let issued_at = time("issued_at")?;
         let not_before = (flags & flag::NOT_BEFORE != 0)
             .then(|| time("not_before"))
@@ -108,11 +108,11 @@ impl<'a> Claims<'a> {
             .then(|| time("expires_at"))
             .transpose()?;
         let grace_seconds = (flags & flag::GRACE != 0)
-            .then(|| input.take(invalid("grace")))
+            .then(|| input.take_varint(invalid("grace")))
             .transpose()?;
-        let features = FeatureSet(input.take(invalid("features"))?);
+        let features = FeatureSet(input.take_varint(invalid("features"))?);
         let licensee = (flags & flag::LICENSEE != 0)
-            .then(|| input.take::<&str>(invalid("licensee")))
+            .then(|| input.take_str(invalid("licensee")))
             .transpose()?;
         if licensee.is_some_and(|name| name.is_empty() || name.len() > MAX_LICENSEE_LEN) {
             return Err(invalid("licensee").into());
@@ -175,7 +175,13 @@ impl LicenseBuffer {
 
     /// Decodes a licence from its text form, tolerating whitespace and line breaks anywhere.
     pub fn decode_text(&mut self, text: &str) -> Result<SignedLicense<'_>, DecodeError> {
-        let body = text::strip_prefix(text, "ts", LICENSE_VERSION, LICENSE_PREFIX)?;
+        let body = text::strip_prefix(
+            text,
+            Whitespace::Anywhere,
+            "ts",
+            LICENSE_VERSION,
+            LICENSE_PREFIX,
+        )?;
         let len = text::decode_tagged(body, LICENSE_DOMAIN, &mut self.bytes)?;
         self.split(len).map_err(text::prefix_decides_version)
     }

@@ -3,7 +3,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use core::fmt;
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, Malformed};
 use crate::text;
 
 /// What a public key's text starts with.
@@ -35,12 +35,50 @@ impl PublicKey {
         PublicKey { id, bytes }
     }
 
-    /// Parses the text form `tspk1_<id>_<base64url of the 32 bytes>`, ignoring surrounding whitespace.
+    /// Parses the text form `tspk1_<id>_<base64url of the 32 bytes>`.
+    ///
+    /// ASCII whitespace around the text is ignored, and refused inside it. The 32 bytes must be the
+    /// canonical encoding of a point's y coordinate and sign (see [`PublicKey::is_canonical`]), else
+    /// the text is [`Malformed::InvalidField`] `public_key`: RFC 8032 refuses such a key when decoding
+    /// it, and accepting it would only make every signature fail later.
     pub fn from_text(text: &str) -> Result<PublicKey, DecodeError> {
-        let body = text::strip_prefix(text.trim(), "tspk", 1, PUBLIC_KEY_PREFIX)?;
         let mut bytes = [0u8; 32];
-        let id = text::decode_id_and_key(body, &mut bytes)?;
-        Ok(PublicKey { id, bytes })
+        let id = text::decode_key_text(text, "tspk", PUBLIC_KEY_PREFIX, &mut bytes)?;
+        let key = PublicKey { id, bytes };
+        if !key.is_canonical() {
+            return Err(Malformed::InvalidField {
+                field: "public_key",
+            }
+            .into());
+        }
+        Ok(key)
+    }
+
+    /// Whether the 32 bytes are a canonical point encoding (RFC 8032 section 5.1.3): the y coordinate,
+    /// little-endian in the low 255 bits, is below p = 2^255 - 19, and the sign bit of x (the top bit)
+    /// is clear when x = 0, which is when y = 1 or y = p - 1.
+    ///
+    /// This looks at bytes only; whether they are a point of large order is the verifier's question.
+    pub const fn is_canonical(&self) -> bool {
+        let bytes = &self.bytes;
+        let sign = bytes[31] >> 7;
+        let top = bytes[31] & 0x7f;
+        // The bytes of y between the lowest and the highest.
+        let mut middle_all_ff = true;
+        let mut middle_all_00 = true;
+        let mut i = 1;
+        while i < 31 {
+            middle_all_ff &= bytes[i] == 0xff;
+            middle_all_00 &= bytes[i] == 0x00;
+            i += 1;
+        }
+        // p - 1 = ec ff .. ff 7f and p = ed ff .. ff 7f, little-endian.
+        let near_p = middle_all_ff && top == 0x7f;
+        let at_least_p = near_p && bytes[0] >= 0xed;
+        let x_is_zero =
+            (near_p && bytes[0] == 0xec) || (middle_all_00 && top == 0 && bytes[0] == 1);
+        let negative_zero = x_is_zero && sign == 1;
+        !(at_least_p || negative_zero)
     }
 
     /// Writes the text form into `out` without allocating.
@@ -110,5 +148,42 @@ mod tests {
         assert!(PublicKey::from_text(&good.replace("tspk1_1_", "tspk1_01_")).is_err());
         assert!(PublicKey::from_text(&good.replace("tspk1_", "ts1_")).is_err());
         assert!(PublicKey::from_text(&std::format!("{good}AA")).is_err());
+    }
+
+    #[test]
+    fn canonical_encodings() {
+        let key = |low: u8, middle: u8, high: u8| {
+            let mut bytes = [middle; 32];
+            (bytes[0], bytes[31]) = (low, high);
+            PublicKey::new(1, bytes)
+        };
+        // y = p - 1 and y = 1 (x = 0) only with the sign bit clear; y from p up never.
+        for (canonical, low, middle, high) in [
+            (true, 0xec, 0xff, 0x7f),
+            (false, 0xec, 0xff, 0xff),
+            (true, 0x01, 0x00, 0x00),
+            (false, 0x01, 0x00, 0x80),
+            (true, 0x00, 0x00, 0x80),
+            (true, 0xeb, 0xff, 0xff),
+            (false, 0xed, 0xff, 0x7f),
+            (false, 0xee, 0xff, 0xff),
+            (false, 0xff, 0xff, 0x7f),
+            (true, 0xff, 0xfe, 0x7f),
+        ] {
+            let key = key(low, middle, high);
+            assert_eq!(key.is_canonical(), canonical, "{key:?}");
+            let decoded = PublicKey::from_text(&key.to_string());
+            if canonical {
+                assert_eq!(decoded, Ok(key));
+            } else {
+                assert_eq!(
+                    decoded,
+                    Err(Malformed::InvalidField {
+                        field: "public_key"
+                    }
+                    .into())
+                );
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{DecodeError, EncodeError, Malformed};
 use crate::license::SIGNATURE_LEN;
-use crate::text;
+use crate::text::{self, Whitespace};
 use crate::wire::{self, Reader, Writer};
 use crate::{LicenseId, UnixTime};
 
@@ -121,7 +121,13 @@ pub fn decode_revocations<'b>(
     text: &str,
     buf: &'b mut [u8],
 ) -> Result<SignedRevocationList<'b>, DecodeError> {
-    let body = text::strip_prefix(text, "tsrl", REVOCATIONS_VERSION, REVOCATIONS_PREFIX)?;
+    let body = text::strip_prefix(
+        text,
+        Whitespace::Anywhere,
+        "tsrl",
+        REVOCATIONS_VERSION,
+        REVOCATIONS_PREFIX,
+    )?;
     let len = text::decode_tagged(body, REVOCATIONS_DOMAIN, buf)?;
     split(&buf[..len]).map_err(text::prefix_decides_version)
 }
@@ -133,10 +139,10 @@ fn split(tagged: &[u8]) -> Result<SignedRevocationList<'_>, DecodeError> {
     if version != REVOCATIONS_VERSION {
         return Err(DecodeError::UnsupportedVersion { found: version });
     }
-    let key_id = input.take(invalid("key_id"))?;
-    let sequence = input.take(invalid("sequence"))?;
-    let issued_at = UnixTime::from_wire(input.take(invalid("issued_at"))?);
-    let count: u32 = input.take(invalid("count"))?;
+    let key_id = input.take_varint(invalid("key_id"))?;
+    let sequence = input.take_varint(invalid("sequence"))?;
+    let issued_at = UnixTime::from_wire(input.take_varint(invalid("issued_at"))?);
+    let count: u32 = input.take_varint(invalid("count"))?;
     let ids_len = usize::try_from(count)
         .ok()
         .and_then(|count| count.checked_mul(8))

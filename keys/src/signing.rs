@@ -127,15 +127,14 @@ impl SigningKey {
     pub fn from_file_text(contents: &str) -> Result<SigningKey, DecodeError> {
         let mut lines = contents
             .lines()
-            .map(str::trim)
+            .map(str::trim_ascii)
             .filter(|line| !line.is_empty() && !line.starts_with('#'));
         let line = lines.next().ok_or(Malformed::Empty)?;
         if lines.next().is_some() {
             return Err(Malformed::TrailingBytes.into());
         }
-        let body = text::strip_prefix(line, "tssk", 1, SIGNING_KEY_PREFIX)?;
         let mut bytes = Zeroizing::new([0u8; 32]);
-        let id = text::decode_id_and_key(body, &mut bytes)?;
+        let id = text::decode_key_text(line, "tssk", SIGNING_KEY_PREFIX, &mut bytes)?;
         Ok(SigningKey::from_seed(id, &bytes))
     }
 
