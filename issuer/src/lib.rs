@@ -60,6 +60,8 @@ pub fn app(state: AppState) -> Router {
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
         .merge(openapi::router())
+        // Before the rate limit, which then counts unknown paths too.
+        .fallback(server::no_such_endpoint)
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::clone(&state.rate_limits),
             rate_limit::per_ip,
