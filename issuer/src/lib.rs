@@ -14,7 +14,7 @@
 //! let config = Config::load(None, &Environment::from_process())?;
 //! let state = startup::open(config)?;
 //! let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
-//! axum::serve(listener, tessera_issuer::app(state)).await?;
+//! tessera_issuer::serve(listener, state, tessera_issuer::server::shutdown_signal()).await;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -23,6 +23,7 @@ pub mod admin;
 pub mod checkout_page;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod credits;
 pub mod email;
 pub mod error;
@@ -46,6 +47,17 @@ pub mod webhooks;
 use axum::Router;
 
 use crate::state::AppState;
+
+/// Serves the API on `listener` until `shutdown` resolves, within the connection limits of
+/// `[limits]` ([`connections`]), then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = state.config.connections;
+    connections::serve(listener, app(state), limits, shutdown).await;
+}
 
 /// The whole HTTP API: one router per module, merged.
 pub fn app(state: AppState) -> Router {
