@@ -146,7 +146,9 @@ struct ActivityState {
 impl Activity {
     fn state(&self) -> std::sync::MutexGuard<'_, ActivityState> {
         // Two plain numbers: never left inconsistent by a panic.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -100,7 +100,8 @@ fn effective_status(license: &LicenseRecord, grace_seconds: u32) -> LicenseStatu
 }
 
 /// What the buyer is told once a Checkout Session id no longer fetches the key.
-pub const CHECKOUT_SESSION_EXPIRED: &str = "this checkout link no longer shows the licence key: it \
+pub const CHECKOUT_SESSION_EXPIRED: &str =
+    "this checkout link no longer shows the licence key: it \
     was e-mailed to the address given at checkout; if you cannot find it, contact support with the \
     order reference";
 
@@ -109,7 +110,9 @@ pub const CHECKOUT_SESSION_EXPIRED: &str = "this checkout link no longer shows t
 /// URLs (browser history, the success page's address) where it may be found later.
 pub fn checkout_session_shows_key(config: &Config, license: &LicenseRecord) -> bool {
     let now = crate::clock::now().0 as i64;
-    now < license.created_at.saturating_add(config.checkout_session_key_seconds)
+    now < license
+        .created_at
+        .saturating_add(config.checkout_session_key_seconds)
 }
 
 /// The licence a Checkout Session bought, and its current key (the success page polls this).

@@ -69,7 +69,8 @@ pub fn is_safe_request_id(id: &[u8]) -> bool {
 async fn drop_unsafe_request_id(mut request: Request) -> Request {
     let headers = request.headers_mut();
     let mut ids = headers.get_all("x-request-id").iter();
-    let safe = matches!((ids.next(), ids.next()), (Some(id), None) if is_safe_request_id(id.as_bytes()));
+    let safe =
+        matches!((ids.next(), ids.next()), (Some(id), None) if is_safe_request_id(id.as_bytes()));
     if !safe {
         headers.remove("x-request-id");
     }

@@ -1243,10 +1243,8 @@ fn answers_carrying_licence_keys_are_never_cached_and_session_ids_stay_out_of_th
     // Refusals too: every admin answer.
     let (status, cache_control, _) = get(&format!("/v1/admin/licenses/{id}"), None);
     assert_eq!((status, cache_control.as_deref()), (401, Some("no-store")));
-    let (status, cache_control, _) = get(
-        &format!("/v1/licenses/by-checkout-session/{session}"),
-        None,
-    );
+    let (status, cache_control, _) =
+        get(&format!("/v1/licenses/by-checkout-session/{session}"), None);
     assert_eq!((status, cache_control.as_deref()), (200, Some("no-store")));
 
     // The session id fetches the key, so the log names the licence instead.
@@ -1256,5 +1254,8 @@ fn answers_carrying_licence_keys_are_never_cached_and_session_ids_stay_out_of_th
             .any(|line| line.contains("licence issued") && line.contains(&id)),
         "{log}"
     );
-    assert!(!log.contains(&session), "a checkout session id reached the log:\n{log}");
+    assert!(
+        !log.contains(&session),
+        "a checkout session id reached the log:\n{log}"
+    );
 }

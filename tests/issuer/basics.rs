@@ -115,7 +115,10 @@ fn a_client_request_id_is_kept_only_if_short_and_safe() {
     }
     let log = issuer.log();
     assert!(log.contains(&format!("id={safe}")), "{log}");
-    assert!(!log.contains("path=/v1/admin"), "a forged field reached the log:\n{log}");
+    assert!(
+        !log.contains("path=/v1/admin"),
+        "a forged field reached the log:\n{log}"
+    );
     assert!(!log.contains(&"a".repeat(65)), "{log}");
 }
 

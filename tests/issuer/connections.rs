@@ -123,9 +123,14 @@ fn no_more_connections_are_served_at_once_than_allowed() {
 fn by_default_a_connection_that_sends_nothing_is_closed_within_30_seconds() {
     let config = Config::from_toml_str("", &Environment::default()).unwrap();
     let limits = config.connections;
-    assert!(limits.header_read_timeout <= Duration::from_secs(30), "{limits:?}");
     assert!(
-        limits.keep_alive.is_some_and(|idle| idle <= Duration::from_secs(30)),
+        limits.header_read_timeout <= Duration::from_secs(30),
+        "{limits:?}"
+    );
+    assert!(
+        limits
+            .keep_alive
+            .is_some_and(|idle| idle <= Duration::from_secs(30)),
         "{limits:?}"
     );
     assert!(limits.max_connections >= 100, "{limits:?}");
@@ -133,8 +138,11 @@ fn by_default_a_connection_that_sends_nothing_is_closed_within_30_seconds() {
         ("max_connections", "0"),
         ("header_read_timeout_seconds", "0"),
     ] {
-        let err = Config::from_toml_str(&format!("[limits]\n{setting} = {value}\n"), &Environment::default())
-            .unwrap_err();
+        let err = Config::from_toml_str(
+            &format!("[limits]\n{setting} = {value}\n"),
+            &Environment::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.field, format!("limits.{setting}"));
     }
 }

@@ -116,7 +116,11 @@ fn a_licence_key_text_longer_than_any_key_is_refused_before_decoding() {
     // The same key with more whitespace than any key needs.
     let padded = format!("{}{}{}", &key[..10], " ".repeat(max), &key[10..]);
     let (status, _, body) = get(&issuer.url("/v1/credits"), Some(&padded));
-    assert_eq!((status, body["error"].as_str()), (401, Some("malformed")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("malformed")),
+        "{body}"
+    );
     assert!(
         body["message"].as_str().unwrap().contains("too long"),
         "{body}"

@@ -143,7 +143,11 @@ fn a_checkout_session_fetches_the_key_only_for_the_configured_hours() {
 
     let (status, body) =
         super::harness::get_json(&issuer.url("/v1/licenses/by-checkout-session/cs_test_recent"));
-    assert_eq!((status, body["key"].as_str()), (200, Some(&*recent)), "{body}");
+    assert_eq!(
+        (status, body["key"].as_str()),
+        (200, Some(&*recent)),
+        "{body}"
+    );
     let (status, _, page) = get(&issuer.url("/checkout/success?session_id=cs_test_recent"));
     assert_eq!(status, 200);
     assert!(page.contains("data-state=\"loading\""), "{page}");
@@ -156,7 +160,10 @@ fn a_checkout_session_fetches_the_key_only_for_the_configured_hours() {
         "{body}"
     );
     assert!(body.get("key").is_none(), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("e-mail"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("e-mail"),
+        "{body}"
+    );
     let (status, headers, page) = get(&issuer.url("/checkout/success?session_id=cs_test_old"));
     assert_eq!(status, 410, "{page}");
     assert_eq!(header(&headers, "cache-control"), "no-store");
