@@ -12,13 +12,18 @@ use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 
-/// The route of [`by_checkout_session`]; its path carries a credential, so logs show this instead.
+/// The route of [`by_checkout_session`] (written out in [`router`] too, where
+/// `tests/issuer/openapi.rs` reads the routes); its path carries a credential, so logs show this
+/// template instead.
 pub const BY_CHECKOUT_SESSION: &str = "/v1/licenses/by-checkout-session/{id}";
 
 /// `GET /v1/licenses/by-checkout-session/{id}`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(BY_CHECKOUT_SESSION, get(by_checkout_session))
+        .route(
+            "/v1/licenses/by-checkout-session/{id}",
+            get(by_checkout_session),
+        )
         // Every answer, errors included: the success page must never be served a cached one.
         .layer(axum::middleware::map_response(crate::server::no_store))
 }
