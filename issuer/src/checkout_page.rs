@@ -13,10 +13,12 @@
 //! The session id is checked (`cs_` followed by letters, digits and `_`) before it goes into the page,
 //! and is HTML-escaped there as well; everything from the JSON is inserted as text, never as markup.
 //! The key is a secret: the page is `Cache-Control: no-store` and `Referrer-Policy: no-referrer`, so
-//! neither caches nor other sites see it or the session id.
+//! neither caches nor other sites see it or the session id. And the session id shows the key only for
+//! `[licenses] checkout_session_key_hours` (24 by default) after the purchase: after that the page says
+//! the key was e-mailed, and to contact support with the order reference if it cannot be found.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
@@ -28,6 +30,7 @@ use axum::Router;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::licenses::checkout_session_shows_key;
 use crate::state::AppState;
 
 /// `GET /checkout/success`.
@@ -65,9 +68,15 @@ pub fn is_checkout_session_id(id: &str) -> bool {
             body = String, content_type = "text/html"),
         (status = 400, description = "A page saying the link names no Checkout Session",
             body = String, content_type = "text/html"),
+        (status = 410, description = "A page saying the link is too old to show the key, which was \
+            e-mailed (`[licenses] checkout_session_key_hours`)",
+            body = String, content_type = "text/html"),
     )
 )]
-async fn success(query: Result<Query<SuccessQuery>, QueryRejection>) -> Response {
+async fn success(
+    State(state): State<AppState>,
+    query: Result<Query<SuccessQuery>, QueryRejection>,
+) -> Response {
     let nonce = nonce();
     let session_id = match query {
         Ok(Query(SuccessQuery {
@@ -75,6 +84,16 @@ async fn success(query: Result<Query<SuccessQuery>, QueryRejection>) -> Response
         })) if is_checkout_session_id(&id) => id,
         _ => return bad_request_page(&nonce),
     };
+    let lookup = session_id.clone();
+    // A storage failure shows the waiting page, whose script reports what the endpoint answers.
+    if let Ok(Some((license, _))) = state
+        .db(move |store| store.license_by_checkout_session(&lookup))
+        .await
+    {
+        if !checkout_session_shows_key(&state.config, &license) {
+            return expired_page(&nonce, &escape_html(&session_id));
+        }
+    }
     let escaped = escape_html(&session_id);
     let mut html = String::with_capacity(12 * 1024);
     html.push_str(&head(&nonce, "Your licence key"));
@@ -122,6 +141,23 @@ ends in <code>?session_id=cs_…</code>, or contact the vendor.</p>
 "#,
     );
     page_response(StatusCode::BAD_REQUEST, nonce, false, html)
+}
+
+fn expired_page(nonce: &str, escaped_session_id: &str) -> Response {
+    let mut html = head(nonce, "Link expired");
+    html.push_str(&format!(
+        r#"<main id="checkout" data-state="expired">
+<h1>This link has expired</h1>
+<p>For your security, the licence key is shown here only for a while after the purchase. It was sent
+to the e-mail address you gave at checkout: please check your e-mail (and its spam folder). If you
+cannot find it, contact support with the order reference below.</p>
+<p class="reference">Order reference: <code>{escaped_session_id}</code></p>
+</main>
+</body>
+</html>
+"#
+    ));
+    page_response(StatusCode::GONE, nonce, false, html)
 }
 
 fn head(nonce: &str, title: &str) -> String {
@@ -223,7 +259,7 @@ dd { margin: 0; }
 .spinner { width: 1.75rem; height: 1.75rem; border-radius: 50%; border: 3px solid var(--border);
   border-top-color: var(--accent); animation: spin 1s linear infinite; margin: .5rem 0 1rem; }
 main[data-state="ready"] .spinner, main[data-state="timeout"] .spinner,
-main[data-state="error"] .spinner { display: none; }
+main[data-state="error"] .spinner, main[data-state="expired"] .spinner { display: none; }
 @keyframes spin { to { transform: rotate(360deg); } }
 @media (prefers-reduced-motion: reduce) { .spinner { animation: none; } }
 "#;
@@ -302,6 +338,10 @@ const SCRIPT: &str = r#"
           again("Waiting for the payment confirmation… This usually takes a few seconds.");
         } else if (response.status === 400) {
           setState("error", "This link does not name a valid checkout session.");
+        } else if (response.status === 410) {
+          setState("expired", "This link has expired. Your licence key was sent to the e-mail " +
+            "address you gave at checkout: please check your e-mail. If you cannot find it, contact " +
+            "support with the order reference below.");
         } else {
           again("The server is busy; trying again…");
         }

@@ -24,6 +24,9 @@ pub struct Config {
     pub retired_public_keys: Vec<PublicKey>,
     /// Seconds after expiry during which a subscription's licence keeps working.
     pub grace_seconds: u32,
+    /// Seconds after a licence is issued during which its Checkout Session id still fetches its key
+    /// (the success page, `by-checkout-session`); after that the buyer has the e-mail.
+    pub checkout_session_key_seconds: i64,
     /// Stripe settings.
     pub stripe: StripeConfig,
     /// E-mail delivery of licence keys; `None` (no `[smtp]` section) sends no mail.
@@ -36,6 +39,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Longest a request may take, in seconds.
     pub request_timeout_seconds: u64,
+    /// Open connections, idle ones included.
+    pub connections: ConnectionLimits,
     /// Requests one client address may make: sustained per second, and at once.
     pub per_ip: RateLimit,
     /// Credit requests one licence may make: sustained per second, and at once.
@@ -63,6 +68,19 @@ impl RateLimit {
         }
         Ok(RateLimit { per_second, burst })
     }
+}
+
+/// How many connections may be open, and how long one may wait for a request (`[limits]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once; more wait to be accepted until one closes.
+    pub max_connections: usize,
+    /// How long a client has to send a request's complete header, from when the issuer starts
+    /// waiting for it (the connection opened, or the previous answer went out).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a connection is kept open after an answer for the next request; `None`: a connection
+    /// serves one request only.
+    pub keep_alive: Option<std::time::Duration>,
 }
 
 /// How the issuer talks to Stripe.
@@ -203,6 +221,7 @@ struct SigningFile {
 #[serde(deny_unknown_fields)]
 struct LicensesFile {
     grace_days: Option<u32>,
+    checkout_session_key_hours: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,6 +238,9 @@ struct StripeFile {
 struct LimitsFile {
     body_bytes: Option<usize>,
     request_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    header_read_timeout_seconds: Option<u64>,
+    keep_alive_seconds: Option<u64>,
     requests_per_second_per_ip: Option<u32>,
     burst_per_ip: Option<u32>,
     credit_requests_per_second_per_license: Option<u32>,
@@ -353,6 +375,13 @@ impl Config {
         let grace_seconds = grace_days
             .checked_mul(86_400)
             .ok_or_else(|| invalid("licenses.grace_days", "is too large"))?;
+        let checkout_session_key_hours = file.licenses.checkout_session_key_hours.unwrap_or(24);
+        if checkout_session_key_hours == 0 {
+            return Err(invalid(
+                "licenses.checkout_session_key_hours",
+                "must be positive",
+            ));
+        }
 
         let mut webhook_secrets = file.stripe.webhook_secrets;
         if let Some(from_env) = &env.webhook_secret {
@@ -411,6 +440,8 @@ impl Config {
             ));
         }
 
+        let connections = connection_limits(&file.limits)?;
+
         let per_ip = RateLimit::new(
             file.limits.requests_per_second_per_ip.unwrap_or(1000),
             file.limits.burst_per_ip.unwrap_or(2000),
@@ -443,6 +474,7 @@ impl Config {
             signing_key_file: file.signing.key_file,
             retired_public_keys,
             grace_seconds,
+            checkout_session_key_seconds: i64::from(checkout_session_key_hours) * 3600,
             stripe: StripeConfig {
                 webhook_secrets: webhook_secrets.into_iter().map(Secret).collect(),
                 secret_key,
@@ -453,6 +485,7 @@ impl Config {
             prices,
             body_limit_bytes,
             request_timeout_seconds,
+            connections,
             per_ip,
             per_license,
             admin_tokens,
@@ -464,6 +497,26 @@ impl Config {
     pub fn price(&self, price_id: &str) -> Option<&PriceEntry> {
         self.prices.iter().find(|entry| entry.price_id == price_id)
     }
+}
+
+fn connection_limits(limits: &LimitsFile) -> Result<ConnectionLimits, ConfigError> {
+    let max_connections = limits.max_connections.unwrap_or(512);
+    if max_connections == 0 {
+        return Err(invalid("limits.max_connections", "must be positive"));
+    }
+    let header_read_timeout = limits.header_read_timeout_seconds.unwrap_or(20);
+    if header_read_timeout == 0 {
+        return Err(invalid(
+            "limits.header_read_timeout_seconds",
+            "must be positive",
+        ));
+    }
+    let keep_alive = limits.keep_alive_seconds.unwrap_or(5);
+    Ok(ConnectionLimits {
+        max_connections,
+        header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
+        keep_alive: (keep_alive > 0).then(|| std::time::Duration::from_secs(keep_alive)),
+    })
 }
 
 fn toml_error(err: &toml::de::Error) -> ConfigError {

@@ -36,6 +36,13 @@ pub enum ApiError {
     },
     /// 404: nothing by that id (yet).
     NotFound(&'static str),
+    /// 410: it was here, and is no longer served by this id (an old Checkout Session's key).
+    Gone {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// One line for humans.
+        message: &'static str,
+    },
     /// 409: conflicts with the current state (a reservation already settled otherwise).
     Conflict {
         /// Stable machine-readable code.
@@ -126,6 +133,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::FORBIDDEN, *code, message.as_str())
             }
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", *what),
+            ApiError::Gone { code, message } => (StatusCode::GONE, *code, *message),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.as_str()),
             ApiError::Unprocessable { code, message } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, *code, message.as_str())

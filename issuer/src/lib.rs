@@ -14,7 +14,7 @@
 //! let config = Config::load(None, &Environment::from_process())?;
 //! let state = startup::open(config)?;
 //! let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
-//! axum::serve(listener, tessera_issuer::app(state)).await?;
+//! tessera_issuer::serve(listener, state, tessera_issuer::server::shutdown_signal()).await;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -23,6 +23,7 @@ pub mod admin;
 pub mod checkout_page;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod credits;
 pub mod email;
 pub mod error;
@@ -47,6 +48,17 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// Serves the API on `listener` until `shutdown` resolves, within the connection limits of
+/// `[limits]` ([`connections`]), then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = state.config.connections;
+    connections::serve(listener, app(state), limits, shutdown).await;
+}
+
 /// The whole HTTP API: one router per module, merged.
 pub fn app(state: AppState) -> Router {
     let limits = server::Limits::from(&*state.config);
@@ -60,6 +72,8 @@ pub fn app(state: AppState) -> Router {
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
         .merge(openapi::router())
+        // Before the rate limit, which then counts unknown paths too.
+        .fallback(server::no_such_endpoint)
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::clone(&state.rate_limits),
             rate_limit::per_ip,

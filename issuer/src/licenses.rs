@@ -6,17 +6,26 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 
+/// The route of [`by_checkout_session`] (written out in [`router`] too, where
+/// `tests/issuer/openapi.rs` reads the routes); its path carries a credential, so logs show this
+/// template instead.
+pub const BY_CHECKOUT_SESSION: &str = "/v1/licenses/by-checkout-session/{id}";
+
 /// `GET /v1/licenses/by-checkout-session/{id}`.
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v1/licenses/by-checkout-session/{id}",
-        get(by_checkout_session),
-    )
+    Router::new()
+        .route(
+            "/v1/licenses/by-checkout-session/{id}",
+            get(by_checkout_session),
+        )
+        // Every answer, errors included: the success page must never be served a cached one.
+        .layer(axum::middleware::map_response(crate::server::no_store))
 }
 
 /// A licence and its current key.
@@ -95,6 +104,22 @@ fn effective_status(license: &LicenseRecord, grace_seconds: u32) -> LicenseStatu
     }
 }
 
+/// What the buyer is told once a Checkout Session id no longer fetches the key.
+pub const CHECKOUT_SESSION_EXPIRED: &str =
+    "this checkout link no longer shows the licence key: it \
+    was e-mailed to the address given at checkout; if you cannot find it, contact support with the \
+    order reference";
+
+/// Whether a Checkout Session id still fetches `license`'s key: only for
+/// `[licenses] checkout_session_key_hours` after the licence was issued, since the id travels in
+/// URLs (browser history, the success page's address) where it may be found later.
+pub fn checkout_session_shows_key(config: &Config, license: &LicenseRecord) -> bool {
+    let now = crate::clock::now().0 as i64;
+    now < license
+        .created_at
+        .saturating_add(config.checkout_session_key_seconds)
+}
+
 /// The licence a Checkout Session bought, and its current key (the success page polls this).
 #[utoipa::path(
     get,
@@ -109,13 +134,16 @@ fn effective_status(license: &LicenseRecord, grace_seconds: u32) -> LicenseStatu
             body = ErrorResponse),
         (status = 404, description = "`not_found`: no licence for it yet (the webhook has not \
             arrived)", body = ErrorResponse),
+        (status = 410, description = "`checkout_session_expired`: the licence was issued longer \
+            ago than `[licenses] checkout_session_key_hours`; the key was e-mailed",
+            body = ErrorResponse),
         (status = 500, description = "`internal`", body = ErrorResponse),
     )
 )]
 async fn by_checkout_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<impl axum::response::IntoResponse, ApiError> {
+) -> Result<Json<LicenseResponse>, ApiError> {
     if !id.starts_with("cs_") || id.len() > 255 {
         return Err(ApiError::bad_request(
             "invalid_checkout_session",
@@ -128,14 +156,16 @@ async fn by_checkout_session(
     let (license, key): (LicenseRecord, Option<IssuedKey>) = found.ok_or(ApiError::NotFound(
         "no licence for this checkout session yet",
     ))?;
-    // The answer carries a licence key: no cache may keep it.
-    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
-    Ok((
-        no_store,
-        Json(LicenseResponse {
-            license: LicenseView::new(&state, &license),
-            key_expires_at: key.as_ref().and_then(|k| k.expires_at),
-            key: key.map(|k| k.key),
-        }),
-    ))
+    if !checkout_session_shows_key(&state.config, &license) {
+        tracing::info!(license = %license.id, "checkout session too old to fetch the key");
+        return Err(ApiError::Gone {
+            code: "checkout_session_expired",
+            message: CHECKOUT_SESSION_EXPIRED,
+        });
+    }
+    Ok(Json(LicenseResponse {
+        license: LicenseView::new(&state, &license),
+        key_expires_at: key.as_ref().and_then(|k| k.expires_at),
+        key: key.map(|k| k.key),
+    }))
 }

@@ -78,12 +78,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Tests and scripts read this line to learn the port when listening on port 0.
         println!("tessera-issuer listening on http://{address}");
         tracing::info!(%address, "listening");
-        // Client addresses for the per-address rate limit.
-        let app = tessera_issuer::app(state)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(tessera_issuer::server::shutdown_signal())
-            .await?;
+        tessera_issuer::serve(listener, state, tessera_issuer::server::shutdown_signal()).await;
         sweeper.stop().await;
         if let Some(mailer) = mailer {
             mailer.stop().await;

@@ -132,7 +132,7 @@ pub async fn per_ip(
         .map(|ConnectInfo(address)| address.ip());
     if let Some(address) = address {
         if let Err(limited) = limits.check_ip(address) {
-            tracing::warn!(%address, path = %request.uri().path(), "rate limited");
+            tracing::warn!(%address, path = %crate::server::loggable_path(&request), "rate limited");
             return limited.into_response();
         }
     }

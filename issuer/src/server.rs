@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -38,7 +38,7 @@ impl From<&Config> for Limits {
     }
 }
 
-/// Numbers requests `req-1`, `req-2`, … unless the client sent an `x-request-id`.
+/// Numbers requests `req-1`, `req-2`, … unless the client sent a safe `x-request-id`.
 #[derive(Clone, Debug, Default)]
 struct Counter(Arc<AtomicU64>);
 
@@ -51,10 +51,59 @@ impl MakeRequestId for Counter {
     }
 }
 
-/// Wraps `routes` with the middleware every endpoint gets, and a JSON 404 for unknown paths.
+/// The longest `x-request-id` a client may choose; longer ones are replaced by the issuer's own.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's request id may go into the log and back into the answer as it is: short, and
+/// only letters, digits, `.`, `_` and `-`, so that it can neither forge log fields nor lines.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+/// Drops a client's `x-request-id` unless it is one safe id, so that the issuer numbers the request
+/// itself.
+async fn drop_unsafe_request_id(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let mut ids = headers.get_all("x-request-id").iter();
+    let safe =
+        matches!((ids.next(), ids.next()), (Some(id), None) if is_safe_request_id(id.as_bytes()));
+    if !safe {
+        headers.remove("x-request-id");
+    }
+    request
+}
+
+/// Routes whose path carries a credential: logged by their template, never as requested.
+const SECRET_PATHS: &[&str] = &[crate::licenses::BY_CHECKOUT_SESSION];
+
+/// The request's path as the log may show it: without the query, and without a Checkout Session id.
+pub fn loggable_path(request: &Request) -> &str {
+    match request.extensions().get::<MatchedPath>() {
+        Some(route) if SECRET_PATHS.contains(&route.as_str()) => route.as_str(),
+        _ => request.uri().path(),
+    }
+}
+
+/// The answer to a path no route has: a JSON 404.
+pub async fn no_such_endpoint() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}
+
+/// Marks an answer `Cache-Control: no-store`: for answers that can carry licence keys.
+pub async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Wraps `routes` (with their fallback) with the middleware every endpoint gets.
 pub fn with_middleware(routes: Router, limits: Limits) -> Router {
     routes
-        .fallback(|| async { ApiError::NotFound("no such endpoint") })
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -79,12 +128,13 @@ pub fn with_middleware(routes: Router, limits: Limits) -> Router {
                     "request",
                     id = %request_id,
                     method = %request.method(),
-                    path = %request.uri().path(),
+                    path = %loggable_path(request),
                 )
             }),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
 }
 
 /// Resolves on SIGTERM or Ctrl-C; axum then stops accepting and finishes the requests in flight.

@@ -2,24 +2,35 @@
 //!
 //! A credit client sends its licence key with every request. The Ed25519 check is by far the
 //! costliest part of such a request (about 40 µs, more than the rest of it together), and its answer
-//! for a given text never changes: so the claims of every text whose signature verified are kept,
-//! and a text seen before costs one hash lookup plus the date checks, which do depend on `now` and
-//! are made every time by the verifier's own [`tessera_verifier::check_dates`]. Only texts that
-//! verified are kept, so unsigned garbage cannot fill the memory, and the table is bounded anyway.
+//! for a given key never changes: so the claims of every key whose signature verified are kept, and
+//! a key seen before costs a decoding and one hash lookup plus the date checks, which do depend on
+//! `now` and are made every time by the verifier's own [`tessera_verifier::check_dates`].
+//!
+//! Keys are remembered by their decoded bytes, not their text: decoding ignores whitespace anywhere
+//! in the text, so one key sent with its whitespace varied would otherwise fill the table with copies.
+//! Only keys that verified are kept, so unsigned garbage cannot fill the memory; a text longer than
+//! [`MAX_KEY_TEXT_LEN`] is refused before it is even decoded; and the table is bounded anyway.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use tessera_keys::{Claims, LicenseBuffer, LicenseId, PublicKey, UnixTime};
+use tessera_keys::{
+    Claims, LicenseBuffer, LicenseId, Malformed, PublicKey, SignedLicense, UnixTime,
+    LICENSE_DOMAIN, MAX_LICENSE_TEXT_LEN,
+};
 use tessera_verifier::{SetupError, Verifier, VerifyError};
 
-/// Key texts remembered at most; the table starts afresh when full.
+/// Keys remembered at most; the table starts afresh when full.
 const CAPACITY: usize = 16_384;
+
+/// The longest key text accepted: the longest a key can be, with as much whitespace again (a key
+/// wrapped and indented in an e-mail). Longer texts are refused as malformed before decoding.
+pub const MAX_KEY_TEXT_LEN: usize = 2 * MAX_LICENSE_TEXT_LEN;
 
 /// Checks licence keys against the issuer's trusted public keys, remembering good signatures.
 pub struct VerifiedKeys {
     verifier: std::sync::RwLock<Verifier<'static>>,
-    seen: Mutex<HashMap<Box<str>, Claims<'static>>>,
+    seen: Mutex<HashMap<Box<[u8]>, Claims<'static>>>,
 }
 
 impl std::fmt::Debug for VerifiedKeys {
@@ -83,16 +94,24 @@ impl VerifiedKeys {
 
     /// Judges `key_text` at `now`.
     pub fn check(&self, key_text: &str, now: UnixTime) -> Checked {
-        let remembered = self.seen().get(key_text).copied();
+        if key_text.len() > MAX_KEY_TEXT_LEN {
+            return Checked::Untrusted(VerifyError::Malformed(Malformed::TooLong));
+        }
+        let mut buf = LicenseBuffer::new();
+        let key = match buf.decode_text(key_text) {
+            Ok(signed) => key_bytes(&signed),
+            Err(err) => return Checked::Untrusted(err.into()),
+        };
+        let remembered = self.seen().get(key.as_slice()).copied();
         let claims = match remembered {
             Some(claims) => claims,
-            None => match self.verify_signature(key_text, now) {
+            None => match self.verify_signature(&key, now) {
                 Ok(claims) => {
                     let mut seen = self.seen();
                     if seen.len() >= CAPACITY {
                         seen.clear();
                     }
-                    seen.insert(key_text.into(), claims);
+                    seen.insert(key.into_boxed_slice(), claims);
                     claims
                 }
                 Err(err) => return Checked::Untrusted(err),
@@ -111,37 +130,40 @@ impl VerifiedKeys {
         })
     }
 
-    /// The claims of a key whose signature verifies, whatever its dates (without the licensee name,
-    /// which nothing here needs).
-    fn verify_signature(
-        &self,
-        key_text: &str,
-        now: UnixTime,
-    ) -> Result<Claims<'static>, VerifyError> {
+    /// The claims of a key (in binary form) whose signature verifies, whatever its dates (without
+    /// the licensee name, which nothing here needs).
+    fn verify_signature(&self, key: &[u8], now: UnixTime) -> Result<Claims<'static>, VerifyError> {
         let verifier = self
             .verifier
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut buf = LicenseBuffer::new();
-        match verifier.verify(key_text, now, &mut buf) {
+        match verifier.verify_bytes(key, now, &mut buf) {
             Ok(license) => Ok(without_licensee(license.claims())),
             // Reported only after the signature checked out, so the claims can be trusted; the
-            // verifier does not hand them back for a refused key, so decode the same text again.
+            // verifier does not hand them back for a refused key, so decode the same bytes again.
             Err(VerifyError::Expired { .. } | VerifyError::NotYetValid { .. }) => {
                 let mut buf = LicenseBuffer::new();
-                let signed = buf.decode_text(key_text).map_err(VerifyError::from)?;
+                let signed = buf.decode_bytes(key).map_err(VerifyError::from)?;
                 Ok(without_licensee(&signed.claims))
             }
             Err(err) => Err(err),
         }
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Claims<'static>>> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Claims<'static>>> {
         // The table holds plain values; one left half-updated by a panic is still a valid table.
         self.seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A decoded key's binary form, claims followed by the signature: the same for every text of the
+/// key, whatever whitespace it carries (base64url has one text for given bytes).
+fn key_bytes(signed: &SignedLicense<'_>) -> Vec<u8> {
+    let claims = &signed.signed_message[LICENSE_DOMAIN.len()..];
+    [claims, &signed.signature[..]].concat()
 }
 
 fn without_licensee(claims: &Claims<'_>) -> Claims<'static> {
@@ -213,5 +235,34 @@ mod tests {
         assert_eq!(standing(&keys, &forged, 1_500), "untrusted");
         assert!(keys.seen().is_empty());
         assert_eq!(standing(&keys, &text, 1_500), "valid");
+    }
+
+    #[test]
+    fn one_key_with_its_whitespace_varied_is_remembered_once() {
+        let (keys, text) = key(2_000);
+        for at in 0..text.len() {
+            for space in [" ", "\n", "\r\n\t"] {
+                let padded = format!("{}{space}{}", &text[..at], &text[at..]);
+                assert_eq!(standing(&keys, &padded, 1_500), "valid", "{padded:?}");
+            }
+        }
+        assert_eq!(keys.seen().len(), 1);
+    }
+
+    #[test]
+    fn a_text_longer_than_any_key_is_refused_before_decoding() {
+        let (keys, text) = key(2_000);
+        let wrapped: String = text
+            .as_bytes()
+            .chunks(20)
+            .map(|line| format!("    {}\r\n", std::str::from_utf8(line).unwrap()))
+            .collect();
+        assert!(wrapped.len() <= MAX_KEY_TEXT_LEN);
+        assert_eq!(standing(&keys, &wrapped, 1_500), "valid");
+        let overlong = format!("{text}{}", " ".repeat(MAX_KEY_TEXT_LEN + 1 - text.len()));
+        assert!(matches!(
+            keys.check(&overlong, UnixTime(T + 1_500)),
+            Checked::Untrusted(VerifyError::Malformed(Malformed::TooLong))
+        ));
     }
 }

@@ -1207,3 +1207,55 @@ fn the_embedded_default_makes_a_development_admin_token() {
     let audit: AuditJson = parse(&run(&["audit", "list"]));
     assert_eq!(audit.entries[0].actor, "dev");
 }
+
+#[test]
+fn answers_carrying_licence_keys_are_never_cached_and_session_ids_stay_out_of_the_log() {
+    let admin = Admin::start();
+    let (session, _) = admin.buy("pi_test_no_store");
+    let issuer = admin.issuer();
+    let agent = super::harness::http();
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = agent.get(&issuer.url(path));
+        if let Some(token) = token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().expect("GET");
+        let cache_control = response
+            .headers()
+            .get("cache-control")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        (response.status().as_u16(), cache_control, body)
+    };
+    let (status, cache_control, found) = get(
+        &format!("/v1/admin/licenses?checkout_session={session}"),
+        Some(&admin.token),
+    );
+    assert_eq!((status, cache_control.as_deref()), (200, Some("no-store")));
+    let id = found["licenses"][0]["id"].as_str().unwrap().to_owned();
+    let (status, cache_control, shown) =
+        get(&format!("/v1/admin/licenses/{id}"), Some(&admin.token));
+    assert_eq!((status, cache_control.as_deref()), (200, Some("no-store")));
+    let key = shown["keys"][0]["key"].as_str().unwrap();
+    assert!(key.starts_with("ts1_"), "{shown}");
+    // Refusals too: every admin answer.
+    let (status, cache_control, _) = get(&format!("/v1/admin/licenses/{id}"), None);
+    assert_eq!((status, cache_control.as_deref()), (401, Some("no-store")));
+    let (status, cache_control, _) =
+        get(&format!("/v1/licenses/by-checkout-session/{session}"), None);
+    assert_eq!((status, cache_control.as_deref()), (200, Some("no-store")));
+
+    // The session id fetches the key, so the log names the licence instead.
+    let log = issuer.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("licence issued") && line.contains(&id)),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&session),
+        "a checkout session id reached the log:\n{log}"
+    );
+}

@@ -84,6 +84,45 @@ fn unknown_paths_and_bad_ids_get_json_errors() {
 }
 
 #[test]
+fn a_client_request_id_is_kept_only_if_short_and_safe() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start();
+    // Validating a key logs a line, in the request's span.
+    let echoed = |id: &str| {
+        let response = http()
+            .post(&issuer.url("/v1/licenses/validate"))
+            .header("x-request-id", id)
+            .content_type("application/json")
+            .send(r#"{"key": "garbage"}"#)
+            .unwrap();
+        let ids: Vec<_> = response
+            .headers()
+            .get_all("x-request-id")
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        ids[0].clone()
+    };
+    let safe = "Client-1.trace_42";
+    assert_eq!(echoed(safe), safe);
+    let longest = "a".repeat(64);
+    assert_eq!(echoed(&longest), longest);
+    let forged = "x method=POST path=/v1/admin/keys/rotate";
+    for hostile in [forged, &"a".repeat(65), "a\"b", "a\tb", ""] {
+        let id = echoed(hostile);
+        assert!(id.starts_with("req-"), "{hostile:?} came back as {id:?}");
+    }
+    let log = issuer.log();
+    assert!(log.contains(&format!("id={safe}")), "{log}");
+    assert!(
+        !log.contains("path=/v1/admin"),
+        "a forged field reached the log:\n{log}"
+    );
+    assert!(!log.contains(&"a".repeat(65)), "{log}");
+}
+
+#[test]
 fn bad_config_fails_at_start_with_one_line_naming_the_field() {
     let workspace = Workspace::new("[licenses]\ngrace_days = \"seven\"\n");
     let output = std::process::Command::new(crate::util::issuer_bin())

@@ -3,6 +3,7 @@
 
 use super::credits::{balances, funded_licence};
 use super::harness::{get_json, http, Workspace};
+use super::seed::Seed;
 use super::stripe_fixtures::FakeStripe;
 use super::webhooks::config;
 
@@ -26,22 +27,35 @@ fn get(url: &str, key: Option<&str>) -> (u16, Option<String>, serde_json::Value)
     )
 }
 
-#[test]
-fn a_client_address_over_its_limit_gets_429_with_retry_after() {
+/// Sends 8 requests for `path` to an issuer allowing a burst of 5 per address: the burst gets
+/// `status`, the last 429 with `Retry-After`.
+fn limited_after_a_burst(path: &str, status: u16) {
     let workspace = Workspace::new("[limits]\nrequests_per_second_per_ip = 1\nburst_per_ip = 5\n");
     let issuer = workspace.start();
-    let answers: Vec<_> = (0..8).map(|_| get(&issuer.url("/healthz"), None)).collect();
+    let answers: Vec<_> = (0..8).map(|_| get(&issuer.url(path), None)).collect();
     // The burst passes (a sixth may too, if a second has gone by); then the limit holds.
     assert!(
-        answers[..5].iter().all(|(status, _, _)| *status == 200),
+        answers[..5]
+            .iter()
+            .all(|(answered, _, _)| *answered == status),
         "{answers:?}"
     );
-    let (status, retry_after, body) = answers.last().unwrap();
-    assert_eq!(*status, 429, "{answers:?}");
+    let (answered, retry_after, body) = answers.last().unwrap();
+    assert_eq!(*answered, 429, "{answers:?}");
     let seconds: u64 = retry_after.as_deref().unwrap().parse().unwrap();
     assert!((1..=2).contains(&seconds), "{seconds}");
     assert_eq!(body["error"], "rate_limited");
     assert!(body["message"].as_str().unwrap().contains("retry after"));
+}
+
+#[test]
+fn a_client_address_over_its_limit_gets_429_with_retry_after() {
+    limited_after_a_burst("/healthz", 200);
+}
+
+#[test]
+fn unknown_paths_are_rate_limited_too() {
+    limited_after_a_burst("/nope", 404);
 }
 
 #[test]
@@ -77,4 +91,33 @@ fn a_licence_over_its_credit_limit_gets_429_and_others_do_not() {
             "a licence key reached the log"
         );
     }
+}
+
+#[test]
+fn a_licence_key_text_longer_than_any_key_is_refused_before_decoding() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start();
+    let key = Seed::active(0x0b1e_c7ed_0000_0001).insert(&workspace.path().join("data"));
+    let max = tessera_issuer::verified_keys::MAX_KEY_TEXT_LEN;
+    // Wrapped and indented as in an e-mail: still the key.
+    let wrapped: String = key
+        .as_bytes()
+        .chunks(40)
+        .map(|line| format!("    {} ", std::str::from_utf8(line).unwrap()))
+        .collect();
+    assert!(wrapped.len() <= max);
+    let (status, _, body) = get(&issuer.url("/v1/credits"), Some(&wrapped));
+    assert_ne!(status, 401, "{body}");
+    // The same key with more whitespace than any key needs.
+    let padded = format!("{}{}{}", &key[..10], " ".repeat(max), &key[10..]);
+    let (status, _, body) = get(&issuer.url("/v1/credits"), Some(&padded));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("malformed")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("too long"),
+        "{body}"
+    );
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod basics;
+mod connections;
 mod crash;
 mod credit_faults;
 mod credits;

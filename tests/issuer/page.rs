@@ -115,6 +115,67 @@ fn page_is_self_contained_with_strict_headers_and_refuses_bad_ids() {
 }
 
 #[test]
+fn a_checkout_session_fetches_the_key_only_for_the_configured_hours() {
+    let workspace = Workspace::new(&format!(
+        "{CATALOG}\n[licenses]\ncheckout_session_key_hours = 2\n"
+    ));
+    let issuer = workspace.start();
+    let data = workspace.path().join("data");
+    let bought = |id: u64, session: &str, hours_ago: u64| {
+        let seed = Seed {
+            checkout_session_id: Some(session.into()),
+            ..Seed::active(id)
+        };
+        let key = seed.insert(&data);
+        let created_at = (super::seed::now() - hours_ago * 3600) as i64;
+        rusqlite::Connection::open(data.join("tessera.sqlite3"))
+            .and_then(|conn| {
+                conn.execute(
+                    "UPDATE licenses SET created_at = ?1 WHERE checkout_session_id = ?2",
+                    rusqlite::params![created_at, session],
+                )
+            })
+            .expect("backdate the licence");
+        key
+    };
+    let recent = bought(0x5e55_0000_0000_0001, "cs_test_recent", 1);
+    bought(0x5e55_0000_0000_0002, "cs_test_old", 3);
+
+    let (status, body) =
+        super::harness::get_json(&issuer.url("/v1/licenses/by-checkout-session/cs_test_recent"));
+    assert_eq!(
+        (status, body["key"].as_str()),
+        (200, Some(&*recent)),
+        "{body}"
+    );
+    let (status, _, page) = get(&issuer.url("/checkout/success?session_id=cs_test_recent"));
+    assert_eq!(status, 200);
+    assert!(page.contains("data-state=\"loading\""), "{page}");
+
+    let (status, body) =
+        super::harness::get_json(&issuer.url("/v1/licenses/by-checkout-session/cs_test_old"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (410, Some("checkout_session_expired")),
+        "{body}"
+    );
+    assert!(body.get("key").is_none(), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("e-mail"),
+        "{body}"
+    );
+    let (status, headers, page) = get(&issuer.url("/checkout/success?session_id=cs_test_old"));
+    assert_eq!(status, 410, "{page}");
+    assert_eq!(header(&headers, "cache-control"), "no-store");
+    assert!(page.contains("data-state=\"expired\""), "{page}");
+    assert!(page.contains("check your e-mail"), "{page}");
+    assert!(page.contains("contact support"), "{page}");
+    assert!(page.contains("cs_test_old"), "the order reference: {page}");
+    assert!(!page.contains("<script"), "{page}");
+    assert!(!issuer.log().contains("cs_test_"), "{}", issuer.log());
+}
+
+#[test]
 fn page_in_chromium_waits_for_the_webhook_then_shows_the_key() {
     let chromium = chromium();
     let workspace = Workspace::new(CATALOG);

@@ -81,6 +81,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/admin/keys/rotate", post(keys::rotate))
         .route("/v1/admin/audit", get(audit))
         .layer(Extension(api))
+        // Admin answers carry licence keys and customers' details: no cache may keep them.
+        .layer(axum::middleware::map_response(crate::server::no_store))
 }
 
 const NO_LICENSE: &str = "no licence by that id";

@@ -116,7 +116,8 @@ fn one_time_license(
     tx.insert_license(&license)?;
     let key = sign(ctx, &license, None, "purchase")?;
     tx.add_key(&license.id, &key, Some(ctx.event_id))?;
-    tracing::info!(license = %license.id, session = %session.id, price = %item.price_id,
+    // Not the session id: for a while it fetches the key (`by-checkout-session`).
+    tracing::info!(license = %license.id, price = %item.price_id,
         "licence issued for a one-time purchase");
     let reversal = match &license.payment_intent_id {
         Some(payment_intent) => tx.payment_reversal(payment_intent)?,
