@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::util::{fails, stdout_of, Sandbox};
+use crate::util::{fails, raw_terminal_controls, stdout_of, Sandbox};
 
 const CATALOG: &str = r#"
 [[products]]
@@ -1196,6 +1196,41 @@ fn inspect_shows_fields_and_signature_status_without_trusting() {
             .assert(),
         10,
     );
+}
+
+#[test]
+fn untrusted_text_is_escaped_on_the_terminal_but_not_in_json() {
+    let f = Fixture::new();
+    // A licensee that would erase the line above and write its own verdict, then reverse the rest.
+    let forged = "\u{1b}[1A\u{1b}[2K\rsignature:  valid\u{7}\u{9b}2J\u{7f}\u{202e}";
+    let shown = "\\u{1b}[1A\\u{1b}[2K\\rsignature:  valid\\u{7}\\u{9b}2J\\u{7f}\\u{202e}";
+    let key = f.issue(&["--product", "1", "--tier", "1", "--licensee", forged]);
+    let outputs = [
+        f.sandbox.ok(["inspect", &key]),
+        f.sandbox
+            .ok(["inspect", &tamper(&key), "--public-key", &f.public_key]),
+        stdout_of(f.verify(&key, &[]).assert().success().stderr("")),
+    ];
+    for out in outputs {
+        assert_eq!(raw_terminal_controls(&out), Vec::<char>::new(), "{out:?}");
+        assert!(out.contains(shown), "{out}");
+    }
+    let inspected: InspectedJson = parse(&f.sandbox.ok(["--json", "inspect", &key]));
+    assert_eq!(inspected.claims.licensee.as_deref(), Some(forged));
+    assert_eq!(
+        f.verify_json(&key, &[]).claims.licensee.as_deref(),
+        Some(forged)
+    );
+
+    // Error lines quote what they were given, escaped as well.
+    let line = fails(
+        f.sandbox
+            .tessera(["verify", &key, "--public-key", "tspk1_\u{1b}]0;owned\u{7}"])
+            .assert(),
+        2,
+    );
+    assert_eq!(raw_terminal_controls(&line), Vec::<char>::new(), "{line:?}");
+    assert!(line.contains("tspk1_\\u{1b}]0;owned\\u{7}"), "{line}");
 }
 
 #[test]

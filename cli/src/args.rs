@@ -31,6 +31,9 @@ pub struct Cli {
     pub catalog: Option<PathBuf>,
 
     /// Print machine-readable JSON (one object on one line); each command's --help gives the schema.
+    ///
+    /// Without it, control characters and bidi overrides in what a key or the issuer says are shown
+    /// as escapes (`\u{1b}`); JSON gives such strings as they are.
     #[arg(long, global = true)]
     pub json: bool,
 
