@@ -732,6 +732,87 @@ fn verify_reads_stdin_and_public_key_files() {
 }
 
 #[test]
+fn public_key_files_give_every_key_they_hold() {
+    let f = Fixture::new();
+    let second = f.sandbox.keygen("second.key", 2);
+    let old = f.issue(&["--product", "1", "--tier", "1"]);
+    let new = stdout_of(
+        f.sandbox
+            .tessera([
+                "issue",
+                "--key",
+                "second.key",
+                "--product",
+                "1",
+                "--tier",
+                "1",
+            ])
+            .assert()
+            .success(),
+    );
+    let new = new.trim();
+    // The answer of the issuer's GET /v1/keys after a rotation: the active (new) key first.
+    let published = serde_json::json!({"keys": [
+        {"key_id": 2, "public_key": second, "active": true},
+        {"key_id": 1, "public_key": f.public_key, "active": false},
+    ]});
+    f.sandbox.write("keys.json", &published.to_string());
+    f.sandbox
+        .write("keys.txt", &format!("{second}\n\n{}\n", f.public_key));
+    for file in ["keys.json", "keys.txt"] {
+        for key in [&old, new] {
+            f.sandbox
+                .tessera(["verify", key, "--public-key", file])
+                .assert()
+                .success();
+        }
+        let out = f
+            .sandbox
+            .ok(["--json", "inspect", &old, "--public-key", file]);
+        assert_eq!(parse::<InspectedJson>(&out).signature.status, "valid");
+    }
+    // A key given both in a file and as text is one key, not two with the same id.
+    f.sandbox
+        .tessera([
+            "verify",
+            &old,
+            "--public-key",
+            "keys.json",
+            "--public-key",
+            &f.public_key,
+        ])
+        .assert()
+        .success();
+
+    // Two different keys with one id, and a bad key anywhere in the file, are refused.
+    let other_one = Sandbox::new().keygen("other.key", 1);
+    f.sandbox
+        .write("clash.txt", &format!("{}\n{other_one}\n", f.public_key));
+    let line = fails(
+        f.sandbox
+            .tessera(["verify", &old, "--public-key", "clash.txt"])
+            .assert(),
+        2,
+    );
+    assert!(
+        line.contains("two trusted public keys have key id 1"),
+        "{line}"
+    );
+    f.sandbox
+        .write("bad.txt", &format!("{}\ntspk1_2_AAAA\n", f.public_key));
+    let line = fails(
+        f.sandbox
+            .tessera(["verify", &old, "--public-key", "bad.txt"])
+            .assert(),
+        3,
+    );
+    assert!(
+        line.contains("tspk1_2_AAAA") && line.contains("bad.txt"),
+        "{line}"
+    );
+}
+
+#[test]
 fn malformed_keys_exit_10() {
     let f = Fixture::new();
     let key = f.issue(&["--product", "1", "--tier", "1", "--licensee", "Ada"]);

@@ -147,8 +147,9 @@ pub struct VerifyArgs {
     #[arg(value_name = "KEY")]
     pub key: String,
 
-    /// A trusted public key: its text (tspk1_...) or a file holding it. Repeat for several (key
-    /// rotation).
+    /// A trusted public key: its text (tspk1_...), or a file of keys: one per line, `tessera pubkey`
+    /// output, or the JSON of the issuer's `GET /v1/keys` (every key in it is trusted). Repeat for
+    /// several (key rotation).
     #[arg(long = "public-key", value_name = "PK", required = true)]
     pub public_keys: Vec<String>,
 
@@ -188,7 +189,8 @@ pub struct InspectArgs {
     #[arg(value_name = "KEY")]
     pub key: String,
 
-    /// A public key (text or file) to check the signature with. Repeat for several.
+    /// A public key (text, or a file of keys as for `verify`) to check the signature with. Repeat for
+    /// several.
     #[arg(long = "public-key", value_name = "PK")]
     pub public_keys: Vec<String>,
 }
@@ -235,7 +237,8 @@ pub struct RevocationsShowArgs {
     #[arg(value_name = "FILE")]
     pub file: String,
 
-    /// A public key (text or file) to check the signature with. Repeat for several.
+    /// A public key (text, or a file of keys as for `verify`) to check the signature with. Repeat for
+    /// several.
     #[arg(long = "public-key", value_name = "PK")]
     pub public_keys: Vec<String>,
 }

@@ -174,9 +174,18 @@ fn read_limited(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Public keys given as text (`tspk1_...`) or as files holding the text.
+/// Public keys given as text (`tspk1_...`) or as files holding them. A key given twice (in two
+/// files, or in a file and as text) counts once.
 pub(crate) fn public_keys(args: &[String]) -> Result<Vec<PublicKey>> {
-    args.iter().map(|arg| public_key(arg)).collect()
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for arg in args {
+        for key in public_keys_of(arg)? {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// A verifier trusting `keys` (the parsed `--public-key` arguments).
@@ -189,49 +198,62 @@ pub(crate) fn verifier(keys: &[PublicKey]) -> Result<tessera_verifier::Verifier<
     })
 }
 
-fn public_key(arg: &str) -> Result<PublicKey> {
+/// The key one `--public-key` gives as text, or every key in the file it names.
+fn public_keys_of(arg: &str) -> Result<Vec<PublicKey>> {
     let trimmed = arg.trim();
     if trimmed.is_empty() {
         return Err(Failure::msg(Exit::Usage, "--public-key is empty"));
     }
     if trimmed.starts_with("tspk") {
-        return PublicKey::from_text(trimmed).map_err(|err| {
+        let key = PublicKey::from_text(trimmed).map_err(|err| {
             Failure::msg(
                 Exit::Usage,
                 format!("invalid --public-key `{}`: {err}", shorten(trimmed)),
             )
-        });
+        })?;
+        return Ok(vec![key]);
     }
     let path = Path::new(arg);
     let text = file_text(path, "public key file", Exit::Input)?;
-    // Accept any file that holds the key text somewhere: a bare key, or `tessera pubkey` output, text
-    // or JSON.
-    let token = text
+    // Every key text in the file, whatever holds it: one key per line, `tessera pubkey` output (text
+    // or JSON), or the JSON of the issuer's `GET /v1/keys`, which lists every key it trusts (after a
+    // rotation, older licences need the older keys).
+    let tokens: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .find(|token| token.starts_with("tspk"))
-        .ok_or_else(|| {
-            let hint = if text.contains(tessera_keys::SIGNING_KEY_PREFIX) {
-                format!(
-                    "; it is a signing key file: pass its public key (`tessera pubkey {}`)",
-                    path.display()
-                )
-            } else {
-                String::new()
-            };
-            Failure::msg(
-                Exit::Input,
-                format!(
-                    "public key file {} holds no public key (tspk1_...){hint}",
-                    path.display()
-                ),
+        .filter(|token| token.starts_with("tspk"))
+        .collect();
+    if tokens.is_empty() {
+        let hint = if text.contains(tessera_keys::SIGNING_KEY_PREFIX) {
+            format!(
+                "; it is a signing key file: pass its public key (`tessera pubkey {}`)",
+                path.display()
             )
-        })?;
-    PublicKey::from_text(token).map_err(|err| {
-        Failure::msg(
+        } else {
+            String::new()
+        };
+        return Err(Failure::msg(
             Exit::Input,
-            format!("invalid public key in {}: {err}", path.display()),
-        )
-    })
+            format!(
+                "public key file {} holds no public key (tspk1_...){hint}",
+                path.display()
+            ),
+        ));
+    }
+    tokens
+        .into_iter()
+        .map(|token| {
+            PublicKey::from_text(token).map_err(|err| {
+                Failure::msg(
+                    Exit::Input,
+                    format!(
+                        "invalid public key `{}` in {}: {err}",
+                        shorten(token),
+                        path.display()
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The start of a long argument, for error messages.

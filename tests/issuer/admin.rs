@@ -1066,6 +1066,15 @@ fn licences_signed_before_and_after_a_key_rotation_both_verify_offline() {
     assert_eq!(admin.verify(&after.key, &[&new], &[]), 0);
     assert_eq!(admin.verify(&after.key, &[&old], &[]), 12, "unknown key id");
     assert_eq!(admin.verify(&before.key, &[&new], &[]), 12);
+    // The README's recipe: GET /v1/keys saved to a file is a --public-key for licences of every key.
+    let (status, published) = get_json(&admin.issuer().url("/v1/keys"));
+    assert_eq!(status, 200, "{published}");
+    admin
+        .sandbox
+        .write("issuer-keys.json", &published.to_string());
+    for key in [&before.key, &after.key] {
+        assert_eq!(admin.verify(key, &["issuer-keys.json"], &[]), 0);
+    }
 
     // After a restart the rotated key still signs, and both are still published.
     admin.restart();
