@@ -958,6 +958,36 @@ fn revoked_exits_15_and_revocation_lists_are_checked() {
     .assert()
     .success();
 
+    // The issuer's GET /v1/revocations answer, saved as it came, is a list file too.
+    let list = std::fs::read_to_string(f.sandbox.path("list.txt")).unwrap();
+    let served = serde_json::json!({
+        "sequence": 5, "issued_at": 1_700_000_000, "revoked": 2, "list": list.trim(),
+    });
+    f.sandbox
+        .write("revocations.json", &format!("{served:#}\n"));
+    let line = f.verify_fails(&revoked, &["--revocations", "revocations.json"], 15);
+    assert_eq!(line, "error: licence 00000000000000aa has been revoked");
+    f.verify(&kept, &["--revocations", "revocations.json"])
+        .assert()
+        .success();
+    let shown: ShownListJson = parse(&f.sandbox.ok([
+        "--json",
+        "revocations",
+        "show",
+        "revocations.json",
+        "--public-key",
+        &f.public_key,
+    ]));
+    assert_eq!((shown.sequence, shown.revoked.len()), (5, 2));
+    assert_eq!(shown.signature.status, "valid");
+    f.sandbox
+        .write("other.json", r#"{"keys": [{"key_id": 1}]}"#);
+    let line = f.verify_fails(&kept, &["--revocations", "other.json"], 19);
+    assert!(
+        line.contains("not the answer of GET /v1/revocations") && line.contains("list"),
+        "{line}"
+    );
+
     // 19: a list older than one seen before.
     let line = f.verify_fails(
         &kept,

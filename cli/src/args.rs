@@ -169,7 +169,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<UnixTime>,
 
-    /// A signed revocation list file (tsrl1_...); refuse the licence if it is listed.
+    /// A signed revocation list file: the list (tsrl1_...), or the JSON of the issuer's
+    /// `GET /v1/revocations` saved as it came. Refuse the licence if it is listed.
     #[arg(long, value_name = "FILE")]
     pub revocations: Option<PathBuf>,
 
@@ -233,7 +234,8 @@ pub struct RevocationsSignArgs {
 /// Which revocation list to show.
 #[derive(Debug, Args)]
 pub struct RevocationsShowArgs {
-    /// The revocation list file, or `-` to read it from standard input.
+    /// The revocation list file (tsrl1_..., or the JSON of the issuer's `GET /v1/revocations`), or
+    /// `-` to read it from standard input.
     #[arg(value_name = "FILE")]
     pub file: String,
 

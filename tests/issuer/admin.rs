@@ -567,10 +567,14 @@ fn support_finds_a_bought_licence_shows_it_and_changes_it() {
         .sandbox
         .write("revocations.txt", list["list"].as_str().unwrap());
     let list_file = list_file.to_str().unwrap();
-    assert_eq!(
-        admin.verify(&reissued.key, &[&public_key], &["--revocations", list_file]),
-        15
-    );
+    // The list itself, and the whole answer saved as it came.
+    let answer_file = admin.sandbox.write("revocations.json", &list.to_string());
+    for file in [list_file, answer_file.to_str().unwrap()] {
+        assert_eq!(
+            admin.verify(&reissued.key, &[&public_key], &["--revocations", file]),
+            15
+        );
+    }
 
     // The human view of all that; then the audit trail, newest first, under the token's name.
     let text = admin.ok(&["licenses", "show", &id]);
