@@ -677,6 +677,45 @@ fn catalogue_comes_from_the_environment_and_bad_ones_are_refused() {
 }
 
 #[test]
+fn the_issuers_config_file_is_a_catalogue() {
+    let f = Fixture::new();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tessera.toml");
+    let key = f.sandbox.ok([
+        "--catalog",
+        config,
+        "issue",
+        "--key",
+        "issuer.key",
+        "--product",
+        "acme-editor",
+        "--tier",
+        "team",
+        "--feature",
+        "plugins",
+    ]);
+    let out = f.sandbox.ok(["--catalog", config, "inspect", key.trim()]);
+    for expected in [
+        "product:    1 (acme-editor)",
+        "tier:       2 (team)",
+        "plugins",
+    ] {
+        assert!(out.contains(expected), "{expected} missing: {out}");
+    }
+
+    // Its products are read as strictly as a catalogue's own.
+    let text = std::fs::read_to_string(config).unwrap();
+    let typo = text.replacen("tiers = [", "teirs = [", 1);
+    f.sandbox.write("typo.toml", &typo);
+    let line = fails(
+        f.sandbox
+            .tessera(["--catalog", "typo.toml", "inspect", key.trim()])
+            .assert(),
+        3,
+    );
+    assert!(line.contains("teirs"), "{line}");
+}
+
+#[test]
 fn verify_reads_stdin_and_public_key_files() {
     let f = Fixture::new();
     let key = f.issue(&["--product", "1", "--tier", "1"]);

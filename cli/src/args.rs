@@ -26,7 +26,7 @@ use crate::json;
   tessera verify - --public-key tspk1_1_... < licence.txt")]
 pub struct Cli {
     /// Product catalogue (TOML) that names products, tiers and features, so that they can be given by
-    /// name; numbers always work.
+    /// name; numbers always work. The issuer's config file works too (its [[products]] are read).
     #[arg(long, global = true, env = "TESSERA_CATALOG", value_name = "FILE")]
     pub catalog: Option<PathBuf>,
 
