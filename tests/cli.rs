@@ -884,6 +884,37 @@ fn malformed_keys_exit_10() {
 }
 
 #[test]
+fn over_long_keys_are_refused_alike_as_argument_and_on_stdin() {
+    let f = Fixture::new();
+    let key = f.issue(&["--product", "1", "--tier", "1"]);
+    const BOUND: usize = 64 * 1024;
+    let padded = |len: usize| format!("{key}{}", " ".repeat(len - key.len()));
+    let verify = |text: &str, from_stdin: bool| {
+        let arg = if from_stdin { "-" } else { text };
+        let mut command = f
+            .sandbox
+            .tessera(["verify", arg, "--public-key", &f.public_key]);
+        if from_stdin {
+            command.write_stdin(text.to_owned());
+        }
+        command.assert()
+    };
+    let mut lines = Vec::new();
+    for from_stdin in [false, true] {
+        verify(&padded(BOUND), from_stdin).success();
+        for len in [BOUND + 1, BOUND + 4096] {
+            lines.push(fails(verify(&padded(len), from_stdin), 10));
+        }
+    }
+    assert!(
+        lines[0].starts_with("error: malformed licence key: longer than 65536 bytes"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.iter().all(|line| line == &lines[0]), "{lines:#?}");
+}
+
+#[test]
 fn unsupported_version_exits_11() {
     let f = Fixture::new();
     let key = f.issue(&["--product", "1", "--tier", "1"]);

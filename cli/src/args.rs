@@ -143,7 +143,7 @@ pub struct IssueArgs {
 /// What to check.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The licence key text, or `-` to read it from standard input.
+    /// The licence key text, or `-` to read it from standard input (at most 64 KiB either way).
     #[arg(value_name = "KEY")]
     pub key: String,
 
@@ -186,7 +186,7 @@ pub struct VerifyArgs {
 /// What to decode.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The licence key text, or `-` to read it from standard input.
+    /// The licence key text, or `-` to read it from standard input (at most 64 KiB either way).
     #[arg(value_name = "KEY")]
     pub key: String,
 

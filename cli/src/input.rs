@@ -9,8 +9,9 @@ use tessera_keys::{LicenseId, PublicKey, UnixTime};
 
 use crate::exit::{Exit, Failure, Result, ResultExt};
 
-/// The most a licence key text read from stdin may hold; real ones are a few hundred bytes at most.
-const MAX_KEY_INPUT: u64 = 64 * 1024;
+/// The most a licence key text may hold, as an argument or on stdin: real keys are a few hundred
+/// characters; the rest is room for the line breaks and indentation of a pasted one.
+const MAX_KEY_TEXT: usize = 64 * 1024;
 
 /// The most a revocation list, public key file or id file may hold.
 const MAX_FILE_INPUT: u64 = 64 * 1024 * 1024;
@@ -99,15 +100,36 @@ pub(crate) fn parse_license_id(text: &str) -> std::result::Result<LicenseId, Str
         .ok_or_else(|| format!("`{text}` is not a licence id (16 hex digits)"))
 }
 
-/// The text of a licence key given as an argument, or read from stdin for `-`.
+/// The text of a licence key given as an argument, or read from stdin for `-`; either way at most
+/// [`MAX_KEY_TEXT`] bytes, or it is malformed.
 ///
 /// An empty argument is left for the decoder to call malformed; empty stdin is an unreadable input.
 pub(crate) fn key_text(arg: &str) -> Result<String> {
-    if arg == "-" {
-        read_stdin("licence key", MAX_KEY_INPUT, Exit::Malformed)
-    } else {
-        Ok(arg.to_owned())
+    if arg != "-" {
+        check_key_length(arg.len())?;
+        return Ok(arg.to_owned());
     }
+    // One byte past the bound tells a key that is too long, whatever follows it.
+    let bytes = read_at_most(std::io::stdin().lock(), MAX_KEY_TEXT as u64 + 1)
+        .exit_context(Exit::Input, || {
+            "cannot read licence key from standard input"
+        })?;
+    check_key_length(bytes.len())?;
+    stdin_text(bytes, "licence key", Exit::Malformed)
+}
+
+/// Refuses a licence key text longer than [`MAX_KEY_TEXT`] bytes, argument or stdin alike.
+fn check_key_length(len: usize) -> Result {
+    if len > MAX_KEY_TEXT {
+        return Err(Failure::msg(
+            Exit::Malformed,
+            format!(
+                "malformed licence key: longer than {MAX_KEY_TEXT} bytes, which no licence key is, \
+                 line breaks and indentation included"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The text of a file, or of stdin for `-`, which must not be empty.
@@ -146,6 +168,12 @@ fn read_stdin(what: &str, limit: u64, not_text: Exit) -> Result<String> {
     let bytes = read_limited(std::io::stdin().lock(), limit).exit_context(Exit::Input, || {
         format!("cannot read {what} from standard input")
     })?;
+    stdin_text(bytes, what, not_text)
+}
+
+/// What was read from stdin as text, which must not be empty. Content that is not UTF-8 exits with
+/// `not_text`.
+fn stdin_text(bytes: Vec<u8>, what: &str, not_text: Exit) -> Result<String> {
     let text = String::from_utf8(bytes).map_err(|_| {
         Failure::msg(
             not_text,
@@ -163,14 +191,20 @@ fn read_stdin(what: &str, limit: u64, not_text: Exit) -> Result<String> {
 
 /// Reads at most `limit` bytes, failing if there are more, so a wrong file cannot exhaust memory.
 fn read_limited(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.take(limit + 1).read_to_end(&mut bytes)?;
+    let bytes = read_at_most(reader, limit + 1)?;
     if bytes.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("larger than {limit} bytes"),
         ));
     }
+    Ok(bytes)
+}
+
+/// The first `limit` bytes (or fewer, if that is all there is); the rest is left unread.
+fn read_at_most(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(limit).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
