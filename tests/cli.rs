@@ -680,20 +680,16 @@ fn catalogue_comes_from_the_environment_and_bad_ones_are_refused() {
 fn the_issuers_config_file_is_a_catalogue() {
     let f = Fixture::new();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tessera.toml");
-    let key = f.sandbox.ok([
-        "--catalog",
-        config,
-        "issue",
-        "--key",
-        "issuer.key",
-        "--product",
-        "acme-editor",
-        "--tier",
-        "team",
-        "--feature",
-        "plugins",
-    ]);
-    let out = f.sandbox.ok(["--catalog", config, "inspect", key.trim()]);
+    let text = std::fs::read_to_string(config).unwrap();
+    f.sandbox.write("tessera.toml", &text);
+    let key = f.sandbox.ok(
+        "--catalog tessera.toml issue --key issuer.key --product acme-editor --tier team \
+         --feature plugins"
+            .split_whitespace(),
+    );
+    let out = f
+        .sandbox
+        .ok(["--catalog", "tessera.toml", "inspect", key.trim()]);
     for expected in [
         "product:    1 (acme-editor)",
         "tier:       2 (team)",
@@ -703,7 +699,6 @@ fn the_issuers_config_file_is_a_catalogue() {
     }
 
     // Its products are read as strictly as a catalogue's own.
-    let text = std::fs::read_to_string(config).unwrap();
     let typo = text.replacen("tiers = [", "teirs = [", 1);
     f.sandbox.write("typo.toml", &typo);
     let line = fails(
@@ -775,20 +770,9 @@ fn public_key_files_give_every_key_they_hold() {
     let f = Fixture::new();
     let second = f.sandbox.keygen("second.key", 2);
     let old = f.issue(&["--product", "1", "--tier", "1"]);
-    let new = stdout_of(
-        f.sandbox
-            .tessera([
-                "issue",
-                "--key",
-                "second.key",
-                "--product",
-                "1",
-                "--tier",
-                "1",
-            ])
-            .assert()
-            .success(),
-    );
+    let new = f
+        .sandbox
+        .ok("issue --key second.key --product 1 --tier 1".split(' '));
     let new = new.trim();
     // The answer of the issuer's GET /v1/keys after a rotation: the active (new) key first.
     let published = serde_json::json!({"keys": [
@@ -825,30 +809,26 @@ fn public_key_files_give_every_key_they_hold() {
 
     // Two different keys with one id, and a bad key anywhere in the file, are refused.
     let other_one = Sandbox::new().keygen("other.key", 1);
-    f.sandbox
-        .write("clash.txt", &format!("{}\n{other_one}\n", f.public_key));
-    let line = fails(
+    let refused = [
+        (
+            "clash.txt",
+            other_one.as_str(),
+            2,
+            "two trusted public keys have key id 1",
+        ),
+        ("bad.txt", "tspk1_2_AAAA", 3, "`tspk1_2_AAAA` in bad.txt"),
+    ];
+    for (file, extra, code, expected) in refused {
         f.sandbox
-            .tessera(["verify", &old, "--public-key", "clash.txt"])
-            .assert(),
-        2,
-    );
-    assert!(
-        line.contains("two trusted public keys have key id 1"),
-        "{line}"
-    );
-    f.sandbox
-        .write("bad.txt", &format!("{}\ntspk1_2_AAAA\n", f.public_key));
-    let line = fails(
-        f.sandbox
-            .tessera(["verify", &old, "--public-key", "bad.txt"])
-            .assert(),
-        3,
-    );
-    assert!(
-        line.contains("tspk1_2_AAAA") && line.contains("bad.txt"),
-        "{line}"
-    );
+            .write(file, &format!("{}\n{extra}\n", f.public_key));
+        let line = fails(
+            f.sandbox
+                .tessera(["verify", &old, "--public-key", file])
+                .assert(),
+            code,
+        );
+        assert!(line.contains(expected), "{line}");
+    }
 }
 
 #[test]
@@ -1412,6 +1392,13 @@ fn untrusted_text_is_escaped_on_the_terminal_but_not_in_json() {
     );
     assert_eq!(raw_terminal_controls(&line), Vec::<char>::new(), "{line:?}");
     assert!(line.contains("tspk1_\\u{1b}]0;owned\\u{7}"), "{line}");
+    let line = fails(
+        f.sandbox
+            .tessera(["verify", &key, "--public-keys\u{9b}2J"])
+            .assert(),
+        2,
+    );
+    assert!(line.contains("'--public-keys\\u{9b}2J'"), "{line}");
 }
 
 #[test]

@@ -91,8 +91,9 @@ fn usage_error(err: &clap::Error) -> ExitCode {
             Exit::Usage.into()
         }
         _ => {
+            // Clap quotes the arguments it refuses, which may have been pasted from anywhere.
             let line = clap_one_line(&err.render().to_string());
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}", Escaped(&line));
             Exit::Usage.into()
         }
     }
