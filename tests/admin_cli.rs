@@ -10,7 +10,7 @@ use assert_cmd::Command;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::util::{fails, stdout_of, Sandbox};
+use crate::util::{fails, raw_terminal_controls, stdout_of, Sandbox};
 
 const TOKEN: &str = "tsadm_0000000000000000000000000000000000000000000000000000000000000000";
 const ID: &str = "0123456789abcdef";
@@ -364,6 +364,64 @@ fn answers_become_exit_codes_with_the_servers_words() {
         0,
     );
     assert_eq!(out, "{\"entries\":5}\n");
+}
+
+#[test]
+fn what_the_issuer_sends_is_escaped_on_the_terminal() {
+    // A buyer's e-mail (from Stripe) that would erase the table row above and write its own.
+    let email = "x@example.com\u{1b}[1A\u{1b}[2K\r0123456789abcdef  revoked\u{7}";
+    let shown_email = "x@example.com\\u{1b}[1A\\u{1b}[2K\\r0123456789abcdef  revoked\\u{7}";
+    let license = serde_json::json!({
+        "id": ID, "product": 1, "product_name": "editor\u{202e}", "tier": 1, "tier_name": "pro",
+        "features": ["export"], "status": "active", "expires_at": null, "email": email,
+        "customer_id": "cus_1", "checkout_session_id": null, "subscription_id": null,
+        "payment_intent_id": null, "price_id": null, "created_at": 0, "updated_at": 0,
+    });
+    let found = serde_json::json!({ "licenses": [license] }).to_string();
+    let (out, _) = against("200 OK", &found, &["licenses", "find", "--email", "x"], 0);
+    assert_eq!(raw_terminal_controls(&out), Vec::<char>::new(), "{out:?}");
+    assert!(
+        out.contains(shown_email) && out.contains("editor\\u{202e}"),
+        "{out}"
+    );
+    // --json passes the answer through as it came.
+    let (out, _) = against(
+        "200 OK",
+        &found,
+        &["--json", "licenses", "find", "--email", "x"],
+        0,
+    );
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["licenses"][0]["email"], email);
+
+    // A delivery's error and its payload, which JSON alone leaves with C1 controls and overrides.
+    let shown = serde_json::json!({
+        "event": {"id": "evt_1", "type": "charge.refunded", "status": "failed",
+                  "error": "bad\u{1b}]0;title\u{7}", "attempts": 1, "received_at": 0,
+                  "processed_at": null},
+        "payload": {"data": {"object": {"description": "\u{9b}2J\u{202e}\u{7f}"}}},
+        "licenses": [],
+    })
+    .to_string();
+    let (out, _) = against("200 OK", &shown, &["webhooks", "show", "evt_1"], 0);
+    assert_eq!(raw_terminal_controls(&out), Vec::<char>::new(), "{out:?}");
+    assert!(out.contains("bad\\u{1b}]0;title\\u{7}"), "{out}");
+    assert!(out.contains("\\u{9b}2J\\u{202e}\\u{7f}"), "{out}");
+
+    // And the issuer's words in an error line.
+    let refused =
+        serde_json::json!({"error": "conflict", "message": "no\u{1b}[2K\rok"}).to_string();
+    let (line, _) = against(
+        "409 Conflict",
+        &refused,
+        &["licenses", "revoke", ID, "--reason", "x"],
+        23,
+    );
+    // (Whitespace, line breaks included, is folded into single spaces first.)
+    assert_eq!(
+        line,
+        "error: request refused (409 conflict): no\\u{1b}[2K ok"
+    );
 }
 
 #[test]

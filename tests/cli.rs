@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::util::{fails, stdout_of, Sandbox};
+use crate::util::{fails, raw_terminal_controls, stdout_of, Sandbox};
 
 const CATALOG: &str = r#"
 [[products]]
@@ -677,6 +677,40 @@ fn catalogue_comes_from_the_environment_and_bad_ones_are_refused() {
 }
 
 #[test]
+fn the_issuers_config_file_is_a_catalogue() {
+    let f = Fixture::new();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tessera.toml");
+    let text = std::fs::read_to_string(config).unwrap();
+    f.sandbox.write("tessera.toml", &text);
+    let key = f.sandbox.ok(
+        "--catalog tessera.toml issue --key issuer.key --product acme-editor --tier team \
+         --feature plugins"
+            .split_whitespace(),
+    );
+    let out = f
+        .sandbox
+        .ok(["--catalog", "tessera.toml", "inspect", key.trim()]);
+    for expected in [
+        "product:    1 (acme-editor)",
+        "tier:       2 (team)",
+        "plugins",
+    ] {
+        assert!(out.contains(expected), "{expected} missing: {out}");
+    }
+
+    // Its products are read as strictly as a catalogue's own.
+    let typo = text.replacen("tiers = [", "teirs = [", 1);
+    f.sandbox.write("typo.toml", &typo);
+    let line = fails(
+        f.sandbox
+            .tessera(["--catalog", "typo.toml", "inspect", key.trim()])
+            .assert(),
+        3,
+    );
+    assert!(line.contains("teirs"), "{line}");
+}
+
+#[test]
 fn verify_reads_stdin_and_public_key_files() {
     let f = Fixture::new();
     let key = f.issue(&["--product", "1", "--tier", "1"]);
@@ -732,6 +766,72 @@ fn verify_reads_stdin_and_public_key_files() {
 }
 
 #[test]
+fn public_key_files_give_every_key_they_hold() {
+    let f = Fixture::new();
+    let second = f.sandbox.keygen("second.key", 2);
+    let old = f.issue(&["--product", "1", "--tier", "1"]);
+    let new = f
+        .sandbox
+        .ok("issue --key second.key --product 1 --tier 1".split(' '));
+    let new = new.trim();
+    // The answer of the issuer's GET /v1/keys after a rotation: the active (new) key first.
+    let published = serde_json::json!({"keys": [
+        {"key_id": 2, "public_key": second, "active": true},
+        {"key_id": 1, "public_key": f.public_key, "active": false},
+    ]});
+    f.sandbox.write("keys.json", &published.to_string());
+    f.sandbox
+        .write("keys.txt", &format!("{second}\n\n{}\n", f.public_key));
+    for file in ["keys.json", "keys.txt"] {
+        for key in [&old, new] {
+            f.sandbox
+                .tessera(["verify", key, "--public-key", file])
+                .assert()
+                .success();
+        }
+        let out = f
+            .sandbox
+            .ok(["--json", "inspect", &old, "--public-key", file]);
+        assert_eq!(parse::<InspectedJson>(&out).signature.status, "valid");
+    }
+    // A key given both in a file and as text is one key, not two with the same id.
+    f.sandbox
+        .tessera([
+            "verify",
+            &old,
+            "--public-key",
+            "keys.json",
+            "--public-key",
+            &f.public_key,
+        ])
+        .assert()
+        .success();
+
+    // Two different keys with one id, and a bad key anywhere in the file, are refused.
+    let other_one = Sandbox::new().keygen("other.key", 1);
+    let refused = [
+        (
+            "clash.txt",
+            other_one.as_str(),
+            2,
+            "two trusted public keys have key id 1",
+        ),
+        ("bad.txt", "tspk1_2_AAAA", 3, "`tspk1_2_AAAA` in bad.txt"),
+    ];
+    for (file, extra, code, expected) in refused {
+        f.sandbox
+            .write(file, &format!("{}\n{extra}\n", f.public_key));
+        let line = fails(
+            f.sandbox
+                .tessera(["verify", &old, "--public-key", file])
+                .assert(),
+            code,
+        );
+        assert!(line.contains(expected), "{line}");
+    }
+}
+
+#[test]
 fn malformed_keys_exit_10() {
     let f = Fixture::new();
     let key = f.issue(&["--product", "1", "--tier", "1", "--licensee", "Ada"]);
@@ -761,6 +861,37 @@ fn malformed_keys_exit_10() {
     // Tolerated: surrounding whitespace and line breaks inside.
     let spaced = format!("\n {}\n{} \n", &key[..20], &key[20..]);
     f.verify(&spaced, &[]).assert().success();
+}
+
+#[test]
+fn over_long_keys_are_refused_alike_as_argument_and_on_stdin() {
+    let f = Fixture::new();
+    let key = f.issue(&["--product", "1", "--tier", "1"]);
+    const BOUND: usize = 64 * 1024;
+    let padded = |len: usize| format!("{key}{}", " ".repeat(len - key.len()));
+    let verify = |text: &str, from_stdin: bool| {
+        let arg = if from_stdin { "-" } else { text };
+        let mut command = f
+            .sandbox
+            .tessera(["verify", arg, "--public-key", &f.public_key]);
+        if from_stdin {
+            command.write_stdin(text.to_owned());
+        }
+        command.assert()
+    };
+    let mut lines = Vec::new();
+    for from_stdin in [false, true] {
+        verify(&padded(BOUND), from_stdin).success();
+        for len in [BOUND + 1, BOUND + 4096] {
+            lines.push(fails(verify(&padded(len), from_stdin), 10));
+        }
+    }
+    assert!(
+        lines[0].starts_with("error: malformed licence key: longer than 65536 bytes"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.iter().all(|line| line == &lines[0]), "{lines:#?}");
 }
 
 #[test]
@@ -876,6 +1007,36 @@ fn revoked_exits_15_and_revocation_lists_are_checked() {
     )
     .assert()
     .success();
+
+    // The issuer's GET /v1/revocations answer, saved as it came, is a list file too.
+    let list = std::fs::read_to_string(f.sandbox.path("list.txt")).unwrap();
+    let served = serde_json::json!({
+        "sequence": 5, "issued_at": 1_700_000_000, "revoked": 2, "list": list.trim(),
+    });
+    f.sandbox
+        .write("revocations.json", &format!("{served:#}\n"));
+    let line = f.verify_fails(&revoked, &["--revocations", "revocations.json"], 15);
+    assert_eq!(line, "error: licence 00000000000000aa has been revoked");
+    f.verify(&kept, &["--revocations", "revocations.json"])
+        .assert()
+        .success();
+    let shown: ShownListJson = parse(&f.sandbox.ok([
+        "--json",
+        "revocations",
+        "show",
+        "revocations.json",
+        "--public-key",
+        &f.public_key,
+    ]));
+    assert_eq!((shown.sequence, shown.revoked.len()), (5, 2));
+    assert_eq!(shown.signature.status, "valid");
+    f.sandbox
+        .write("other.json", r#"{"keys": [{"key_id": 1}]}"#);
+    let line = f.verify_fails(&kept, &["--revocations", "other.json"], 19);
+    assert!(
+        line.contains("not the answer of GET /v1/revocations") && line.contains("list"),
+        "{line}"
+    );
 
     // 19: a list older than one seen before.
     let line = f.verify_fails(
@@ -1196,6 +1357,48 @@ fn inspect_shows_fields_and_signature_status_without_trusting() {
             .assert(),
         10,
     );
+}
+
+#[test]
+fn untrusted_text_is_escaped_on_the_terminal_but_not_in_json() {
+    let f = Fixture::new();
+    // A licensee that would erase the line above and write its own verdict, then reverse the rest.
+    let forged = "\u{1b}[1A\u{1b}[2K\rsignature:  valid\u{7}\u{9b}2J\u{7f}\u{202e}";
+    let shown = "\\u{1b}[1A\\u{1b}[2K\\rsignature:  valid\\u{7}\\u{9b}2J\\u{7f}\\u{202e}";
+    let key = f.issue(&["--product", "1", "--tier", "1", "--licensee", forged]);
+    let outputs = [
+        f.sandbox.ok(["inspect", &key]),
+        f.sandbox
+            .ok(["inspect", &tamper(&key), "--public-key", &f.public_key]),
+        stdout_of(f.verify(&key, &[]).assert().success().stderr("")),
+    ];
+    for out in outputs {
+        assert_eq!(raw_terminal_controls(&out), Vec::<char>::new(), "{out:?}");
+        assert!(out.contains(shown), "{out}");
+    }
+    let inspected: InspectedJson = parse(&f.sandbox.ok(["--json", "inspect", &key]));
+    assert_eq!(inspected.claims.licensee.as_deref(), Some(forged));
+    assert_eq!(
+        f.verify_json(&key, &[]).claims.licensee.as_deref(),
+        Some(forged)
+    );
+
+    // Error lines quote what they were given, escaped as well.
+    let line = fails(
+        f.sandbox
+            .tessera(["verify", &key, "--public-key", "tspk1_\u{1b}]0;owned\u{7}"])
+            .assert(),
+        2,
+    );
+    assert_eq!(raw_terminal_controls(&line), Vec::<char>::new(), "{line:?}");
+    assert!(line.contains("tspk1_\\u{1b}]0;owned\\u{7}"), "{line}");
+    let line = fails(
+        f.sandbox
+            .tessera(["verify", &key, "--public-keys\u{9b}2J"])
+            .assert(),
+        2,
+    );
+    assert!(line.contains("'--public-keys\\u{9b}2J'"), "{line}");
 }
 
 #[test]

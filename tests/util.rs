@@ -166,3 +166,14 @@ pub fn fails(assert: Assert, code: i32) -> String {
     assert!(line.starts_with("error: "), "{line}");
     line
 }
+
+/// The characters of `text` that a terminal acts on instead of showing: controls other than the
+/// output's own line ends, and bidi overrides and isolates.
+pub fn raw_terminal_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}

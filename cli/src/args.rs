@@ -26,11 +26,14 @@ use crate::json;
   tessera verify - --public-key tspk1_1_... < licence.txt")]
 pub struct Cli {
     /// Product catalogue (TOML) that names products, tiers and features, so that they can be given by
-    /// name; numbers always work.
+    /// name; numbers always work. The issuer's config file works too (its [[products]] are read).
     #[arg(long, global = true, env = "TESSERA_CATALOG", value_name = "FILE")]
     pub catalog: Option<PathBuf>,
 
     /// Print machine-readable JSON (one object on one line); each command's --help gives the schema.
+    ///
+    /// Without it, control characters and bidi overrides in what a key or the issuer says are shown
+    /// as escapes (`\u{1b}`); JSON gives such strings as they are.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -140,12 +143,13 @@ pub struct IssueArgs {
 /// What to check.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The licence key text, or `-` to read it from standard input.
+    /// The licence key text, or `-` to read it from standard input (at most 64 KiB either way).
     #[arg(value_name = "KEY")]
     pub key: String,
 
-    /// A trusted public key: its text (tspk1_...) or a file holding it. Repeat for several (key
-    /// rotation).
+    /// A trusted public key: its text (tspk1_...), or a file of keys: one per line, `tessera pubkey`
+    /// output, or the JSON of the issuer's `GET /v1/keys` (every key in it is trusted). Repeat for
+    /// several (key rotation).
     #[arg(long = "public-key", value_name = "PK", required = true)]
     pub public_keys: Vec<String>,
 
@@ -165,7 +169,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<UnixTime>,
 
-    /// A signed revocation list file (tsrl1_...); refuse the licence if it is listed.
+    /// A signed revocation list file: the list (tsrl1_...), or the JSON of the issuer's
+    /// `GET /v1/revocations` saved as it came. Refuse the licence if it is listed.
     #[arg(long, value_name = "FILE")]
     pub revocations: Option<PathBuf>,
 
@@ -181,11 +186,12 @@ pub struct VerifyArgs {
 /// What to decode.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The licence key text, or `-` to read it from standard input.
+    /// The licence key text, or `-` to read it from standard input (at most 64 KiB either way).
     #[arg(value_name = "KEY")]
     pub key: String,
 
-    /// A public key (text or file) to check the signature with. Repeat for several.
+    /// A public key (text, or a file of keys as for `verify`) to check the signature with. Repeat for
+    /// several.
     #[arg(long = "public-key", value_name = "PK")]
     pub public_keys: Vec<String>,
 }
@@ -228,11 +234,13 @@ pub struct RevocationsSignArgs {
 /// Which revocation list to show.
 #[derive(Debug, Args)]
 pub struct RevocationsShowArgs {
-    /// The revocation list file, or `-` to read it from standard input.
+    /// The revocation list file (tsrl1_..., or the JSON of the issuer's `GET /v1/revocations`), or
+    /// `-` to read it from standard input.
     #[arg(value_name = "FILE")]
     pub file: String,
 
-    /// A public key (text or file) to check the signature with. Repeat for several.
+    /// A public key (text, or a file of keys as for `verify`) to check the signature with. Repeat for
+    /// several.
     #[arg(long = "public-key", value_name = "PK")]
     pub public_keys: Vec<String>,
 }

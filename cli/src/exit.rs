@@ -21,7 +21,8 @@ pub enum Exit {
     /// An input cannot be read: a missing or unreadable file, empty standard input, a bad signing key
     /// file or catalogue.
     Input = 3,
-    /// The licence key is not well formed: empty, wrong prefix, truncated, extra bytes, bad base64.
+    /// The licence key is not well formed: empty, wrong prefix, truncated, extra bytes, bad base64,
+    /// or longer than 64 KiB (as an argument or on standard input).
     Malformed = 10,
     /// The licence key is of a format version this build does not know.
     UnsupportedVersion = 11,
@@ -94,7 +95,7 @@ Exit codes:
    1  other error
    2  usage error (bad option, bad date, a name without --catalog)
    3  cannot read an input (missing or unreadable file, empty stdin, bad key file or catalogue)
-  10  malformed key (empty, wrong prefix, truncated, trailing bytes, bad base64)
+  10  malformed key (empty, wrong prefix, truncated, trailing bytes, bad base64, over 64 KiB)
   11  unsupported format version
   12  unknown key id (no --public-key has the key id the licence names)
   13  bad signature

@@ -9,8 +9,9 @@ use tessera_keys::{LicenseId, PublicKey, UnixTime};
 
 use crate::exit::{Exit, Failure, Result, ResultExt};
 
-/// The most a licence key text read from stdin may hold; real ones are a few hundred bytes at most.
-const MAX_KEY_INPUT: u64 = 64 * 1024;
+/// The most a licence key text may hold, as an argument or on stdin: real keys are a few hundred
+/// characters; the rest is room for the line breaks and indentation of a pasted one.
+const MAX_KEY_TEXT: usize = 64 * 1024;
 
 /// The most a revocation list, public key file or id file may hold.
 const MAX_FILE_INPUT: u64 = 64 * 1024 * 1024;
@@ -99,15 +100,36 @@ pub(crate) fn parse_license_id(text: &str) -> std::result::Result<LicenseId, Str
         .ok_or_else(|| format!("`{text}` is not a licence id (16 hex digits)"))
 }
 
-/// The text of a licence key given as an argument, or read from stdin for `-`.
+/// The text of a licence key given as an argument, or read from stdin for `-`; either way at most
+/// [`MAX_KEY_TEXT`] bytes, or it is malformed.
 ///
 /// An empty argument is left for the decoder to call malformed; empty stdin is an unreadable input.
 pub(crate) fn key_text(arg: &str) -> Result<String> {
-    if arg == "-" {
-        read_stdin("licence key", MAX_KEY_INPUT, Exit::Malformed)
-    } else {
-        Ok(arg.to_owned())
+    if arg != "-" {
+        check_key_length(arg.len())?;
+        return Ok(arg.to_owned());
     }
+    // One byte past the bound tells a key that is too long, whatever follows it.
+    let bytes = read_at_most(std::io::stdin().lock(), MAX_KEY_TEXT as u64 + 1)
+        .exit_context(Exit::Input, || {
+            "cannot read licence key from standard input"
+        })?;
+    check_key_length(bytes.len())?;
+    stdin_text(bytes, "licence key", Exit::Malformed)
+}
+
+/// Refuses a licence key text longer than [`MAX_KEY_TEXT`] bytes, argument or stdin alike.
+fn check_key_length(len: usize) -> Result {
+    if len > MAX_KEY_TEXT {
+        return Err(Failure::msg(
+            Exit::Malformed,
+            format!(
+                "malformed licence key: longer than {MAX_KEY_TEXT} bytes, which no licence key is, \
+                 line breaks and indentation included"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The text of a file, or of stdin for `-`, which must not be empty.
@@ -146,6 +168,12 @@ fn read_stdin(what: &str, limit: u64, not_text: Exit) -> Result<String> {
     let bytes = read_limited(std::io::stdin().lock(), limit).exit_context(Exit::Input, || {
         format!("cannot read {what} from standard input")
     })?;
+    stdin_text(bytes, what, not_text)
+}
+
+/// What was read from stdin as text, which must not be empty. Content that is not UTF-8 exits with
+/// `not_text`.
+fn stdin_text(bytes: Vec<u8>, what: &str, not_text: Exit) -> Result<String> {
     let text = String::from_utf8(bytes).map_err(|_| {
         Failure::msg(
             not_text,
@@ -163,8 +191,7 @@ fn read_stdin(what: &str, limit: u64, not_text: Exit) -> Result<String> {
 
 /// Reads at most `limit` bytes, failing if there are more, so a wrong file cannot exhaust memory.
 fn read_limited(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.take(limit + 1).read_to_end(&mut bytes)?;
+    let bytes = read_at_most(reader, limit + 1)?;
     if bytes.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -174,9 +201,25 @@ fn read_limited(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Public keys given as text (`tspk1_...`) or as files holding the text.
+/// The first `limit` bytes (or fewer, if that is all there is); the rest is left unread.
+fn read_at_most(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Public keys given as text (`tspk1_...`) or as files holding them. A key given twice (in two
+/// files, or in a file and as text) counts once.
 pub(crate) fn public_keys(args: &[String]) -> Result<Vec<PublicKey>> {
-    args.iter().map(|arg| public_key(arg)).collect()
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for arg in args {
+        for key in public_keys_of(arg)? {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// A verifier trusting `keys` (the parsed `--public-key` arguments).
@@ -189,49 +232,62 @@ pub(crate) fn verifier(keys: &[PublicKey]) -> Result<tessera_verifier::Verifier<
     })
 }
 
-fn public_key(arg: &str) -> Result<PublicKey> {
+/// The key one `--public-key` gives as text, or every key in the file it names.
+fn public_keys_of(arg: &str) -> Result<Vec<PublicKey>> {
     let trimmed = arg.trim();
     if trimmed.is_empty() {
         return Err(Failure::msg(Exit::Usage, "--public-key is empty"));
     }
     if trimmed.starts_with("tspk") {
-        return PublicKey::from_text(trimmed).map_err(|err| {
+        let key = PublicKey::from_text(trimmed).map_err(|err| {
             Failure::msg(
                 Exit::Usage,
                 format!("invalid --public-key `{}`: {err}", shorten(trimmed)),
             )
-        });
+        })?;
+        return Ok(vec![key]);
     }
     let path = Path::new(arg);
     let text = file_text(path, "public key file", Exit::Input)?;
-    // Accept any file that holds the key text somewhere: a bare key, or `tessera pubkey` output, text
-    // or JSON.
-    let token = text
+    // Every key text in the file, whatever holds it: one key per line, `tessera pubkey` output (text
+    // or JSON), or the JSON of the issuer's `GET /v1/keys`, which lists every key it trusts (after a
+    // rotation, older licences need the older keys).
+    let tokens: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .find(|token| token.starts_with("tspk"))
-        .ok_or_else(|| {
-            let hint = if text.contains(tessera_keys::SIGNING_KEY_PREFIX) {
-                format!(
-                    "; it is a signing key file: pass its public key (`tessera pubkey {}`)",
-                    path.display()
-                )
-            } else {
-                String::new()
-            };
-            Failure::msg(
-                Exit::Input,
-                format!(
-                    "public key file {} holds no public key (tspk1_...){hint}",
-                    path.display()
-                ),
+        .filter(|token| token.starts_with("tspk"))
+        .collect();
+    if tokens.is_empty() {
+        let hint = if text.contains(tessera_keys::SIGNING_KEY_PREFIX) {
+            format!(
+                "; it is a signing key file: pass its public key (`tessera pubkey {}`)",
+                path.display()
             )
-        })?;
-    PublicKey::from_text(token).map_err(|err| {
-        Failure::msg(
+        } else {
+            String::new()
+        };
+        return Err(Failure::msg(
             Exit::Input,
-            format!("invalid public key in {}: {err}", path.display()),
-        )
-    })
+            format!(
+                "public key file {} holds no public key (tspk1_...){hint}",
+                path.display()
+            ),
+        ));
+    }
+    tokens
+        .into_iter()
+        .map(|token| {
+            PublicKey::from_text(token).map_err(|err| {
+                Failure::msg(
+                    Exit::Input,
+                    format!(
+                        "invalid public key `{}` in {}: {err}",
+                        shorten(token),
+                        path.display()
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The start of a long argument, for error messages.

@@ -26,6 +26,7 @@
 
 mod admin;
 mod args;
+mod escape;
 mod exit;
 mod input;
 mod inspect;
@@ -44,6 +45,7 @@ use clap::error::ErrorKind as ClapErrorKind;
 use clap::Parser;
 
 use crate::args::{Cli, Commands, RevocationsCommand};
+use crate::escape::Escaped;
 pub use crate::exit::{Exit, EXIT_CODES_HELP};
 use crate::exit::{Failure, Result};
 use crate::names::Names;
@@ -89,8 +91,9 @@ fn usage_error(err: &clap::Error) -> ExitCode {
             Exit::Usage.into()
         }
         _ => {
+            // Clap quotes the arguments it refuses, which may have been pasted from anywhere.
             let line = clap_one_line(&err.render().to_string());
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}", Escaped(&line));
             Exit::Usage.into()
         }
     }
@@ -110,7 +113,8 @@ fn clap_one_line(rendered: &str) -> String {
         .join("; ")
 }
 
-/// Prints the failure as one line with its causes, and returns its exit code.
+/// Prints the failure as one line with its causes, and returns its exit code. The line is escaped:
+/// messages can quote what a key, a file or the issuer said.
 fn report(failure: &Failure) -> ExitCode {
     // A reader that stops early (`tessera ... | head -1`) is not an error worth a message.
     let broken_pipe = failure.error.chain().any(|cause| {
@@ -124,7 +128,7 @@ fn report(failure: &Failure) -> ExitCode {
     let _ = writeln!(
         std::io::stderr().lock(),
         "error: {}",
-        one_line(&failure.error)
+        Escaped(&one_line(&failure.error))
     );
     failure.exit.into()
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 use tessera_keys::{FeatureSet, ProductSpec, PublicKey, UnixTime};
 
+use crate::escape::escaped;
 use crate::exit::Result;
 
 /// Writes `text` to stdout. Errors (a closed pipe included) are returned, never panicked on.
@@ -22,7 +23,8 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result {
     print(&line)
 }
 
-/// Lines of `label: value`, values aligned.
+/// Lines of `label: value`, values aligned. The head and every value are shown escaped
+/// ([`Escaped`](crate::escape::Escaped)), so no value can break its line or rewrite the others.
 #[derive(Debug)]
 pub(crate) struct Report {
     head: String,
@@ -33,13 +35,13 @@ impl Report {
     /// A report whose first line is `head`.
     pub(crate) fn new(head: impl Into<String>) -> Report {
         Report {
-            head: head.into(),
+            head: escaped(&head.into()),
             rows: Vec::new(),
         }
     }
 
     pub(crate) fn row(&mut self, label: &'static str, value: impl Into<String>) -> &mut Report {
-        self.rows.push((label, value.into()));
+        self.rows.push((label, escaped(&value.into())));
         self
     }
 
@@ -149,6 +151,13 @@ mod tests {
         assert_eq!(features_label(FeatureSet(0b101), None), "bit 0, bit 2");
         let report = Report::new("head").row("a", "1").row("long", "2").render();
         assert_eq!(report, "head\n  a:    1\n  long: 2\n");
+        let report = Report::new("licence\r")
+            .row("licensee", "\u{1b}[2K\rsignature: valid\n")
+            .render();
+        assert_eq!(
+            report,
+            "licence\\r\n  licensee: \\u{1b}[2K\\rsignature: valid\\n\n"
+        );
     }
 
     #[test]

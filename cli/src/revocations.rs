@@ -1,5 +1,6 @@
 //! `tessera revocations sign` and `tessera revocations show`.
 
+use serde::Deserialize;
 use tessera_keys::{decode_revocations, revocations_buffer_len, LicenseId, PublicKey};
 use tessera_verifier::{system_now, RevocationError};
 
@@ -64,6 +65,7 @@ pub(crate) fn sign(args: &RevocationsSignArgs, json: bool) -> Result {
 pub(crate) fn show(args: &RevocationsShowArgs, json: bool) -> Result {
     let keys = input::public_keys(&args.public_keys)?;
     let text = input::source_text(&args.file, "revocation list", Exit::RevocationsRefused)?;
+    let text = signed_list(text, &args.file)?;
     let mut buf = vec![0; buffer_len(&text)];
     let list = decode_revocations(&text, &mut buf)
         .map_err(|err| Failure::from_revocation_error(err.into()))?
@@ -105,6 +107,31 @@ pub(crate) fn show(args: &RevocationsShowArgs, json: bool) -> Result {
         out.push_str(&format!("    {id}\n"));
     }
     print(&out)
+}
+
+/// The signed list (`tsrl1_...`) in the text of a revocation list file from `source`: the text itself,
+/// as `revocations sign` writes it, or the `list` of the issuer's `GET /v1/revocations` answer saved
+/// as it came (its other fields are not signed, so they are not read).
+pub(crate) fn signed_list(text: String, source: &str) -> Result<String> {
+    /// The part of `GET /v1/revocations` that matters offline.
+    #[derive(Deserialize)]
+    struct Served {
+        list: String,
+    }
+    if !text.trim_start().starts_with('{') {
+        return Ok(text);
+    }
+    serde_json::from_str::<Served>(&text)
+        .map(|served| served.list)
+        .map_err(|err| {
+            Failure::msg(
+                Exit::RevocationsRefused,
+                format!(
+                    "revocation list {source} is JSON but not the answer of GET /v1/revocations: \
+                     {err}"
+                ),
+            )
+        })
 }
 
 /// Room to decode a list of this text: base64 carries three bytes per four characters, and the

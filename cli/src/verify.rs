@@ -38,7 +38,10 @@ pub(crate) fn run(args: &VerifyArgs, names: &Names, json: bool) -> Result {
     let revocations_text = args
         .revocations
         .as_deref()
-        .map(|path| input::file_text(path, "revocation list", Exit::RevocationsRefused))
+        .map(|path| {
+            let text = input::file_text(path, "revocation list", Exit::RevocationsRefused)?;
+            crate::revocations::signed_list(text, &path.display().to_string())
+        })
         .transpose()?;
 
     let tables = selected

@@ -64,6 +64,14 @@ struct CatalogFile {
     products: Vec<ProductSpec>,
 }
 
+/// A file whose `products` stand among other settings, as in the issuer's config file: the other
+/// settings are for whoever reads them (the issuer checks its own), the products are checked as in a
+/// catalogue file.
+#[derive(Deserialize)]
+struct ProductsAmongSettings {
+    products: Option<Vec<ProductSpec>>,
+}
+
 impl TryFrom<CatalogFile> for Catalog {
     type Error = CatalogError;
 
@@ -109,8 +117,13 @@ impl Catalog {
     }
 
     /// Parses and validates a catalogue in TOML.
+    ///
+    /// Other settings may stand beside `[[products]]`, so that the issuer's config file is a catalogue
+    /// too; each product is read as strictly as in a catalogue file of its own. A file without
+    /// `[[products]]` must hold nothing else, so that a misspelt `[[product]]` is an error rather
+    /// than an empty catalogue.
     pub fn from_toml_str(text: &str) -> Result<Catalog, CatalogError> {
-        let file: CatalogFile = toml::from_str(text).map_err(|err| {
+        let syntax = |err: toml::de::Error| {
             let (line, column) = err
                 .span()
                 .map(|span| line_and_column(text, span.start))
@@ -120,8 +133,18 @@ impl Catalog {
                 column,
                 message: err.message().trim().to_owned(),
             }
-        })?;
-        Catalog::new(file.products)
+        };
+        let products = match toml::from_str::<ProductsAmongSettings>(text).map_err(syntax)? {
+            ProductsAmongSettings {
+                products: Some(products),
+            } => products,
+            ProductsAmongSettings { products: None } => {
+                toml::from_str::<CatalogFile>(text)
+                    .map_err(syntax)?
+                    .products
+            }
+        };
+        Catalog::new(products)
     }
 
     /// Reads and validates a catalogue file.
@@ -480,6 +503,30 @@ mod tests {
             Err(CatalogError::Syntax { .. })
         ));
         assert_eq!(Catalog::from_toml_str("").unwrap().products().len(), 0);
+    }
+
+    #[test]
+    fn products_may_stand_among_other_settings_but_stay_strict() {
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\n[admin]\ntokens = []\n{EDITOR}\n[[prices]]\nid = \"p\"\n"
+        );
+        let catalog = Catalog::from_toml_str(&config).unwrap();
+        assert_eq!(catalog.products().len(), 2);
+
+        let typo = format!(
+            "[admin]\ntokens = []\n{}",
+            EDITOR.replace("tiers = [\"basic\"]", "teirs = [\"basic\"]")
+        );
+        let err = Catalog::from_toml_str(&typo).unwrap_err();
+        assert!(err.to_string().contains("teirs"), "{err}");
+
+        // Without any `products`, other settings are not a catalogue.
+        let err = Catalog::from_toml_str("[[product]]\nid = 1\nname = \"a\"\ntiers = [\"x\"]\n")
+            .unwrap_err();
+        assert!(
+            matches!(&err, CatalogError::Syntax { line: 1, message, .. } if message.contains("product")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -567,10 +567,14 @@ fn support_finds_a_bought_licence_shows_it_and_changes_it() {
         .sandbox
         .write("revocations.txt", list["list"].as_str().unwrap());
     let list_file = list_file.to_str().unwrap();
-    assert_eq!(
-        admin.verify(&reissued.key, &[&public_key], &["--revocations", list_file]),
-        15
-    );
+    // The list itself, and the whole answer saved as it came.
+    let answer_file = admin.sandbox.write("revocations.json", &list.to_string());
+    for file in [list_file, answer_file.to_str().unwrap()] {
+        assert_eq!(
+            admin.verify(&reissued.key, &[&public_key], &["--revocations", file]),
+            15
+        );
+    }
 
     // The human view of all that; then the audit trail, newest first, under the token's name.
     let text = admin.ok(&["licenses", "show", &id]);
@@ -1066,6 +1070,15 @@ fn licences_signed_before_and_after_a_key_rotation_both_verify_offline() {
     assert_eq!(admin.verify(&after.key, &[&new], &[]), 0);
     assert_eq!(admin.verify(&after.key, &[&old], &[]), 12, "unknown key id");
     assert_eq!(admin.verify(&before.key, &[&new], &[]), 12);
+    // The README's recipe: GET /v1/keys saved to a file is a --public-key for licences of every key.
+    let (status, published) = get_json(&admin.issuer().url("/v1/keys"));
+    assert_eq!(status, 200, "{published}");
+    admin
+        .sandbox
+        .write("issuer-keys.json", &published.to_string());
+    for key in [&before.key, &after.key] {
+        assert_eq!(admin.verify(key, &["issuer-keys.json"], &[]), 0);
+    }
 
     // After a restart the rotated key still signs, and both are still published.
     admin.restart();

@@ -8,6 +8,7 @@ use super::client::Client;
 use super::model::{Check, Credits, LedgerPage};
 use super::table::{or_dash, section, signed, time, time_or, Table};
 use super::{decode, license_path, print_answer};
+use crate::escape::Escaped;
 use crate::exit::{Exit, Failure, Result};
 use crate::output::{print, print_json, Report};
 
@@ -122,7 +123,7 @@ fn ledger(client: &Client, args: &LedgerArgs, json: bool) -> Result {
         }
         let mut text = section("ledger (oldest first)", &table);
         if let Some(cursor) = &page.next_cursor {
-            text.push_str(&format!("more: pass --cursor {cursor}\n"));
+            text.push_str(&format!("more: pass --cursor {}\n", Escaped(cursor)));
         }
         text
     })

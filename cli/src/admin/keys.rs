@@ -7,6 +7,7 @@ use super::client::Client;
 use super::model::Rotated;
 use super::print_answer;
 use super::table::{section, Table};
+use crate::escape::Escaped;
 use crate::exit::Result;
 
 /// Rotates the issuer's signing key.
@@ -25,7 +26,7 @@ pub(super) fn rotate(client: &Client, args: &RotateArgs, json: bool) -> Result {
         format!(
             "signing key rotated: new licences are signed with key {}\n  public key: {}\n\n{}",
             rotated.active_key_id,
-            rotated.public_key,
+            Escaped(&rotated.public_key),
             section(
                 "trusted keys (GET /v1/keys publishes them; apps need all)",
                 &table

@@ -2,6 +2,7 @@
 
 use tessera_keys::UnixTime;
 
+use crate::escape::escaped;
 use crate::output::time_label;
 
 /// Rows under a header, each column as wide as its widest cell.
@@ -20,10 +21,10 @@ impl Table {
         }
     }
 
-    /// Adds a row; each cell is made one line (control characters become spaces).
+    /// Adds a row; each cell is shown escaped ([`Escaped`](crate::escape::Escaped)), on one line.
     pub(crate) fn row(&mut self, cells: Vec<String>) -> &mut Table {
         self.rows
-            .push(cells.iter().map(|cell| one_line(cell)).collect());
+            .push(cells.iter().map(|cell| escaped(cell)).collect());
         self
     }
 
@@ -64,13 +65,6 @@ pub(crate) fn section(title: &str, table: &Table) -> String {
     } else {
         format!("{title}:\n{}", table.render())
     }
-}
-
-/// `text` on one line: control characters (newlines, tabs) become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// A time as ISO 8601 UTC (`2027-01-31T00:00:00Z`).
@@ -116,11 +110,11 @@ mod tests {
     fn columns_align_and_cells_stay_on_one_line() {
         let mut table = Table::new(&["ID", "STATUS", "NOTE"]);
         table
-            .row(vec!["1".into(), "processed".into(), "a\nb".into()])
+            .row(vec!["1".into(), "processed".into(), "a\nb\u{1b}".into()])
             .row(vec!["12345".into(), "ok".into(), String::new()]);
         assert_eq!(
             table.render(),
-            "  ID     STATUS     NOTE\n  1      processed  a b\n  12345  ok\n"
+            "  ID     STATUS     NOTE\n  1      processed  a\\nb\\u{1b}\n  12345  ok\n"
         );
         assert_eq!(section("events", &Table::new(&["ID"])), "events: none\n");
     }

@@ -7,6 +7,7 @@ use super::client::Client;
 use super::model::{Event, EventShown, Events, Retried};
 use super::print_answer;
 use super::table::{or_dash, section, time, time_or, Table};
+use crate::escape::Escaped;
 use crate::exit::Result;
 use crate::output::Report;
 
@@ -83,8 +84,12 @@ fn show_text(shown: &EventShown) -> String {
         .row("processed", time_or(event.processed_at, "-"))
         .row("error", or_dash(event.error.as_deref()))
         .row("licences", licences);
+    // JSON escapes C0 controls in strings, but not DEL, C1 controls or bidi overrides.
     let payload = serde_json::to_string_pretty(&shown.payload).unwrap_or_default();
-    let payload: Vec<String> = payload.lines().map(|line| format!("  {line}")).collect();
+    let payload: Vec<String> = payload
+        .lines()
+        .map(|line| format!("  {}", Escaped(line)))
+        .collect();
     format!(
         "{}\npayload (as Stripe sent it):\n{}\n",
         report.render(),
@@ -99,5 +104,9 @@ fn retry_text(retried: &Retried) -> String {
         "ignored" => "ignored: not an event the issuer acts on",
         other => other,
     };
-    format!("event {}: {outcome}\n", retried.event_id)
+    format!(
+        "event {}: {}\n",
+        Escaped(&retried.event_id),
+        Escaped(outcome)
+    )
 }
