@@ -225,9 +225,10 @@ pub async fn handle(
                 "Stripe event recorded as failed; Stripe will retry it");
             Err(ApiError::ProcessingFailed(why))
         }
-        Err(ApplyError::Store(err)) => Err(ApiError::Internal(format!(
-            "storing Stripe event {event_id}: {err}"
-        ))),
+        Err(ApplyError::Store(err)) => {
+            tracing::error!(parent: &span, error = %err, "Stripe event not stored");
+            Err(err.into())
+        }
     }
 }
 

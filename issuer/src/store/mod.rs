@@ -262,6 +262,9 @@ pub enum ProcessOutcome {
 pub enum StoreError {
     /// The database failed.
     Database(String),
+    /// The storage cannot be used for now (disk full or read-only, I/O error, locked too long): the
+    /// same request can succeed later.
+    Unavailable(String),
     /// Stored data makes no sense (a bad status name, say).
     Corrupt(String),
 }
@@ -270,6 +273,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Database(detail) => write!(f, "database error: {detail}"),
+            StoreError::Unavailable(detail) => write!(f, "storage unavailable: {detail}"),
             StoreError::Corrupt(detail) => write!(f, "stored data is corrupt: {detail}"),
         }
     }

@@ -40,7 +40,28 @@ pub struct SqliteStore {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Database(err.to_string())
+        use rusqlite::ErrorCode;
+        // What the disk or another process causes, and a later attempt can get past; anything
+        // else (a constraint, a bad statement) is a fault in the issuer.
+        let transient = matches!(
+            err.sqlite_error_code(),
+            Some(
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::FileLockingProtocolFailed
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::TooBig
+            )
+        );
+        if transient {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Database(err.to_string())
+        }
     }
 }
 
