@@ -301,3 +301,46 @@ fn check_credits_recomputes_accounts_from_the_ledger_and_names_any_difference() 
         "error: the credit ledger check found differences\n"
     );
 }
+
+/// A log written to a file carries no colour codes, even where NO_COLOR is not set.
+#[test]
+fn the_log_written_to_a_file_has_no_colour_codes() {
+    let workspace = Workspace::new("");
+    // Set but empty counts as unset (https://no-color.org).
+    let issuer = workspace.start_with_env(&[("NO_COLOR", "")]);
+    assert_eq!(get_json(&issuer.url("/healthz")).0, 200);
+    let log = issuer.log();
+    assert!(log.contains("listening"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI escapes in the log file: {log:?}");
+}
+
+/// `--log-format json` (here through its variable, TESSERA_LOG_FORMAT): one JSON object per line.
+#[test]
+fn the_json_log_format_writes_one_object_per_line() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start_with_env(&[("TESSERA_LOG_FORMAT", "json")]);
+    assert_eq!(get_json(&issuer.url("/healthz")).0, 200);
+    assert!(issuer.stop(), "a clean stop");
+    let log = std::fs::read_to_string(workspace.path().join("issuer.log")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let listening = records
+        .iter()
+        .find(|record| record["fields"]["message"] == "listening")
+        .unwrap_or_else(|| panic!("no `listening` record: {log}"));
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["fields"]["address"].is_string(), "{listening}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_with_one_line() {
+    let output = Command::new(crate::util::issuer_bin())
+        .args(["--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid value 'xml' for '--log-format"), "{stderr}");
+}
