@@ -16,6 +16,7 @@ use axum::{Extension, Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::config::StripeMode;
 use crate::error::ApiError;
 use crate::fulfil::{self, Action, Context, Fetched};
 use crate::openapi::ErrorResponse;
@@ -167,7 +168,19 @@ pub async fn handle(
         let event_id = event_id.clone();
         state.db(move |store| store.delivery(&event_id)).await?
     };
-    let action = Action::read(&event.event_type, event.data.object);
+    let served = state.config.stripe.mode;
+    let event_mode = StripeMode::of_livemode(event.livemode);
+    let (action, note) = if event_mode == served {
+        (Action::read(&event.event_type, event.data.object), None)
+    } else {
+        let note = format!(
+            "a {}-mode event; this issuer serves {} mode ([stripe] mode): recorded, not acted on",
+            event_mode.as_str(),
+            served.as_str()
+        );
+        tracing::warn!(parent: &span, "{note}");
+        (Action::Ignore, Some(note))
+    };
     // A redelivery of an event that already took effect asks Stripe nothing; the transaction below
     // only counts the attempt (and re-checks, for deliveries racing this one).
     let fetched = match &prior {
@@ -197,6 +210,7 @@ pub async fn handle(
                 event_type: &event_type,
                 payload: &payload,
                 received_at,
+                note: note.as_deref(),
             };
             Ok::<_, ApiError>(store.process_delivery(incoming, &mut |tx| {
                 fulfil::apply(&ctx, &action, &fetched, tx)

@@ -119,6 +119,7 @@ fn config(smtp: &str) -> String {
     format!(
         r#"
 [stripe]
+mode = "test"
 webhook_secrets = ["{SECRET}"]
 
 [[products]]

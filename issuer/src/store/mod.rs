@@ -246,6 +246,9 @@ pub struct IncomingDelivery<'a> {
     pub payload: &'a str,
     /// When it arrived.
     pub received_at: Timestamp,
+    /// Why it is not acted on (an event of the Stripe mode the issuer does not serve), recorded in
+    /// the delivery's `error` for support to see.
+    pub note: Option<&'a str>,
 }
 
 /// Whether an event's effects were applied now or before.

@@ -658,7 +658,7 @@ impl Store for SqliteStore {
         let at = crate::clock::now().0 as Timestamp;
         match savepoint_result {
             Ok(status) => {
-                record_delivery(&tx, &incoming, status, None, at)?;
+                record_delivery(&tx, &incoming, status, incoming.note, at)?;
                 tx.commit().map_err(StoreError::from)?;
                 Ok(ProcessOutcome::Applied(status))
             }
