@@ -344,3 +344,58 @@ fn an_unknown_log_format_is_refused_with_one_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid value 'xml' for '--log-format"), "{stderr}");
 }
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// The database and its `-wal` and `-shm` files are owner-only, whatever the umask made of others.
+#[test]
+fn database_files_are_created_0600_in_an_existing_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let workspace = Workspace::new("");
+    let data = workspace.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let issuer = workspace.start();
+    assert_eq!(get_json(&issuer.url("/readyz")).0, 200);
+    for name in ["tessera.sqlite3", "tessera.sqlite3-wal", "tessera.sqlite3-shm"] {
+        assert_eq!(mode_of(&data.join(name)), 0o600, "{name}");
+    }
+}
+
+/// A data directory others can read stops the issuer at start with one line saying how to fix it.
+#[test]
+fn a_data_directory_open_to_others_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let workspace = Workspace::new("");
+    let data = workspace.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new(crate::util::issuer_bin())
+        .arg("--config")
+        .arg(workspace.path().join("tessera.toml"))
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "error: the data directory {} is open to group or others (mode 0755), who could read \
+             the database and keys: run `chmod 700 {}`",
+            data.display(),
+            data.display()
+        )
+    );
+    assert!(!data.join("tessera.sqlite3").exists(), "nothing written");
+
+    // The README's first command makes its own directory, owner-only, and starts.
+    let fresh = Workspace::new("");
+    let issuer = fresh.start_embedded_default();
+    assert_eq!(get_json(&issuer.url("/readyz")).0, 200);
+    assert_eq!(mode_of(&fresh.path().join("tessera-data")), 0o700);
+}

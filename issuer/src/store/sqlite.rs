@@ -108,7 +108,50 @@ impl SqliteStore {
 #[derive(Clone, Debug, Default)]
 pub(super) struct WriteGate(std::sync::Arc<parking_lot::Mutex<()>>);
 
+/// Makes the database file owner-only (0600) before SQLite opens it: SQLite creates a missing file
+/// 0644, and its `-wal` and `-shm` files with the database file's mode. Files an earlier version
+/// left readable by others are narrowed too.
+#[cfg(unix)]
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |err: std::io::Error| {
+        StoreError::Unavailable(format!("cannot make {} private: {err}", path.display()))
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        match std::fs::metadata(&file) {
+            Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(path = %file.display(), "database file readable by others: made 0600");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(failed)?;
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(failed(err)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
+    make_private(path)?;
     let conn = Connection::open(path)?;
     // WAL lets readers run beside the writer; FULL makes every commit durable before the HTTP
     // answer, which a licence or a credit movement must be. busy_timeout lets another connection or
