@@ -294,7 +294,8 @@ async fn prefetch(state: &AppState, api: &StripeApi, action: &Action) -> Result<
                     record.paid_through.is_some()
                         && (record.price_id.is_some() || session.metadata_price().is_some())
                 });
-                if !known_enough {
+                // Without a key the first `invoice.paid` issues the licence instead.
+                if !known_enough && api.is_configured() {
                     fetched.subscription = Some(api.subscription(&subscription_id).await);
                 }
             }
@@ -323,10 +324,13 @@ async fn payment_owner(
         return Ok(None);
     }
     if !api.is_configured() {
-        tracing::warn!(payment = %payment_intent,
-            "stripe.secret_key is not configured: cannot ask Stripe which subscription this \
-             payment paid for; only a licence bought with it (now or later) is revoked");
-        return Ok(None);
+        // Recorded as failed, for a retry once a key is configured: the payment may have paid a
+        // subscription's invoice, and only Stripe's API can say.
+        return Ok(Some(Err(format!(
+            "no licence is known to have been bought with payment {payment_intent}, and without \
+             stripe.secret_key (or STRIPE_SECRET_KEY) Stripe cannot be asked whether it paid a \
+             subscription: configure a key and retry (`tessera admin webhooks retry`)"
+        ))));
     }
     let owner = api.payment_owner(&payment_intent, invoice.as_deref()).await;
     if let Err(why) = &owner {

@@ -132,6 +132,10 @@ pub struct SubscriptionRecord {
     pub paid_through: Option<Timestamp>,
     /// When Stripe said it ended (`customer.subscription.deleted`): no more renewals.
     pub canceled_at: Option<Timestamp>,
+    /// The Checkout Session that started it, for the licence issued later.
+    pub checkout_session_id: Option<String>,
+    /// The buyer's e-mail address from that checkout.
+    pub email: Option<String>,
     /// When this record last changed.
     pub updated_at: Timestamp,
 }

@@ -424,12 +424,14 @@ impl Tx for Effects<'_> {
     fn put_subscription(&mut self, s: &SubscriptionRecord) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO subscriptions
-                 (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
+                  checkout_session_id, email)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET
                  customer_id = excluded.customer_id, price_id = excluded.price_id,
                  price_as_of = excluded.price_as_of, paid_through = excluded.paid_through,
-                 canceled_at = excluded.canceled_at, updated_at = excluded.updated_at",
+                 canceled_at = excluded.canceled_at, updated_at = excluded.updated_at,
+                 checkout_session_id = excluded.checkout_session_id, email = excluded.email",
             params![
                 s.id,
                 s.customer_id,
@@ -437,7 +439,9 @@ impl Tx for Effects<'_> {
                 s.price_as_of,
                 s.paid_through,
                 s.canceled_at,
-                s.updated_at
+                s.updated_at,
+                s.checkout_session_id,
+                s.email
             ],
         )?;
         Ok(())
@@ -645,7 +649,8 @@ fn payment_reversal_where(
 fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at
+            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
+                    checkout_session_id, email
              FROM subscriptions WHERE id = ?1",
             [id],
             |row| {
@@ -657,6 +662,8 @@ fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord
                     paid_through: row.get(4)?,
                     canceled_at: row.get(5)?,
                     updated_at: row.get(6)?,
+                    checkout_session_id: row.get(7)?,
+                    email: row.get(8)?,
                 })
             },
         )
