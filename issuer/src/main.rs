@@ -21,7 +21,12 @@ struct Args {
     listen: Option<std::net::SocketAddr>,
     /// How the log on stderr is written: `text` (one line per record; coloured only when stderr is
     /// a terminal and NO_COLOR is unset) or `json` (one JSON object per line, for log shippers).
-    #[arg(long, value_name = "FORMAT", env = "TESSERA_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        env = "TESSERA_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,

@@ -311,7 +311,10 @@ fn the_log_written_to_a_file_has_no_colour_codes() {
     assert_eq!(get_json(&issuer.url("/healthz")).0, 200);
     let log = issuer.log();
     assert!(log.contains("listening"), "{log}");
-    assert!(!log.contains('\u{1b}'), "ANSI escapes in the log file: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in the log file: {log:?}"
+    );
 }
 
 /// `--log-format json` (here through its variable, TESSERA_LOG_FORMAT): one JSON object per line.
@@ -342,7 +345,10 @@ fn an_unknown_log_format_is_refused_with_one_line() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("invalid value 'xml' for '--log-format"), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'xml' for '--log-format"),
+        "{stderr}"
+    );
 }
 
 fn mode_of(path: &std::path::Path) -> u32 {
@@ -359,7 +365,11 @@ fn database_files_are_created_0600_in_an_existing_private_directory() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     let issuer = workspace.start();
     assert_eq!(get_json(&issuer.url("/readyz")).0, 200);
-    for name in ["tessera.sqlite3", "tessera.sqlite3-wal", "tessera.sqlite3-shm"] {
+    for name in [
+        "tessera.sqlite3",
+        "tessera.sqlite3-wal",
+        "tessera.sqlite3-shm",
+    ] {
         assert_eq!(mode_of(&data.join(name)), 0o600, "{name}");
     }
 }

@@ -404,7 +404,11 @@ fn a_full_or_read_only_disk_gets_503_storage_unavailable_and_the_issuer_recovers
         .send(&payload)
         .expect("an answer");
     assert_eq!(response.status().as_u16(), 503);
-    assert_eq!(response.headers()["retry-after"], "5", "tells Stripe when to retry");
+    assert_eq!(
+        response.headers()["retry-after"],
+        "5",
+        "tells Stripe when to retry"
+    );
     assert_storage_unavailable(
         "a reservation",
         reserve(&issuer, &key, "during", json!({"amount": 10})),

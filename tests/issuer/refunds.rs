@@ -10,9 +10,7 @@ use super::seed::now;
 use super::stripe_fixtures::{
     deliver, event, fixture, paid_invoice, paid_session, unique, with, FakeStripe,
 };
-use super::webhooks::{
-    charge, config, db, delivery, licence, public_key, setup, tessera_verify,
-};
+use super::webhooks::{charge, config, db, delivery, licence, public_key, setup, tessera_verify};
 
 const DAY: u64 = 86_400;
 
@@ -279,7 +277,11 @@ fn without_an_api_key_subscriptions_work_from_the_events_and_an_unresolved_refun
             |row| row.get(0),
         )
         .unwrap();
-    assert_eq!(email.as_deref(), Some("buyer@example.com"), "the checkout's address");
+    assert_eq!(
+        email.as_deref(),
+        Some("buyer@example.com"),
+        "the checkout's address"
+    );
     assert!(fake.requests().is_empty(), "Stripe's API was not asked");
 
     let payment = unique("pi");

@@ -408,7 +408,9 @@ fn example_config_parses_and_shows_every_setting() {
     assert!(refused(&with_secrets)
         .starts_with("config `stripe.webhook_secrets[0]`: is the documentation's placeholder"));
     let with_token = uncomment(&text, "# tokens = [", "# ]");
-    assert!(refused(&with_token).starts_with("config `admin.tokens[0].sha256`: is the documentation"));
+    assert!(
+        refused(&with_token).starts_with("config `admin.tokens[0].sha256`: is the documentation")
+    );
     let with_key = text.replacen("# secret_key = ", "secret_key = ", 1);
     assert_ne!(with_key, text, "the example shows `# secret_key = …`");
     assert!(refused(&with_key).starts_with("config `stripe.secret_key`: is the documentation"));
@@ -471,9 +473,11 @@ fn the_stripe_mode_follows_the_setting_or_the_api_key() {
     assert_eq!(mode("mode = \"test\""), Ok(StripeMode::Test));
     assert_eq!(
         mode("mode = \"live\"\nsecret_key = \"sk_test_1\""),
-        Err("config `stripe.mode`: is `live` but the Stripe API key (stripe.secret_key or \
+        Err(
+            "config `stripe.mode`: is `live` but the Stripe API key (stripe.secret_key or \
              STRIPE_SECRET_KEY) is a test-mode key"
-            .to_owned())
+                .to_owned()
+        )
     );
     assert_eq!(
         mode("mode = \"sandbox\""),

@@ -585,7 +585,9 @@ fn refused_deliveries_have_no_effect_and_unknown_types_are_recorded_as_ignored()
         "accepted; a test-mode event on an issuer serving live mode is not acted on: {body}"
     );
     assert!(
-        issuer.log().contains("webhook secrets from STRIPE_WEBHOOK_SECRET"),
+        issuer
+            .log()
+            .contains("webhook secrets from STRIPE_WEBHOOK_SECRET"),
         "{}",
         issuer.log()
     );
@@ -597,7 +599,11 @@ fn refused_deliveries_have_no_effect_and_unknown_types_are_recorded_as_ignored()
 fn the_environment_s_webhook_secret_replaces_the_file_s() {
     let (workspace, _fake) = setup();
     let issuer = workspace.start_with_env(&[("STRIPE_WEBHOOK_SECRET", "whsec_from_env")]);
-    let bought = event("checkout.session.completed", paid_session("payment", json!({})), now());
+    let bought = event(
+        "checkout.session.completed",
+        paid_session("payment", json!({})),
+        now(),
+    );
     let payload = bought.to_string();
     let (status, body) = post_raw(&issuer, &payload, Some(&signature(&payload, SECRET, now())));
     assert_eq!(
@@ -616,7 +622,10 @@ fn the_environment_s_webhook_secret_replaces_the_file_s() {
         log.contains("STRIPE_WEBHOOK_SECRET replaces [stripe] webhook_secrets"),
         "{log}"
     );
-    assert!(!log.contains("whsec_from_env"), "a secret in the log: {log}");
+    assert!(
+        !log.contains("whsec_from_env"),
+        "a secret in the log: {log}"
+    );
 }
 
 /// An issuer serving live mode records a test-mode event (a test card) and does not act on it:
@@ -624,10 +633,7 @@ fn the_environment_s_webhook_secret_replaces_the_file_s() {
 #[test]
 fn an_event_of_the_other_stripe_mode_is_recorded_and_not_acted_on() {
     let fake = FakeStripe::start();
-    let live = config(&fake).replace(
-        "secret_key = \"sk_test_tessera\"",
-        "mode = \"live\"",
-    );
+    let live = config(&fake).replace("secret_key = \"sk_test_tessera\"", "mode = \"live\"");
     let workspace = Workspace::new(&live);
     let issuer = workspace.start();
     let session = paid_session(
@@ -638,10 +644,13 @@ fn an_event_of_the_other_stripe_mode_is_recorded_and_not_acted_on() {
     let test_card = event("checkout.session.completed", session.clone(), now());
     assert_eq!(test_card["livemode"], false);
     let (status, body) = deliver(&issuer, &test_card);
-    assert_eq!((status, &body["status"]), (200, &json!("ignored")), "{body}");
-    let (status, _) = get_json(&issuer.url(&format!(
-        "/v1/licenses/by-checkout-session/{session_id}"
-    )));
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("ignored")),
+        "{body}"
+    );
+    let (status, _) =
+        get_json(&issuer.url(&format!("/v1/licenses/by-checkout-session/{session_id}")));
     assert_eq!(status, 404, "no licence for a test-mode purchase");
     let (recorded, note, _) = delivery(&workspace, &test_card);
     assert_eq!(recorded, "ignored");
@@ -656,7 +665,11 @@ fn an_event_of_the_other_stripe_mode_is_recorded_and_not_acted_on() {
         json!({"livemode": true}),
     );
     let (status, body) = deliver(&issuer, &real);
-    assert_eq!((status, &body["status"]), (200, &json!("processed")), "{body}");
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("processed")),
+        "{body}"
+    );
     assert!(licence(&issuer, &session_id)["key"].is_string());
 }
 
