@@ -9,7 +9,12 @@ use tessera_issuer::config::{Config, Environment};
 /// The Tessera issuer: signs licence keys when Stripe says someone paid.
 ///
 /// With no arguments it runs on the embedded default: data in ./tessera-data (SQLite, and a
-/// development signing key made on first start), listening on 127.0.0.1:8080.
+/// development signing key made on first start), listening on 127.0.0.1:8080, taking Stripe
+/// test-mode events. The data directory must be private (0700): one that group or others can use is
+/// refused at start.
+///
+/// STRIPE_WEBHOOK_SECRET (comma-separated) replaces the config file's webhook secrets;
+/// STRIPE_SECRET_KEY overrides its API key.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
