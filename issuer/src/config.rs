@@ -92,6 +92,50 @@ pub struct StripeConfig {
     pub secret_key: Option<Secret>,
     /// Stripe's API base URL; tests point it at a local server.
     pub api_base: String,
+    /// The mode whose events take effect; the other mode's are recorded and ignored.
+    pub mode: StripeMode,
+}
+
+/// Stripe's two modes: real payments, or test cards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StripeMode {
+    /// Real payments (`livemode: true`).
+    Live,
+    /// Test cards (`livemode: false`).
+    Test,
+}
+
+impl StripeMode {
+    /// The setting's name of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StripeMode::Live => "live",
+            StripeMode::Test => "test",
+        }
+    }
+
+    /// The mode of an event's `livemode`.
+    pub fn of_livemode(livemode: bool) -> StripeMode {
+        if livemode {
+            StripeMode::Live
+        } else {
+            StripeMode::Test
+        }
+    }
+
+    /// The mode an API key belongs to, if its prefix says (`sk_test_…`, `rk_live_…`).
+    fn of_key(key: &str) -> Option<StripeMode> {
+        let rest = key
+            .strip_prefix("sk_")
+            .or_else(|| key.strip_prefix("rk_"))?;
+        if rest.starts_with("test_") {
+            Some(StripeMode::Test)
+        } else if rest.starts_with("live_") {
+            Some(StripeMode::Live)
+        } else {
+            None
+        }
+    }
 }
 
 /// A secret string that never appears in `Debug` output or logs.
@@ -231,6 +275,7 @@ struct StripeFile {
     webhook_secrets: Vec<String>,
     secret_key: Option<String>,
     api_base: Option<String>,
+    mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +311,10 @@ struct PriceFile {
 /// The embedded default, for trying Tessera out: a demo product and price. With it the issuer also makes
 /// a development signing key and webhook secret in the data directory (see `startup`).
 pub const DEVELOPMENT_DEFAULTS: &str = r#"
+# Development takes test-mode events (scripts/send-test-event sends them).
+[stripe]
+mode = "test"
+
 [[products]]
 id = 1
 name = "demo-app"
@@ -293,7 +342,7 @@ pub const DEFAULT_DATA_DIR: &str = "tessera-data";
 /// Environment variables the issuer reads, for tests and for a sealed environment.
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
-    /// `STRIPE_WEBHOOK_SECRET`: one secret, or several separated by commas.
+    /// `STRIPE_WEBHOOK_SECRET`: one secret, or several separated by commas; replaces the file's list.
     pub webhook_secret: Option<String>,
     /// `STRIPE_SECRET_KEY`.
     pub secret_key: Option<String>,
@@ -383,25 +432,19 @@ impl Config {
             ));
         }
 
-        let mut webhook_secrets = file.stripe.webhook_secrets;
-        if let Some(from_env) = &env.webhook_secret {
-            webhook_secrets.extend(from_env.split(',').map(|s| s.trim().to_owned()));
+        let webhook_secrets = webhook_secrets(file.stripe.webhook_secrets, env)?;
+        if let Some(key) = &env.secret_key {
+            refuse_placeholder("STRIPE_SECRET_KEY", key)?;
         }
-        webhook_secrets.retain(|secret| !secret.is_empty());
-        if let Some(i) = webhook_secrets
-            .iter()
-            .position(|s| !s.starts_with("whsec_"))
-        {
-            return Err(invalid(
-                format!("stripe.webhook_secrets[{i}]"),
-                "a Stripe webhook secret starts with `whsec_`",
-            ));
+        if let Some(key) = &file.stripe.secret_key {
+            refuse_placeholder("stripe.secret_key", key)?;
         }
         let secret_key = env
             .secret_key
             .clone()
             .or(file.stripe.secret_key)
             .map(Secret);
+        let mode = stripe_mode(file.stripe.mode.as_deref(), secret_key.as_ref())?;
         let api_base = file
             .stripe
             .api_base
@@ -460,6 +503,12 @@ impl Config {
         for (i, token) in file.admin.tokens.into_iter().enumerate() {
             let parsed = AdminToken::from_hash(&token.name, &token.sha256)
                 .map_err(|why| invalid(format!("admin.tokens[{i}]"), why))?;
+            if parsed == AdminToken::from_value(&parsed.name, PLACEHOLDER_ADMIN_TOKEN) {
+                return Err(invalid(
+                    format!("admin.tokens[{i}].sha256"),
+                    PLACEHOLDER_PROBLEM,
+                ));
+            }
             if admin_tokens.iter().any(|t| t.name == parsed.name) {
                 return Err(invalid(
                     format!("admin.tokens[{i}].name"),
@@ -476,9 +525,10 @@ impl Config {
             grace_seconds,
             checkout_session_key_seconds: i64::from(checkout_session_key_hours) * 3600,
             stripe: StripeConfig {
-                webhook_secrets: webhook_secrets.into_iter().map(Secret).collect(),
+                webhook_secrets,
                 secret_key,
                 api_base,
+                mode,
             },
             smtp,
             catalog,
@@ -517,6 +567,87 @@ fn connection_limits(limits: &LimitsFile) -> Result<ConnectionLimits, ConfigErro
         header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
         keep_alive: (keep_alive > 0).then(|| std::time::Duration::from_secs(keep_alive)),
     })
+}
+
+/// The admin token the documentation once showed the hash of.
+const PLACEHOLDER_ADMIN_TOKEN: &str = "tsadm_REPLACE_ME";
+/// What a documented placeholder secret contains (`whsec_REPLACE_…`, `sk_test_REPLACE_ME`, …).
+const PLACEHOLDER_MARK: &str = "REPLACE";
+const PLACEHOLDER_PROBLEM: &str =
+    "is the documentation's placeholder, which anyone can read: put your own secret here";
+
+/// Refuses a secret copied from the documentation: whoever read it could use it.
+fn refuse_placeholder(field: &str, secret: &str) -> Result<(), ConfigError> {
+    if secret.to_ascii_uppercase().contains(PLACEHOLDER_MARK) {
+        return Err(invalid(field, PLACEHOLDER_PROBLEM));
+    }
+    Ok(())
+}
+
+/// The mode served: as set, else the API key's, else live. A key of the other mode is refused: its
+/// calls would not find the events' objects.
+fn stripe_mode(setting: Option<&str>, key: Option<&Secret>) -> Result<StripeMode, ConfigError> {
+    let key_mode = key.and_then(|key| StripeMode::of_key(key.expose()));
+    let mode = match setting {
+        None => return Ok(key_mode.unwrap_or(StripeMode::Live)),
+        Some("live") => StripeMode::Live,
+        Some("test") => StripeMode::Test,
+        Some(other) => {
+            return Err(invalid(
+                "stripe.mode",
+                format!("`{other}` is not one of `live`, `test`"),
+            ))
+        }
+    };
+    match key_mode {
+        Some(key_mode) if key_mode != mode => Err(invalid(
+            "stripe.mode",
+            format!(
+                "is `{}` but the Stripe API key (stripe.secret_key or STRIPE_SECRET_KEY) is a \
+                 {}-mode key",
+                mode.as_str(),
+                key_mode.as_str()
+            ),
+        )),
+        _ => Ok(mode),
+    }
+}
+
+/// The webhook secrets in force: `STRIPE_WEBHOOK_SECRET`'s if it is set (the file's list is then not
+/// used at all, so a secret left in the file cannot stay valid beside it), else the file's.
+fn webhook_secrets(file: Vec<String>, env: &Environment) -> Result<Vec<Secret>, ConfigError> {
+    let (field, secrets): (&str, Vec<String>) = match &env.webhook_secret {
+        Some(from_env) => {
+            if file.is_empty() {
+                tracing::info!("webhook secrets from STRIPE_WEBHOOK_SECRET");
+            } else {
+                tracing::warn!(
+                    replaced = file.len(),
+                    "STRIPE_WEBHOOK_SECRET replaces [stripe] webhook_secrets: the file's secrets \
+                     are not used"
+                );
+            }
+            let secrets = from_env.split(',').map(|s| s.trim().to_owned());
+            ("STRIPE_WEBHOOK_SECRET", secrets.collect())
+        }
+        None => ("stripe.webhook_secrets", file),
+    };
+    let mut kept = Vec::with_capacity(secrets.len());
+    for (i, secret) in secrets.into_iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        if secret.is_empty() {
+            continue;
+        }
+        if !secret.starts_with("whsec_") {
+            return Err(invalid(
+                field,
+                "a Stripe webhook secret starts with `whsec_`",
+            ));
+        }
+        refuse_placeholder(&field, &secret)?;
+        kept.push(Secret(secret));
+    }
+    Ok(kept)
 }
 
 fn toml_error(err: &toml::de::Error) -> ConfigError {
@@ -682,6 +813,9 @@ fn smtp_config(file: SmtpFile, env: &Environment) -> Result<SmtpConfig, ConfigEr
         SmtpTls::StartTls => 587,
         SmtpTls::Tls => 465,
     });
+    if let Some(password) = &file.password {
+        refuse_placeholder("smtp.password", password)?;
+    }
     // SMTP_PASSWORD goes with a username; set for some other program, it does not stop the issuer.
     let password = match &file.username {
         Some(_) => env.smtp_password.clone().or(file.password),

@@ -71,6 +71,9 @@ pub enum ApiError {
     Internal(String),
     /// 503: a dependency (the database) is not available.
     Unavailable(String),
+    /// 503 `storage_unavailable` with `Retry-After`: storage failed in a way a later attempt can
+    /// get past (disk full or read-only, I/O error); logged with its detail, answered bare.
+    StorageUnavailable(String),
     /// 503: the endpoint needs configuration it does not have (no webhook secret, say); the message
     /// names the setting.
     NotConfigured {
@@ -102,6 +105,10 @@ impl ApiError {
     }
 }
 
+/// How long a client is told to wait after `storage_unavailable`: long enough for an operator's
+/// fix or a lock to clear, short enough that Stripe's and apps' retries soon get through.
+pub const STORAGE_RETRY_AFTER_SECONDS: u64 = 5;
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -112,6 +119,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::RateLimited(limited) = self {
             return limited.into_response();
+        }
+        if let ApiError::StorageUnavailable(detail) = &self {
+            tracing::error!(%detail, "storage unavailable");
+            let body = ErrorBody {
+                error: "storage_unavailable",
+                message: "storage is unavailable for now; try again later",
+            };
+            let retry_after = [(
+                axum::http::header::RETRY_AFTER,
+                STORAGE_RETRY_AFTER_SECONDS.to_string(),
+            )];
+            return (StatusCode::SERVICE_UNAVAILABLE, retry_after, Json(body)).into_response();
         }
         if let ApiError::InsufficientCredits { needed, available } = self {
             let body = serde_json::json!({
@@ -166,6 +185,9 @@ impl IntoResponse for ApiError {
                 (StatusCode::CONFLICT, "insufficient_credits", "")
             }
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", ""),
+            ApiError::StorageUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "")
+            }
         };
         (
             status,
@@ -180,6 +202,9 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::Internal(err.to_string())
+        match err {
+            StoreError::Unavailable(_) => ApiError::StorageUnavailable(err.to_string()),
+            StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::Internal(err.to_string()),
+        }
     }
 }

@@ -9,7 +9,12 @@ use tessera_issuer::config::{Config, Environment};
 /// The Tessera issuer: signs licence keys when Stripe says someone paid.
 ///
 /// With no arguments it runs on the embedded default: data in ./tessera-data (SQLite, and a
-/// development signing key made on first start), listening on 127.0.0.1:8080.
+/// development signing key made on first start), listening on 127.0.0.1:8080, taking Stripe
+/// test-mode events. The data directory must be private (0700): one that group or others can use is
+/// refused at start.
+///
+/// STRIPE_WEBHOOK_SECRET (comma-separated) replaces the config file's webhook secrets;
+/// STRIPE_SECRET_KEY overrides its API key.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -19,8 +24,23 @@ struct Args {
     /// Listen on this address instead of the configured one (e.g. 127.0.0.1:0 for any free port).
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    /// How the log on stderr is written: `text` (one line per record; coloured only when stderr is
+    /// a terminal and NO_COLOR is unset) or `json` (one JSON object per line, for log shippers).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        env = "TESSERA_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,18 +52,30 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(args.log_format);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logger.json().init(),
+        // Colour codes are noise in a file or a pipe (https://no-color.org for the rest).
+        LogFormat::Text => {
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+            logger.with_ansi(colour).init()
         }
     }
 }

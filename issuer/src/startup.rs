@@ -18,6 +18,13 @@ pub const DATABASE_FILE: &str = "tessera.sqlite3";
 pub enum StartError {
     /// The data directory could not be created.
     DataDir(std::io::Error),
+    /// The data directory is open to group or others, who could read the database and keys.
+    DataDirNotPrivate {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The signing keys could not be loaded.
     Keys(KeyringError),
     /// The database could not be opened or migrated.
@@ -30,6 +37,13 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::DataDir(err) => write!(f, "cannot create the data directory: {err}"),
+            StartError::DataDirNotPrivate { path, mode } => write!(
+                f,
+                "the data directory {} is open to group or others (mode {mode:04o}), who could \
+                 read the database and keys: run `chmod 700 {}`",
+                path.display(),
+                path.display()
+            ),
             StartError::Keys(err) => err.fmt(f),
             StartError::Store(err) => write!(f, "cannot open the database: {err}"),
             StartError::Verifier(err) => write!(f, "cannot trust the signing keys: {err}"),
@@ -42,6 +56,7 @@ impl std::error::Error for StartError {}
 /// Creates the data directory if needed, loads the keys and opens the database.
 pub fn open(mut config: Config) -> Result<AppState, StartError> {
     create_private_dir(&config.data_dir).map_err(StartError::DataDir)?;
+    refuse_open_dir(&config.data_dir)?;
     if config.development && config.stripe.webhook_secrets.is_empty() {
         let path = config.data_dir.join(DEV_WEBHOOK_SECRET_FILE);
         let secret = development_webhook_secret(&path).map_err(StartError::DataDir)?;
@@ -151,6 +166,27 @@ fn development_secret(
     std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
     file.sync_all()?;
     Ok(secret)
+}
+
+/// Refuses a data directory that group or others may use: 0700 is applied only to a directory the
+/// issuer creates, and one made beforehand (by a package or `mkdir`) is often 0755.
+fn refuse_open_dir(path: &std::path::Path) -> Result<(), StartError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(StartError::DataDir)?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(StartError::DataDirNotPrivate {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {

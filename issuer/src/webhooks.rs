@@ -16,6 +16,7 @@ use axum::{Extension, Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::config::StripeMode;
 use crate::error::ApiError;
 use crate::fulfil::{self, Action, Context, Fetched};
 use crate::openapi::ErrorResponse;
@@ -167,7 +168,19 @@ pub async fn handle(
         let event_id = event_id.clone();
         state.db(move |store| store.delivery(&event_id)).await?
     };
-    let action = Action::read(&event.event_type, event.data.object);
+    let served = state.config.stripe.mode;
+    let event_mode = StripeMode::of_livemode(event.livemode);
+    let (action, note) = if event_mode == served {
+        (Action::read(&event.event_type, event.data.object), None)
+    } else {
+        let note = format!(
+            "a {}-mode event; this issuer serves {} mode ([stripe] mode): recorded, not acted on",
+            event_mode.as_str(),
+            served.as_str()
+        );
+        tracing::warn!(parent: &span, "{note}");
+        (Action::Ignore, Some(note))
+    };
     // A redelivery of an event that already took effect asks Stripe nothing; the transaction below
     // only counts the attempt (and re-checks, for deliveries racing this one).
     let fetched = match &prior {
@@ -197,6 +210,7 @@ pub async fn handle(
                 event_type: &event_type,
                 payload: &payload,
                 received_at,
+                note: note.as_deref(),
             };
             Ok::<_, ApiError>(store.process_delivery(incoming, &mut |tx| {
                 fulfil::apply(&ctx, &action, &fetched, tx)
@@ -225,9 +239,10 @@ pub async fn handle(
                 "Stripe event recorded as failed; Stripe will retry it");
             Err(ApiError::ProcessingFailed(why))
         }
-        Err(ApplyError::Store(err)) => Err(ApiError::Internal(format!(
-            "storing Stripe event {event_id}: {err}"
-        ))),
+        Err(ApplyError::Store(err)) => {
+            tracing::error!(parent: &span, error = %err, "Stripe event not stored");
+            Err(err.into())
+        }
     }
 }
 
@@ -279,7 +294,8 @@ async fn prefetch(state: &AppState, api: &StripeApi, action: &Action) -> Result<
                     record.paid_through.is_some()
                         && (record.price_id.is_some() || session.metadata_price().is_some())
                 });
-                if !known_enough {
+                // Without a key the first `invoice.paid` issues the licence instead.
+                if !known_enough && api.is_configured() {
                     fetched.subscription = Some(api.subscription(&subscription_id).await);
                 }
             }
@@ -308,10 +324,13 @@ async fn payment_owner(
         return Ok(None);
     }
     if !api.is_configured() {
-        tracing::warn!(payment = %payment_intent,
-            "stripe.secret_key is not configured: cannot ask Stripe which subscription this \
-             payment paid for; only a licence bought with it (now or later) is revoked");
-        return Ok(None);
+        // Recorded as failed, for a retry once a key is configured: the payment may have paid a
+        // subscription's invoice, and only Stripe's API can say.
+        return Ok(Some(Err(format!(
+            "no licence is known to have been bought with payment {payment_intent}, and without \
+             stripe.secret_key (or STRIPE_SECRET_KEY) Stripe cannot be asked whether it paid a \
+             subscription: configure a key and retry (`tessera admin webhooks retry`)"
+        ))));
     }
     let owner = api.payment_owner(&payment_intent, invoice.as_deref()).await;
     if let Err(why) = &owner {

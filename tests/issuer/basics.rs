@@ -340,3 +340,127 @@ fn check_credits_recomputes_accounts_from_the_ledger_and_names_any_difference() 
         "error: the credit ledger check found differences\n"
     );
 }
+
+/// A log written to a file carries no colour codes, even where NO_COLOR is not set.
+#[test]
+fn the_log_written_to_a_file_has_no_colour_codes() {
+    let workspace = Workspace::new("");
+    // Set but empty counts as unset (https://no-color.org).
+    let issuer = workspace.start_with_env(&[("NO_COLOR", "")]);
+    assert_eq!(get_json(&issuer.url("/healthz")).0, 200);
+    let log = issuer.log();
+    assert!(log.contains("listening"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in the log file: {log:?}"
+    );
+}
+
+/// `--log-format json` (here through its variable, TESSERA_LOG_FORMAT): one JSON object per line.
+#[test]
+fn the_json_log_format_writes_one_object_per_line() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start_with_env(&[("TESSERA_LOG_FORMAT", "json")]);
+    assert_eq!(get_json(&issuer.url("/healthz")).0, 200);
+    assert!(issuer.stop(), "a clean stop");
+    let log = std::fs::read_to_string(workspace.path().join("issuer.log")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let listening = records
+        .iter()
+        .find(|record| record["fields"]["message"] == "listening")
+        .unwrap_or_else(|| panic!("no `listening` record: {log}"));
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["fields"]["address"].is_string(), "{listening}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_with_one_line() {
+    let output = Command::new(crate::util::issuer_bin())
+        .args(["--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'xml' for '--log-format"),
+        "{stderr}"
+    );
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// The database and its `-wal` and `-shm` files are owner-only, whatever the umask made of others.
+#[test]
+fn database_files_are_created_0600_in_an_existing_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let workspace = Workspace::new("");
+    let data = workspace.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let issuer = workspace.start();
+    assert_eq!(get_json(&issuer.url("/readyz")).0, 200);
+    for name in [
+        "tessera.sqlite3",
+        "tessera.sqlite3-wal",
+        "tessera.sqlite3-shm",
+    ] {
+        assert_eq!(mode_of(&data.join(name)), 0o600, "{name}");
+    }
+}
+
+/// A data directory others can read stops the issuer at start with one line saying how to fix it.
+#[test]
+fn a_data_directory_open_to_others_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let workspace = Workspace::new("");
+    let data = workspace.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = workspace.path().join("refused.log");
+    let mut child = Command::new(crate::util::issuer_bin())
+        .arg("--config")
+        .arg(workspace.path().join("tessera.toml"))
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Bounded: an issuer that starts anyway is stopped and the test fails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.and_then(|status| status.code()), Some(1), "it stops");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "error: the data directory {} is open to group or others (mode 0755), who could read \
+             the database and keys: run `chmod 700 {}`",
+            data.display(),
+            data.display()
+        )
+    );
+    assert!(!data.join("tessera.sqlite3").exists(), "nothing written");
+
+    // The README's first command makes its own directory, owner-only, and starts.
+    let fresh = Workspace::new("");
+    let issuer = fresh.start_embedded_default();
+    assert_eq!(get_json(&issuer.url("/readyz")).0, 200);
+    assert_eq!(mode_of(&fresh.path().join("tessera-data")), 0o700);
+}

@@ -15,9 +15,11 @@ use super::credits::{
     assert_ledger_matches, balances, commit, funded_licence, ledger, reserve, subscribe,
     top_up_session, try_commit,
 };
-use super::harness::{get_json, Workspace};
+use super::harness::{get_json, http, Workspace};
 use super::seed::now;
-use super::stripe_fixtures::{deliver, event, paid_invoice, paid_session, try_deliver, unique};
+use super::stripe_fixtures::{
+    deliver, event, paid_invoice, paid_session, signature, try_deliver, unique, SECRET,
+};
 use super::webhooks::{
     count, db, delivery, keys_of_subscription, licence, licences_and_keys_of_session, setup,
 };
@@ -345,16 +347,17 @@ fn sigkill_during_webhooks_and_credits_then_stripe_redelivers() {
     assert_check_credits_passes(&workspace);
 }
 
-/// Asserts that `what` was answered with a server error in the API's JSON shape.
-fn assert_clean_5xx(what: &str, (status, body): (u16, Value)) {
+/// Asserts that `what` was answered 503 `storage_unavailable`, in the API's JSON shape: storage
+/// that fails for now is no bug, and the client should try again.
+fn assert_storage_unavailable(what: &str, (status, body): (u16, Value)) {
     assert!(
-        (500..600).contains(&status) && body["error"].is_string() && body["message"].is_string(),
+        status == 503 && body["error"] == "storage_unavailable" && body["message"].is_string(),
         "{what}: {status} {body}"
     );
 }
 
 #[test]
-fn a_full_or_read_only_disk_gets_clean_5xx_and_the_issuer_recovers() {
+fn a_full_or_read_only_disk_gets_503_storage_unavailable_and_the_issuer_recovers() {
     let (workspace, fake) = setup();
     let issuer = workspace.start_with_disk_control();
     let (key, initial) = funded_licence(&issuer, &fake);
@@ -391,14 +394,26 @@ fn a_full_or_read_only_disk_gets_clean_5xx_and_the_issuer_recovers() {
     for event in [&bought, &top_up] {
         // Stripe retries a 5xx.
         for _ in 0..2 {
-            assert_clean_5xx("a webhook", deliver(&issuer, event));
+            assert_storage_unavailable("a webhook", deliver(&issuer, event));
         }
     }
-    assert_clean_5xx(
+    let payload = bought.to_string();
+    let response = http()
+        .post(&issuer.url("/v1/webhooks/stripe"))
+        .header("stripe-signature", &signature(&payload, SECRET, now()))
+        .send(&payload)
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response.headers()["retry-after"],
+        "5",
+        "tells Stripe when to retry"
+    );
+    assert_storage_unavailable(
         "a reservation",
         reserve(&issuer, &key, "during", json!({"amount": 10})),
     );
-    assert_clean_5xx(
+    assert_storage_unavailable(
         "a commit",
         try_commit(issuer.base_url(), &key, &open, 20).expect("an answer"),
     );

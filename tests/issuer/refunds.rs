@@ -10,7 +10,7 @@ use super::seed::now;
 use super::stripe_fixtures::{
     deliver, event, fixture, paid_invoice, paid_session, unique, with, FakeStripe,
 };
-use super::webhooks::{charge, delivery, licence, public_key, setup, tessera_verify};
+use super::webhooks::{charge, config, db, delivery, licence, public_key, setup, tessera_verify};
 
 const DAY: u64 = 86_400;
 
@@ -254,4 +254,63 @@ fn a_subscription_refund_waits_for_stripes_api_and_does_not_depend_on_order() {
     let late = subscribe(&issuer, &subscription, invoice);
     assert_eq!(status_of(&issuer, &late.session), "revoked");
     assert_eq!(revocations(&issuer, &late.license_id).0, 3);
+}
+
+/// Without an API key (STRIPE_SECRET_KEY) a subscription bought in the normal order (checkout
+/// before `invoice.paid`) gets its licence from the events alone; a full refund that the events do
+/// not tie to a licence is never a silent 200: it is a recorded failure, and a retry once a key is
+/// configured revokes the licence.
+#[test]
+fn without_an_api_key_subscriptions_work_from_the_events_and_an_unresolved_refund_fails_until_retried(
+) {
+    let fake = FakeStripe::start();
+    let with_key = "secret_key = \"sk_test_tessera\"";
+    let workspace = Workspace::new(&config(&fake).replace(with_key, "mode = \"test\""));
+    let issuer = workspace.start();
+    let (subscription, invoice) = first_invoice(&fake, None);
+    let bought = subscribe(&issuer, &subscription, invoice);
+    assert_eq!(status_of(&issuer, &bought.session), "active");
+    let email: Option<String> = db(&workspace)
+        .query_row(
+            "SELECT email FROM licenses WHERE checkout_session_id = ?1",
+            [&bought.session],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        email.as_deref(),
+        Some("buyer@example.com"),
+        "the checkout's address"
+    );
+    assert!(fake.requests().is_empty(), "Stripe's API was not asked");
+
+    let payment = unique("pi");
+    fake.invoice_payment(&payment, &bought.invoice);
+    let refund = event("charge.refunded", charge(&payment, 1000, 1000), now());
+    let (status, body) = deliver(&issuer, &refund);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("processing_failed")),
+        "{body}"
+    );
+    let (recorded, error, _) = delivery(&workspace, &refund);
+    assert_eq!(recorded, "failed");
+    let error = error.unwrap_or_default();
+    assert!(error.contains("STRIPE_SECRET_KEY"), "{error}");
+    assert_eq!(status_of(&issuer, &bought.session), "active");
+    drop(issuer);
+
+    // The key configured, Stripe's retry takes effect.
+    let config_file = workspace.path().join("tessera.toml");
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    std::fs::write(&config_file, text.replace("mode = \"test\"", with_key)).unwrap();
+    let issuer = workspace.start();
+    let (status, body) = deliver(&issuer, &refund);
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("processed")),
+        "{body}"
+    );
+    assert_eq!(status_of(&issuer, &bought.session), "revoked");
+    assert_eq!(delivery(&workspace, &refund).0, "processed");
 }

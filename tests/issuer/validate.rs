@@ -303,6 +303,29 @@ fn malformed_requests_get_api_errors() {
     assert_eq!(response.status().as_u16(), 405);
 }
 
+/// `text` with the commented lines from the one starting `first` to the next one starting `last`
+/// uncommented.
+fn uncomment(text: &str, first: &str, last: &str) -> String {
+    let mut inside = false;
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            inside |= line.starts_with(first);
+            if !inside {
+                return line.to_owned();
+            }
+            found = true;
+            if line.starts_with(last) {
+                inside = false;
+            }
+            line.strip_prefix("# ").unwrap_or(line).to_owned()
+        })
+        .collect();
+    assert!(found, "the example has no `{first}`");
+    lines.join("\n")
+}
+
 fn example_config() -> (PathBuf, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/tessera.toml");
     let text = std::fs::read_to_string(&path).expect("examples/tessera.toml");
@@ -311,7 +334,7 @@ fn example_config() -> (PathBuf, String) {
 
 #[test]
 fn example_config_parses_and_shows_every_setting() {
-    use tessera_issuer::config::{Config, Environment, Sale};
+    use tessera_issuer::config::{Config, Environment, Sale, StripeMode};
 
     let (path, text) = example_config();
     let config = Config::from_toml_str(&text, &Environment::default())
@@ -320,7 +343,15 @@ fn example_config_parses_and_shows_every_setting() {
     assert_eq!(config.retired_public_keys.len(), 1);
     assert!(config.signing_key_file.is_some());
     assert_eq!(config.grace_seconds, 7 * 86_400);
-    assert_eq!(config.stripe.webhook_secrets.len(), 2);
+    assert!(
+        config.stripe.webhook_secrets.is_empty(),
+        "the example ships no webhook secret"
+    );
+    assert!(
+        config.admin_tokens.is_empty(),
+        "the example ships no admin token"
+    );
+    assert_eq!(config.stripe.mode, StripeMode::Live);
     assert_eq!(config.stripe.api_base, "https://api.stripe.com");
     assert!(
         config.stripe.secret_key.is_none(),
@@ -348,23 +379,46 @@ fn example_config_parses_and_shows_every_setting() {
         assert!(kinds.contains(&kind), "no {kind} price in {kinds:?}");
     }
 
-    // Secrets from the environment: the webhook secrets add to the file's, the API key wins.
+    // Secrets from the environment: the webhook secrets replace the file's, the API key wins.
+    let with_secrets = uncomment(&text, "# webhook_secrets = [", "# ]");
     let env = Environment {
         webhook_secret: Some("whsec_from_env_1,whsec_from_env_2".into()),
-        secret_key: Some("sk_test_from_env".into()),
+        secret_key: Some("sk_live_from_env".into()),
         ..Environment::default()
     };
-    let config = Config::from_toml_str(&text, &env).unwrap();
-    assert_eq!(config.stripe.webhook_secrets.len(), 4);
+    let config = Config::from_toml_str(&with_secrets, &env).unwrap();
+    let secrets: Vec<&str> = config
+        .stripe
+        .webhook_secrets
+        .iter()
+        .map(|s| s.expose())
+        .collect();
+    assert_eq!(secrets, ["whsec_from_env_1", "whsec_from_env_2"]);
     assert_eq!(
         config.stripe.secret_key.as_ref().map(|s| s.expose()),
-        Some("sk_test_from_env")
+        Some("sk_live_from_env")
     );
 
-    // The commented-out API key is a valid setting too.
-    let uncommented = text.replacen("# secret_key = ", "secret_key = ", 1);
-    assert_ne!(uncommented, text, "the example shows `# secret_key = …`");
-    let config = Config::from_toml_str(&uncommented, &Environment::default()).unwrap();
+    // Every placeholder secret the example shows is refused at start, naming its field.
+    let refused = |text: &str| {
+        Config::from_toml_str(text, &Environment::default())
+            .expect_err("a placeholder is refused")
+            .to_string()
+    };
+    assert!(refused(&with_secrets)
+        .starts_with("config `stripe.webhook_secrets[0]`: is the documentation's placeholder"));
+    let with_token = uncomment(&text, "# tokens = [", "# ]");
+    assert!(
+        refused(&with_token).starts_with("config `admin.tokens[0].sha256`: is the documentation")
+    );
+    let with_key = text.replacen("# secret_key = ", "secret_key = ", 1);
+    assert_ne!(with_key, text, "the example shows `# secret_key = …`");
+    assert!(refused(&with_key).starts_with("config `stripe.secret_key`: is the documentation"));
+    let with_smtp = uncomment(&text, "# [smtp]", "# timeout_seconds");
+    assert!(refused(&with_smtp).starts_with("config `smtp.password`: is the documentation"));
+    // With real values in their place it starts.
+    let own = with_key.replace("rk_live_REPLACE_ME", "rk_live_own");
+    let config = Config::from_toml_str(&own, &Environment::default()).unwrap();
     assert!(config.stripe.secret_key.is_some());
 
     // Every setting the parser knows is shown.
@@ -405,4 +459,34 @@ fn example_config_parses_and_shows_every_setting() {
             "examples/tessera.toml lacks `{setting}`"
         );
     }
+}
+
+/// `[stripe] mode`: as set, else the API key's mode, else live; a key of the other mode is refused.
+#[test]
+fn the_stripe_mode_follows_the_setting_or_the_api_key() {
+    use tessera_issuer::config::{Config, Environment, StripeMode};
+
+    let mode = |stripe: &str| {
+        Config::from_toml_str(&format!("[stripe]\n{stripe}\n"), &Environment::default())
+            .map(|config| config.stripe.mode)
+            .map_err(|err| err.to_string())
+    };
+    assert_eq!(mode(""), Ok(StripeMode::Live));
+    assert_eq!(mode("secret_key = \"rk_test_1\""), Ok(StripeMode::Test));
+    assert_eq!(mode("secret_key = \"sk_live_1\""), Ok(StripeMode::Live));
+    assert_eq!(mode("mode = \"test\""), Ok(StripeMode::Test));
+    assert_eq!(
+        mode("mode = \"live\"\nsecret_key = \"sk_test_1\""),
+        Err(
+            "config `stripe.mode`: is `live` but the Stripe API key (stripe.secret_key or \
+             STRIPE_SECRET_KEY) is a test-mode key"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        mode("mode = \"sandbox\""),
+        Err("config `stripe.mode`: `sandbox` is not one of `live`, `test`".to_owned())
+    );
+    let development = Config::load(None, &Environment::default()).unwrap();
+    assert_eq!(development.stripe.mode, StripeMode::Test);
 }

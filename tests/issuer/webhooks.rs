@@ -580,9 +580,97 @@ fn refused_deliveries_have_no_effect_and_unknown_types_are_recorded_as_ignored()
     let issuer = unconfigured.start_with_env(&[("STRIPE_WEBHOOK_SECRET", SECRET)]);
     let (status, body) = post_raw(&issuer, &payload, Some(&signature(&payload, SECRET, now())));
     assert_eq!(
-        status, 500,
-        "accepted, then fails for want of a catalogue: {body}"
+        (status, &body["status"]),
+        (200, &json!("ignored")),
+        "accepted; a test-mode event on an issuer serving live mode is not acted on: {body}"
     );
+    assert!(
+        issuer
+            .log()
+            .contains("webhook secrets from STRIPE_WEBHOOK_SECRET"),
+        "{}",
+        issuer.log()
+    );
+}
+
+/// STRIPE_WEBHOOK_SECRET replaces the file's secrets, and the log says so: a secret left in the
+/// file is not valid beside it.
+#[test]
+fn the_environment_s_webhook_secret_replaces_the_file_s() {
+    let (workspace, _fake) = setup();
+    let issuer = workspace.start_with_env(&[("STRIPE_WEBHOOK_SECRET", "whsec_from_env")]);
+    let bought = event(
+        "checkout.session.completed",
+        paid_session("payment", json!({})),
+        now(),
+    );
+    let payload = bought.to_string();
+    let (status, body) = post_raw(&issuer, &payload, Some(&signature(&payload, SECRET, now())));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_signature")),
+        "the file's secret no longer signs: {body}"
+    );
+    let (status, body) = post_raw(
+        &issuer,
+        &payload,
+        Some(&signature(&payload, "whsec_from_env", now())),
+    );
+    assert_ne!(status, 400, "the environment's secret signs: {body}");
+    let log = issuer.log();
+    assert!(
+        log.contains("STRIPE_WEBHOOK_SECRET replaces [stripe] webhook_secrets"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("whsec_from_env"),
+        "a secret in the log: {log}"
+    );
+}
+
+/// An issuer serving live mode records a test-mode event (a test card) and does not act on it:
+/// no licence.
+#[test]
+fn an_event_of_the_other_stripe_mode_is_recorded_and_not_acted_on() {
+    let fake = FakeStripe::start();
+    let live = config(&fake).replace("secret_key = \"sk_test_tessera\"", "mode = \"live\"");
+    let workspace = Workspace::new(&live);
+    let issuer = workspace.start();
+    let session = paid_session(
+        "payment",
+        json!({"metadata": {"tessera_price": "price_pro_year"}}),
+    );
+    let session_id = session["id"].as_str().unwrap().to_owned();
+    let test_card = event("checkout.session.completed", session.clone(), now());
+    assert_eq!(test_card["livemode"], false);
+    let (status, body) = deliver(&issuer, &test_card);
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("ignored")),
+        "{body}"
+    );
+    let (status, _) =
+        get_json(&issuer.url(&format!("/v1/licenses/by-checkout-session/{session_id}")));
+    assert_eq!(status, 404, "no licence for a test-mode purchase");
+    let (recorded, note, _) = delivery(&workspace, &test_card);
+    assert_eq!(recorded, "ignored");
+    assert_eq!(
+        note.as_deref(),
+        Some("a test-mode event; this issuer serves live mode ([stripe] mode): recorded, not acted on")
+    );
+
+    // The same purchase in live mode takes effect.
+    let real = with(
+        event("checkout.session.completed", session, now()),
+        json!({"livemode": true}),
+    );
+    let (status, body) = deliver(&issuer, &real);
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("processed")),
+        "{body}"
+    );
+    assert!(licence(&issuer, &session_id)["key"].is_string());
 }
 
 #[test]

@@ -275,6 +275,16 @@ pub(super) fn subscription_checkout(
             reconcile(ctx, tx, &record, license)?;
         }
         None => {
+            if record.paid_through.is_none() && fetched.subscription.is_none() {
+                // Stripe's API was not asked (no key): the first `invoice.paid` says how long it is
+                // paid for, and issues the licence with this checkout's session and address.
+                record.checkout_session_id = Some(session.id.clone());
+                record.email = session.email();
+                tx.put_subscription(&record)?;
+                tracing::info!(subscription = %subscription_id, session = %session.id,
+                    "subscription checkout recorded; its licence comes with the first paid invoice");
+                return Ok(DeliveryStatus::Processed);
+            }
             if record.paid_through.is_none() {
                 let why = match &fetched.subscription {
                     Some(Err(why)) => why.clone(),

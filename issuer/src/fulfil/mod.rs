@@ -352,6 +352,7 @@ mod tests {
                 event_type,
                 payload: "{}",
                 received_at: T,
+                note: None,
             };
             self.store
                 .process_delivery(incoming, &mut |tx| {

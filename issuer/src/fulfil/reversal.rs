@@ -103,7 +103,8 @@ pub(super) fn reverse(
             }
             Some(Err(why)) => {
                 return Err(unprocessable(format!(
-                    "cannot tell which subscription payment {payment} ({kind} {object_id}) paid                      for: {why}"
+                    "cannot tell which subscription payment {payment} ({kind} {object_id}) paid \
+                     for: {why}"
                 )))
             }
             None => None,

@@ -36,6 +36,8 @@ pub(super) fn merge_subscription(
         paid_through: None,
         canceled_at: None,
         updated_at: ctx.now,
+        checkout_session_id: None,
+        email: None,
     });
     if record.customer_id.is_none() {
         record.customer_id = customer_id;
@@ -261,8 +263,8 @@ pub(super) fn create_subscription_license(
         features: terms.features,
         status: LicenseStatus::Active,
         customer_id: record.customer_id.clone(),
-        email,
-        checkout_session_id,
+        email: record.email.clone().or(email),
+        checkout_session_id: checkout_session_id.or_else(|| record.checkout_session_id.clone()),
         subscription_id: Some(record.id.clone()),
         payment_intent_id: None,
         price_id: Some(price_id),

@@ -227,4 +227,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX credit_grants_by_license ON credit_grants (license_id);
     CREATE INDEX licenses_by_email_nocase ON licenses (email COLLATE NOCASE);
     "#,
+    // 7: a subscription's checkout, kept until the event that says how long it is paid for (without
+    //    Stripe's API, `invoice.paid`) issues the licence.
+    r#"
+    ALTER TABLE subscriptions ADD COLUMN checkout_session_id TEXT;
+    ALTER TABLE subscriptions ADD COLUMN email TEXT;
+    "#,
 ];

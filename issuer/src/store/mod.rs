@@ -132,6 +132,10 @@ pub struct SubscriptionRecord {
     pub paid_through: Option<Timestamp>,
     /// When Stripe said it ended (`customer.subscription.deleted`): no more renewals.
     pub canceled_at: Option<Timestamp>,
+    /// The Checkout Session that started it, for the licence issued later.
+    pub checkout_session_id: Option<String>,
+    /// The buyer's e-mail address from that checkout.
+    pub email: Option<String>,
     /// When this record last changed.
     pub updated_at: Timestamp,
 }
@@ -246,6 +250,9 @@ pub struct IncomingDelivery<'a> {
     pub payload: &'a str,
     /// When it arrived.
     pub received_at: Timestamp,
+    /// Why it is not acted on (an event of the Stripe mode the issuer does not serve), recorded in
+    /// the delivery's `error` for support to see.
+    pub note: Option<&'a str>,
 }
 
 /// Whether an event's effects were applied now or before.
@@ -262,6 +269,9 @@ pub enum ProcessOutcome {
 pub enum StoreError {
     /// The database failed.
     Database(String),
+    /// The storage cannot be used for now (disk full or read-only, I/O error, locked too long): the
+    /// same request can succeed later.
+    Unavailable(String),
     /// Stored data makes no sense (a bad status name, say).
     Corrupt(String),
 }
@@ -270,6 +280,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Database(detail) => write!(f, "database error: {detail}"),
+            StoreError::Unavailable(detail) => write!(f, "storage unavailable: {detail}"),
             StoreError::Corrupt(detail) => write!(f, "stored data is corrupt: {detail}"),
         }
     }

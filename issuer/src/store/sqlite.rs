@@ -40,7 +40,28 @@ pub struct SqliteStore {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Database(err.to_string())
+        use rusqlite::ErrorCode;
+        // What the disk or another process causes, and a later attempt can get past; anything
+        // else (a constraint, a bad statement) is a fault in the issuer.
+        let transient = matches!(
+            err.sqlite_error_code(),
+            Some(
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::FileLockingProtocolFailed
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::TooBig
+            )
+        );
+        if transient {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Database(err.to_string())
+        }
     }
 }
 
@@ -87,7 +108,50 @@ impl SqliteStore {
 #[derive(Clone, Debug, Default)]
 pub(super) struct WriteGate(std::sync::Arc<parking_lot::Mutex<()>>);
 
+/// Makes the database file owner-only (0600) before SQLite opens it: SQLite creates a missing file
+/// 0644, and its `-wal` and `-shm` files with the database file's mode. Files an earlier version
+/// left readable by others are narrowed too.
+#[cfg(unix)]
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |err: std::io::Error| {
+        StoreError::Unavailable(format!("cannot make {} private: {err}", path.display()))
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        match std::fs::metadata(&file) {
+            Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(path = %file.display(), "database file readable by others: made 0600");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(failed)?;
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(failed(err)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
+    make_private(path)?;
     let conn = Connection::open(path)?;
     // WAL lets readers run beside the writer; FULL makes every commit durable before the HTTP
     // answer, which a licence or a credit movement must be. busy_timeout lets another connection or
@@ -360,12 +424,14 @@ impl Tx for Effects<'_> {
     fn put_subscription(&mut self, s: &SubscriptionRecord) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO subscriptions
-                 (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
+                  checkout_session_id, email)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET
                  customer_id = excluded.customer_id, price_id = excluded.price_id,
                  price_as_of = excluded.price_as_of, paid_through = excluded.paid_through,
-                 canceled_at = excluded.canceled_at, updated_at = excluded.updated_at",
+                 canceled_at = excluded.canceled_at, updated_at = excluded.updated_at,
+                 checkout_session_id = excluded.checkout_session_id, email = excluded.email",
             params![
                 s.id,
                 s.customer_id,
@@ -373,7 +439,9 @@ impl Tx for Effects<'_> {
                 s.price_as_of,
                 s.paid_through,
                 s.canceled_at,
-                s.updated_at
+                s.updated_at,
+                s.checkout_session_id,
+                s.email
             ],
         )?;
         Ok(())
@@ -581,7 +649,8 @@ fn payment_reversal_where(
 fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at
+            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
+                    checkout_session_id, email
              FROM subscriptions WHERE id = ?1",
             [id],
             |row| {
@@ -593,6 +662,8 @@ fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord
                     paid_through: row.get(4)?,
                     canceled_at: row.get(5)?,
                     updated_at: row.get(6)?,
+                    checkout_session_id: row.get(7)?,
+                    email: row.get(8)?,
                 })
             },
         )
@@ -637,7 +708,7 @@ impl Store for SqliteStore {
         let at = crate::clock::now().0 as Timestamp;
         match savepoint_result {
             Ok(status) => {
-                record_delivery(&tx, &incoming, status, None, at)?;
+                record_delivery(&tx, &incoming, status, incoming.note, at)?;
                 tx.commit().map_err(StoreError::from)?;
                 Ok(ProcessOutcome::Applied(status))
             }

@@ -18,6 +18,9 @@ pub struct EventEnvelope {
     /// When Stripe created the event (unix seconds); orders facts from different events.
     #[serde(default)]
     pub created: i64,
+    /// Whether it comes from Stripe's live mode (real payments); missing reads as test mode.
+    #[serde(default)]
+    pub livemode: bool,
     /// The object the event is about.
     pub data: EventData,
 }

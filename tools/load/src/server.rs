@@ -43,6 +43,7 @@ pub fn issuer_config(data_dir: &Path) -> String {
 data_dir = {data_dir}
 
 [stripe]
+mode = "test"
 webhook_secrets = ["{WEBHOOK_SECRET}"]
 api_base = "http://127.0.0.1:9"
 
