@@ -235,7 +235,7 @@ pub async fn handle(
             Ok(duplicate(event_id))
         }
         Err(ApplyError::Unprocessable(why)) => {
-            tracing::error!(parent: &span, error = %why,
+            tracing::error!(parent: &span, error = %without_checkout_session_ids(&why),
                 "Stripe event recorded as failed; Stripe will retry it");
             Err(ApiError::ProcessingFailed(why))
         }
@@ -244,6 +244,33 @@ pub async fn handle(
             Err(err.into())
         }
     }
+}
+
+/// `text` with every Checkout Session id (`cs_…`) shortened to `cs_…`: a session id fetches its
+/// licence key for a while, so it stays out of logs. The delivery's recorded error keeps the whole
+/// id for support, and the event id in the log's span finds it.
+fn without_checkout_session_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("cs_") {
+        let id_start = at + "cs_".len();
+        let starts_word = !rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let id_len = rest[id_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len() - id_start);
+        out.push_str(&rest[..id_start]);
+        if starts_word && id_len > 0 {
+            out.push('…');
+        } else {
+            out.push_str(&rest[id_start..id_start + id_len]);
+        }
+        rest = &rest[id_start + id_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn duplicate(event_id: String) -> WebhookResponse {
@@ -280,7 +307,7 @@ async fn prefetch(state: &AppState, api: &StripeApi, action: &Action) -> Result<
         "payment" if session.metadata_price().is_none() => {
             let items = api.checkout_prices(&session.id).await;
             if let Err(why) = &items {
-                tracing::warn!(session = %session.id, error = %why, "line items not fetched");
+                tracing::warn!(error = %why, "line items not fetched");
             }
             fetched.line_items = Some(items);
         }
@@ -341,6 +368,20 @@ async fn payment_owner(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checkout_session_ids_are_shortened_for_the_log() {
+        assert_eq!(
+            super::without_checkout_session_ids(
+                "Checkout Session cs_test_a1B2 names licence x; (cs_live_9) docs_id cs_ end"
+            ),
+            "Checkout Session cs_… names licence x; (cs_…) docs_id cs_ end"
+        );
+        assert_eq!(
+            super::without_checkout_session_ids("nothing here"),
+            "nothing here"
+        );
+    }
+
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;

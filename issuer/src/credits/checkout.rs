@@ -114,7 +114,7 @@ pub(super) async fn checkout(
         .create_top_up_session(pack, &license, &success_url, body.cancel_url.as_deref())
         .await
         .map_err(ApiError::ProcessingFailed)?;
-    tracing::info!(%license, pack, session = %session.id, "top-up Checkout Session created");
+    tracing::info!(%license, pack, "top-up Checkout Session created");
     Ok(Json(CheckoutAnswer {
         url: session.url,
         session_id: session.id,

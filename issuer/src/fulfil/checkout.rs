@@ -11,7 +11,7 @@ pub(super) fn checkout(
     if !session.is_paid() {
         // `checkout.session.completed` with a delayed payment method: the licence waits for
         // `checkout.session.async_payment_succeeded`.
-        tracing::info!(session = %session.id, status = %session.payment_status,
+        tracing::info!(status = %session.payment_status,
             "checkout not paid yet; nothing to do");
         return Ok(DeliveryStatus::Ignored);
     }
@@ -51,7 +51,7 @@ pub(super) fn one_time_purchase(
     for item in &bought {
         match ctx.config.price(&item.price_id).map(|entry| &entry.sells) {
             Some(Sale::License { .. }) if license_price.is_none() => license_price = Some(item),
-            Some(Sale::License { .. }) => tracing::warn!(session = %session.id,
+            Some(Sale::License { .. }) => tracing::warn!(
                 price = %item.price_id, "a second licence price in one checkout; one licence is issued"),
             Some(Sale::TopUp { credits }) => top_ups.push((item, *credits)),
             None => unknown.push(item.price_id.clone()),
@@ -64,7 +64,7 @@ pub(super) fn one_time_purchase(
         ));
     }
     if !unknown.is_empty() {
-        tracing::warn!(session = %session.id, prices = %unknown.join(", "),
+        tracing::warn!(prices = %unknown.join(", "),
             "checkout also bought prices that are not in the catalogue; they are ignored");
     }
 
@@ -208,7 +208,7 @@ pub(super) fn grant_top_up(
         reservation_id: None,
         at: ctx.now,
     })?;
-    tracing::info!(%license, session = %session.id, price = %item.price_id, credits,
+    tracing::info!(%license, price = %item.price_id, credits,
         "top-up credits granted");
     if let Some(payment_intent) = &grant.payment_intent_id {
         if let Some(reversal) = tx.payment_reversal(payment_intent)? {
@@ -281,7 +281,7 @@ pub(super) fn subscription_checkout(
                 record.checkout_session_id = Some(session.id.clone());
                 record.email = session.email();
                 tx.put_subscription(&record)?;
-                tracing::info!(subscription = %subscription_id, session = %session.id,
+                tracing::info!(subscription = %subscription_id,
                     "subscription checkout recorded; its licence comes with the first paid invoice");
                 return Ok(DeliveryStatus::Processed);
             }
