@@ -180,6 +180,12 @@ impl Modify for MiddlewareAnswers {
                     .build(),
             )
         };
+        let retry_after = || {
+            utoipa::openapi::HeaderBuilder::new()
+                .schema(Some(<u64 as utoipa::PartialSchema>::schema()))
+                .description(Some("Seconds to wait before retrying"))
+                .build()
+        };
         let answers = [
             (
                 "408",
@@ -188,16 +194,16 @@ impl Modify for MiddlewareAnswers {
             (
                 "429",
                 error("`rate_limited`: more requests from this address than `[limits]` allow")
-                    .header(
-                        "Retry-After",
-                        utoipa::openapi::HeaderBuilder::new()
-                            .schema(Some(<u64 as utoipa::PartialSchema>::schema()))
-                            .description(Some("Seconds to wait before retrying"))
-                            .build(),
-                    )
+                    .header("Retry-After", retry_after())
                     .build(),
             ),
             ("500", error("`internal`: an internal error").build()),
+            (
+                "503",
+                error("`storage_unavailable`: the database cannot be read or written just now")
+                    .header("Retry-After", retry_after())
+                    .build(),
+            ),
         ];
         for item in openapi.paths.paths.values_mut() {
             let operations = [
