@@ -4,6 +4,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::store::StoreError;
 
@@ -109,11 +111,82 @@ impl ApiError {
 /// fix or a lock to clear, short enough that Stripe's and apps' retries soon get through.
 pub const STORAGE_RETRY_AFTER_SECONDS: u64 = 5;
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The body of every error answer: `{"error": "<code>", "message": "<one line>"}`, as
+/// `ApiError` makes it.
+// Every error answer is built from this type (the extractors' and middleware's too), and the
+// OpenAPI document describes it, as `ErrorResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ErrorResponse)]
+pub struct ErrorBody {
+    // The fields are in alphabetical order so that the bytes are those of the `json!` objects
+    // these bodies used to be (and of the `insufficient_credits` answers already stored for
+    // idempotent replay).
+    /// `insufficient_credits` only: the credits the balance holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub available: Option<u64>,
+    /// A stable machine-readable code, e.g. `invalid_body`, `not_found`, `rate_limited`.
+    pub error: String,
+    /// One line for humans.
+    pub message: String,
+    /// `insufficient_credits` only: the credits asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub needed: Option<u64>,
 }
+
+impl ErrorBody {
+    /// `{"error": code, "message": message}`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            available: None,
+            error: code.into(),
+            message: message.into(),
+            needed: None,
+        }
+    }
+
+    /// `insufficient_credits`: `needed` asked for, `available` held.
+    pub fn insufficient_credits(needed: u64, available: u64) -> Self {
+        ErrorBody {
+            available: Some(available),
+            needed: Some(needed),
+            ..ErrorBody::new(
+                "insufficient_credits",
+                format!("{needed} credits needed, {available} available"),
+            )
+        }
+    }
+
+    /// This body as a JSON answer with `status`.
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        (status, Json(self)).into_response()
+    }
+}
+
+/// How the OpenAPI document describes an `insufficient_credits` answer: an [`ErrorBody`] in which
+/// `needed` and `available` are always present.
+#[derive(Debug)]
+pub struct InsufficientCreditsResponse;
+
+impl PartialSchema for InsufficientCreditsResponse {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = ErrorBody::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some(
+                "`insufficient_credits`: an error answer that also says what was asked for and \
+                 what there is."
+                    .to_owned(),
+            );
+            object
+                .required
+                .extend(["needed".to_owned(), "available".to_owned()]);
+        }
+        schema
+    }
+}
+
+impl ToSchema for InsufficientCreditsResponse {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -122,10 +195,10 @@ impl IntoResponse for ApiError {
         }
         if let ApiError::StorageUnavailable(detail) = &self {
             tracing::error!(%detail, "storage unavailable");
-            let body = ErrorBody {
-                error: "storage_unavailable",
-                message: "storage is unavailable for now; try again later",
-            };
+            let body = ErrorBody::new(
+                "storage_unavailable",
+                "storage is unavailable for now; try again later",
+            );
             let retry_after = [(
                 axum::http::header::RETRY_AFTER,
                 STORAGE_RETRY_AFTER_SECONDS.to_string(),
@@ -133,13 +206,8 @@ impl IntoResponse for ApiError {
             return (StatusCode::SERVICE_UNAVAILABLE, retry_after, Json(body)).into_response();
         }
         if let ApiError::InsufficientCredits { needed, available } = self {
-            let body = serde_json::json!({
-                "error": "insufficient_credits",
-                "message": format!("{needed} credits needed, {available} available"),
-                "needed": needed,
-                "available": available,
-            });
-            return (StatusCode::CONFLICT, Json(body)).into_response();
+            return ErrorBody::insufficient_credits(needed, available)
+                .into_response_with(StatusCode::CONFLICT);
         }
         let (status, code, message) = match &self {
             ApiError::BadRequest { code, message } => {
@@ -189,14 +257,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "")
             }
         };
-        (
-            status,
-            Json(ErrorBody {
-                error: code,
-                message,
-            }),
-        )
-            .into_response()
+        ErrorBody::new(code, message).into_response_with(status)
     }
 }
 
@@ -206,5 +267,23 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => ApiError::StorageUnavailable(err.to_string()),
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::Internal(err.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Idempotent replays answer with bodies stored by earlier versions, which wrote `json!` objects
+    // (keys in alphabetical order): a new answer must have the same bytes as a replayed one.
+    #[test]
+    fn error_bodies_keep_the_bytes_of_stored_answers() {
+        let plain = serde_json::to_string(&ErrorBody::new("not_found", "no licence")).unwrap();
+        assert_eq!(plain, r#"{"error":"not_found","message":"no licence"}"#);
+        let shortfall = serde_json::to_string(&ErrorBody::insufficient_credits(5, 3)).unwrap();
+        assert_eq!(
+            shortfall,
+            r#"{"available":3,"error":"insufficient_credits","message":"5 credits needed, 3 available","needed":5}"#
+        );
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// A JSON request body, like [`axum::Json`], but a bad body is answered as
 /// `{"error": "<code>", "message": "…"}` like every other API error:
@@ -44,14 +44,11 @@ fn rejection_response(rejection: &JsonRejection) -> Response {
         JsonRejection::JsonDataError(err) => {
             ApiError::bad_request("invalid_body", err.body_text()).into_response()
         }
-        JsonRejection::MissingJsonContentType(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            axum::Json(serde_json::json!({
-                "error": "expected_json",
-                "message": "expected a body with `Content-Type: application/json`",
-            })),
+        JsonRejection::MissingJsonContentType(_) => ErrorBody::new(
+            "expected_json",
+            "expected a body with `Content-Type: application/json`",
         )
-            .into_response(),
+        .into_response_with(StatusCode::UNSUPPORTED_MEDIA_TYPE),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             crate::server::payload_too_large()
         }

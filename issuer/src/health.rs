@@ -6,8 +6,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
-use crate::openapi::ErrorResponse;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// `GET /healthz` (the process answers) and `GET /readyz` (and its database does).
@@ -42,7 +41,7 @@ async fn healthz() -> Json<Probe> {
     tag = "health",
     responses(
         (status = 200, description = "Ready", body = Probe),
-        (status = 503, description = "`unavailable`: the database does not answer", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the database does not answer", body = ErrorBody),
     )
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<Probe>, ApiError> {

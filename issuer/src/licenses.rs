@@ -7,8 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::openapi::ErrorResponse;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 
@@ -131,13 +130,13 @@ pub fn checkout_session_shows_key(config: &Config, license: &LicenseRecord) -> b
         (status = 200, description = "The licence and its key (`Cache-Control: no-store`)",
             body = LicenseResponse),
         (status = 400, description = "`invalid_checkout_session`: not a Checkout Session id",
-            body = ErrorResponse),
+            body = ErrorBody),
         (status = 404, description = "`not_found`: no licence for it yet (the webhook has not \
-            arrived)", body = ErrorResponse),
+            arrived)", body = ErrorBody),
         (status = 410, description = "`checkout_session_expired`: the licence was issued longer \
             ago than `[licenses] checkout_session_key_hours`; the key was e-mailed",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn by_checkout_session(

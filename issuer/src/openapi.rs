@@ -15,8 +15,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
+use crate::error::{ErrorBody, InsufficientCreditsResponse};
 use crate::state::AppState;
 
 /// The document.
@@ -63,7 +64,7 @@ use crate::state::AppState;
         crate::admin::audit,
         openapi_json,
     ),
-    components(schemas(ErrorResponse, InsufficientCreditsResponse)),
+    components(schemas(ErrorBody, InsufficientCreditsResponse)),
     modifiers(&SecuritySchemes, &MiddlewareAnswers),
     tags(
         (name = "health", description = "Probes"),
@@ -76,45 +77,22 @@ use crate::state::AppState;
 )]
 pub struct ApiDoc;
 
-/// The body of every error answer: `{"error": "<code>", "message": "<one line>"}`, as
-/// `ApiError` makes it.
-#[derive(Debug, ToSchema)]
-pub struct ErrorResponse {
-    /// A stable machine-readable code, e.g. `invalid_body`, `not_found`, `rate_limited`.
-    pub error: String,
-    /// One line for humans.
-    pub message: String,
-}
-
-/// `insufficient_credits`: an error answer that also says what was asked for and what there is.
-#[derive(Debug, ToSchema)]
-pub struct InsufficientCreditsResponse {
-    /// `insufficient_credits`.
-    pub error: String,
-    /// One line for humans.
-    pub message: String,
-    /// The credits asked for.
-    pub needed: u64,
-    /// The credits the balance holds.
-    pub available: u64,
-}
-
 /// How a licence key is refused on the credit endpoints (`credits::auth`).
 #[derive(Debug, IntoResponses)]
 pub enum LicenseRefused {
     /// No usable licence key: `missing_credentials`, `invalid_authorization`, `malformed`,
     /// `unsupported_version`, `unknown_key_id`, `bad_signature`, `expired`, `not_yet_valid`.
     #[response(status = 401)]
-    Unauthorized(ErrorResponse),
+    Unauthorized(ErrorBody),
     /// The licence is `revoked` or `suspended`.
     #[response(status = 403)]
-    Forbidden(ErrorResponse),
+    Forbidden(ErrorBody),
     /// `rate_limited`: more requests for this licence (or from this address) than `[limits]` allow.
     #[response(
         status = 429,
         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
     )]
-    RateLimited(ErrorResponse),
+    RateLimited(ErrorBody),
 }
 
 /// How an admin token is refused (`admin::auth`).
@@ -122,7 +100,7 @@ pub enum LicenseRefused {
 pub enum AdminRefused {
     /// `unauthorized`: no admin token, or not a configured one.
     #[response(status = 401)]
-    Unauthorized(ErrorResponse),
+    Unauthorized(ErrorBody),
 }
 
 /// How a JSON body is refused before it is read (`ApiJson`); a body that is not JSON, or of the
@@ -131,10 +109,10 @@ pub enum AdminRefused {
 pub enum JsonBodyRefused {
     /// `payload_too_large`: larger than `[limits] body_bytes`.
     #[response(status = 413)]
-    PayloadTooLarge(ErrorResponse),
+    PayloadTooLarge(ErrorBody),
     /// `expected_json`: no `Content-Type: application/json`.
     #[response(status = 415)]
-    UnsupportedMediaType(ErrorResponse),
+    UnsupportedMediaType(ErrorBody),
 }
 
 /// The security schemes: the licence key of the credit endpoints and the admin bearer token.

@@ -7,8 +7,7 @@ use serde::Serialize;
 use tessera_keys::UnixTime;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
-use crate::openapi::ErrorResponse;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// `GET /v1/keys` and `GET /v1/revocations`.
@@ -84,7 +83,7 @@ pub struct RevocationsResponse {
     tag = "apps",
     responses(
         (status = 200, description = "The signed revocation list", body = RevocationsResponse),
-        (status = 500, description = "`internal`: storage or signing failed", body = ErrorResponse),
+        (status = 500, description = "`internal`: storage or signing failed", body = ErrorBody),
     )
 )]
 async fn revocations(State(state): State<AppState>) -> Result<Json<RevocationsResponse>, ApiError> {

@@ -21,6 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tessera_keys::LicenseId;
 
 use crate::config::{Config, RateLimit};
+use crate::error::ErrorBody;
 
 /// How often keys idle long enough to have a full bucket are forgotten, so that a stream of new
 /// client addresses cannot grow the tables without bound.
@@ -55,14 +56,11 @@ impl IntoResponse for Limited {
         // Whole seconds, rounded up, at least 1: what Retry-After can say.
         let seconds = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
         let seconds = seconds.max(1);
-        let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(serde_json::json!({
-                "error": "rate_limited",
-                "message": format!("too many requests; retry after {seconds} s"),
-            })),
+        let mut response = ErrorBody::new(
+            "rate_limited",
+            format!("too many requests; retry after {seconds} s"),
         )
-            .into_response();
+        .into_response_with(StatusCode::TOO_MANY_REQUESTS);
         if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }

@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// Request limits taken from the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -194,26 +194,22 @@ async fn json_error_shape(response: Response) -> Response {
         .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty());
-    let body = serde_json::json!({
-        "error": reason.to_ascii_lowercase().replace([' ', '-'], "_"),
-        "message": text.unwrap_or_else(|| reason.to_ascii_lowercase()),
-    });
+    let body = ErrorBody::new(
+        reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+        text.unwrap_or_else(|| reason.to_ascii_lowercase()),
+    )
+    .into_response_with(status)
+    .into_body();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Response::from_parts(parts, Body::from(body.to_string()))
+    Response::from_parts(parts, body)
 }
 
 /// A body-limit rejection as the API's error shape (axum's own extractors use 413 already).
 pub fn payload_too_large() -> Response {
-    (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        axum::Json(serde_json::json!({
-            "error": "payload_too_large",
-            "message": "request body is too large"
-        })),
-    )
-        .into_response()
+    ErrorBody::new("payload_too_large", "request body is too large")
+        .into_response_with(StatusCode::PAYLOAD_TOO_LARGE)
 }

@@ -15,10 +15,10 @@ use tessera_keys::{LicenseId, UnixTime};
 use tessera_verifier::VerifyError;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::licenses::LicenseView;
-use crate::openapi::{ErrorResponse, JsonBodyRefused};
+use crate::openapi::JsonBodyRefused;
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 use crate::verified_keys::{Checked, SignedKey, Standing};
@@ -144,9 +144,9 @@ pub async fn check_key(state: &AppState, key: &str, now: UnixTime) -> Result<Key
     responses(
         (status = 200, description = "The key's standing, valid or not", body = ValidateResponse),
         (status = 400, description = "`invalid_json`, `invalid_body`: not `{\"key\": \"<string>\"}`",
-            body = ErrorResponse),
+            body = ErrorBody),
         JsonBodyRefused,
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn validate(

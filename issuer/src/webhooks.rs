@@ -17,9 +17,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::config::StripeMode;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::fulfil::{self, Action, Context, Fetched};
-use crate::openapi::ErrorResponse;
 use crate::state::AppState;
 use crate::store::{ApplyError, DeliveryStatus, IncomingDelivery, ProcessOutcome, Timestamp};
 use crate::stripe::api::{PaymentOwner, StripeApi};
@@ -122,13 +121,13 @@ impl FromRequest<AppState> for SignedPayload {
         (status = 200, description = "Received: `processed`, `ignored` or `duplicate`",
             body = WebhookResponse),
         (status = 400, description = "`missing_signature`, `invalid_signature`, \
-            `stale_timestamp`, `malformed_event`", body = ErrorResponse),
+            `stale_timestamp`, `malformed_event`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: larger than `[limits] body_bytes`",
-            body = ErrorResponse),
+            body = ErrorBody),
         (status = 500, description = "`processing_failed`: recorded as failed (an unknown price, \
-            say), for Stripe to retry; `internal`", body = ErrorResponse),
+            say), for Stripe to retry; `internal`", body = ErrorBody),
         (status = 503, description = "`webhooks_not_configured`: no webhook secret",
-            body = ErrorResponse),
+            body = ErrorBody),
     )
 )]
 async fn receive(

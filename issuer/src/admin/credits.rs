@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use super::auth::Admin;
 use super::{audited, license_id, now, required_reason, Audit, LICENSE_ID};
 use crate::credits::{page_of, LedgerPage, LedgerQuery, SummaryAnswer};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, InsufficientCreditsResponse};
 use crate::extract::ApiJson;
-use crate::openapi::{AdminRefused, ErrorResponse, InsufficientCreditsResponse, JsonBodyRefused};
+use crate::openapi::{AdminRefused, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{
     CreditAccount, LedgerKind, NewLedgerEntry, Reservation, Store, StoreError, MAX_AMOUNT,
@@ -29,11 +29,11 @@ use tessera_keys::LicenseId;
     params(("id" = String, Path, description = LICENSE_ID)),
     responses(
         (status = 200, description = "The licence's credits", body = SummaryAnswer),
-        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorBody),
         AdminRefused,
         (status = 404, description = "`not_found`: no licence or credit account by that id",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn show(
@@ -87,13 +87,13 @@ pub(super) struct AdjustBody {
     request_body = AdjustBody,
     responses(
         (status = 200, description = "The licence's credits after the grant", body = SummaryAnswer),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
         JsonBodyRefused,
         (status = 422, description = "`reason_required`, `reason_too_long`, `invalid_amount`",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn grant(
@@ -117,14 +117,14 @@ pub(super) async fn grant(
     responses(
         (status = 200, description = "The licence's credits after the deduction",
             body = SummaryAnswer),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
         (status = 409, description = "`insufficient_credits`", body = InsufficientCreditsResponse),
         JsonBodyRefused,
         (status = 422, description = "`reason_required`, `reason_too_long`, `invalid_amount`",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn deduct(
@@ -225,11 +225,11 @@ async fn adjust(
         (status = 200, description = "A page of the licence's ledger, oldest first",
             body = LedgerPage),
         (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`",
-            body = ErrorResponse),
+            body = ErrorBody),
         AdminRefused,
         (status = 404, description = "`not_found`: no licence or credit account by that id",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn ledger(
@@ -261,7 +261,7 @@ pub(super) async fn ledger(
     responses(
         (status = 200, description = "Whether every account equals its ledger", body = CreditCheck),
         AdminRefused,
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn check(

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::{audited, body_or_default, optional_reason, Audit};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::keyring::KeyringError;
-use crate::openapi::{AdminRefused, ErrorResponse};
+use crate::openapi::AdminRefused;
 use crate::public_keys::PublishedKey;
 use crate::state::AppState;
 
@@ -44,12 +44,12 @@ pub(super) struct Rotated {
     request_body(content = Option<RotateBody>, content_type = "application/json"),
     responses(
         (status = 200, description = "Rotated", body = Rotated),
-        (status = 400, description = "`invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 409, description = "`too_many_keys`", body = ErrorResponse),
-        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
-        (status = 422, description = "`reason_too_long`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 409, description = "`too_many_keys`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`reason_too_long`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn rotate(

@@ -16,11 +16,11 @@ use super::{
     AuditEntryView, LICENSE_ID,
 };
 use crate::credits::SummaryAnswer;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::fulfil::{queue_email, sign_key};
 use crate::licenses::LicenseView;
-use crate::openapi::{AdminRefused, ErrorResponse, JsonBodyRefused};
+use crate::openapi::{AdminRefused, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{
     Delivery, IssuedKey, LicenseQuery, LicenseRecord, LicenseStatus, SubscriptionRecord, Timestamp,
@@ -211,9 +211,9 @@ pub(super) struct FoundLicenses {
     responses(
         (status = 200, description = "The licences found, newest first", body = FoundLicenses),
         (status = 400, description = "`invalid_query`: none or several of the fields; \
-            `invalid_key`", body = ErrorResponse),
+            `invalid_key`", body = ErrorBody),
         AdminRefused,
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn find(
@@ -259,10 +259,10 @@ pub(super) struct LicenseDetail {
     responses(
         (status = 200, description = "Everything the issuer knows about the licence",
             body = LicenseDetail),
-        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn show(
@@ -453,12 +453,12 @@ pub(super) struct LicenseWithKey {
     request_body = IssueBody,
     responses(
         (status = 201, description = "Issued", body = LicenseWithKey),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
         JsonBodyRefused,
         (status = 422, description = "`unknown_product`, `unknown_tier`, `unknown_feature`, \
-            `invalid_expiry`, `reason_too_long`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            `invalid_expiry`, `reason_too_long`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn issue(
@@ -553,13 +553,13 @@ pub(super) struct Reissued {
     request_body(content = Option<ReissueBody>, content_type = "application/json"),
     responses(
         (status = 200, description = "A new key", body = Reissued),
-        (status = 400, description = "`invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
-        (status = 409, description = "`revoked`", body = ErrorResponse),
-        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
-        (status = 422, description = "`reason_too_long`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
+        (status = 409, description = "`revoked`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`reason_too_long`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn reissue(
@@ -627,14 +627,14 @@ pub(super) struct ExtendBody {
     request_body = ExtendBody,
     responses(
         (status = 200, description = "Extended, with a new key", body = LicenseWithKey),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
-        (status = 409, description = "`perpetual`, `revoked`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
+        (status = 409, description = "`perpetual`, `revoked`", body = ErrorBody),
         JsonBodyRefused,
         (status = 422, description = "`reason_required`, `reason_too_long`, `invalid_expiry`",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn extend(
@@ -719,13 +719,13 @@ pub(super) struct LicenseChanged {
     request_body = ReasonBody,
     responses(
         (status = 200, description = "Revoked", body = Revoked),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
-        (status = 409, description = "`already_revoked`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
+        (status = 409, description = "`already_revoked`", body = ErrorBody),
         JsonBodyRefused,
-        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn revoke(
@@ -766,13 +766,13 @@ pub(super) async fn revoke(
     request_body = ReasonBody,
     responses(
         (status = 200, description = "Suspended", body = LicenseChanged),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
-        (status = 409, description = "`already_suspended`, `revoked`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
+        (status = 409, description = "`already_suspended`, `revoked`", body = ErrorBody),
         JsonBodyRefused,
-        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn suspend(
@@ -810,13 +810,13 @@ pub(super) async fn suspend(
     request_body = ReasonBody,
     responses(
         (status = 200, description = "Reinstated", body = LicenseChanged),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no licence by that id", body = ErrorResponse),
-        (status = 409, description = "`not_suspended`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no licence by that id", body = ErrorBody),
+        (status = 409, description = "`not_suspended`", body = ErrorBody),
         JsonBodyRefused,
-        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 422, description = "`reason_required`, `reason_too_long`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn reinstate(

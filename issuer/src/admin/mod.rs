@@ -36,8 +36,8 @@ use serde::Serialize;
 use tessera_keys::LicenseId;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
-use crate::openapi::{AdminRefused, ErrorResponse};
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::AdminRefused;
 use crate::state::AppState;
 use crate::store::{ApplyError, NewAuditEntry, Timestamp, Tx};
 use crate::stripe::api::StripeApi;
@@ -209,11 +209,11 @@ async fn audited<T: Send + 'static>(
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit entries, newest first", body = AuditPage),
-        (status = 400, description = "`invalid_query`, `invalid_limit`", body = ErrorResponse),
+        (status = 400, description = "`invalid_query`, `invalid_limit`", body = ErrorBody),
         AdminRefused,
         (status = 404, description = "`not_found`: `license` is not a licence id",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn audit(

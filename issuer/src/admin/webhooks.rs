@@ -12,8 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::licenses::EventView;
 use super::{audited, Audit};
-use crate::error::ApiError;
-use crate::openapi::{AdminRefused, ErrorResponse};
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::AdminRefused;
 use crate::state::AppState;
 use crate::stripe::api::StripeApi;
 
@@ -68,9 +68,9 @@ pub(super) struct Retried {
     params(ListQuery),
     responses(
         (status = 200, description = "Deliveries, newest first", body = EventsPage),
-        (status = 400, description = "`invalid_query`, `invalid_limit`", body = ErrorResponse),
+        (status = 400, description = "`invalid_query`, `invalid_limit`", body = ErrorBody),
         AdminRefused,
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn list(
@@ -111,10 +111,10 @@ pub(super) async fn list(
     params(("event_id" = String, Path, description = "Stripe's event id, `evt_…`")),
     responses(
         (status = 200, description = "The delivery", body = EventDetail),
-        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no such event received", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such event received", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 pub(super) async fn show(
@@ -152,11 +152,11 @@ pub(super) async fn show(
     responses(
         (status = 200, description = "Run again", body = Retried),
         (status = 400, description = "`malformed_event`: the stored event is not one; \
-            `bad_request`: a path that is not UTF-8", body = ErrorResponse),
+            `bad_request`: a path that is not UTF-8", body = ErrorBody),
         AdminRefused,
-        (status = 404, description = "`not_found`: no such event received", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such event received", body = ErrorBody),
         (status = 500, description = "`processing_failed`: it failed again; `internal`",
-            body = ErrorResponse),
+            body = ErrorBody),
     )
 )]
 pub(super) async fn retry(

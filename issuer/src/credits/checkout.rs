@@ -20,9 +20,9 @@ use utoipa::ToSchema;
 
 use super::auth::Licensee;
 use crate::config::Sale;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::openapi::{ErrorResponse, JsonBodyRefused, LicenseRefused};
+use crate::openapi::{JsonBodyRefused, LicenseRefused};
 use crate::state::AppState;
 use crate::stripe::api::StripeApi;
 
@@ -59,15 +59,15 @@ pub struct CheckoutAnswer {
     responses(
         (status = 200, description = "The Checkout Session to send the buyer to",
             body = CheckoutAnswer),
-        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorResponse),
+        (status = 400, description = "`invalid_json`, `invalid_body`", body = ErrorBody),
         LicenseRefused,
         JsonBodyRefused,
         (status = 422, description = "`unknown_pack`: not a top-up price of the catalogue",
-            body = ErrorResponse),
+            body = ErrorBody),
         (status = 500, description = "`processing_failed`: Stripe refused or did not answer; \
-            `internal`", body = ErrorResponse),
+            `internal`", body = ErrorBody),
         (status = 503, description = "`stripe_not_configured`: no Stripe secret key",
-            body = ErrorResponse),
+            body = ErrorBody),
     )
 )]
 pub(super) async fn checkout(

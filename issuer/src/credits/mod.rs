@@ -39,9 +39,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, InsufficientCreditsResponse};
 use crate::extract::ApiJson;
-use crate::openapi::{ErrorResponse, InsufficientCreditsResponse, JsonBodyRefused, LicenseRefused};
+use crate::openapi::{JsonBodyRefused, LicenseRefused};
 use crate::state::AppState;
 use crate::store::{
     CreditAccount, CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome,
@@ -219,7 +219,7 @@ async fn read<T: Send + 'static>(
     responses(
         (status = 200, description = "The licence's credits", body = SummaryAnswer),
         LicenseRefused,
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn summary(
@@ -296,12 +296,7 @@ fn render(outcome: &ReserveOutcome) -> StoredAnswer {
         ),
         ReserveOutcome::Insufficient { needed, available } => (
             402,
-            serde_json::to_string(&serde_json::json!({
-                "error": "insufficient_credits",
-                "message": format!("{needed} credits needed, {available} available"),
-                "needed": needed,
-                "available": available,
-            })),
+            serde_json::to_string(&ErrorBody::insufficient_credits(*needed, *available)),
         ),
     };
     StoredAnswer {
@@ -328,13 +323,13 @@ fn render(outcome: &ReserveOutcome) -> StoredAnswer {
     responses(
         (status = 201, description = "Reserved", body = ReservationAnswer),
         (status = 400, description = "`missing_idempotency_key`, `invalid_idempotency_key`, \
-            `invalid_json`, `invalid_body`", body = ErrorResponse),
+            `invalid_json`, `invalid_body`", body = ErrorBody),
         (status = 402, description = "`insufficient_credits`", body = InsufficientCreditsResponse),
         LicenseRefused,
         JsonBodyRefused,
         (status = 422, description = "`invalid_amount`, `invalid_ttl`, `invalid_reference`, \
-            `idempotency_key_reused`", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            `idempotency_key_reused`", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn reserve(
@@ -416,16 +411,16 @@ struct CommitBody {
         (status = 200, description = "Committed (or already committed with the same `used`)",
             body = ReservationAnswer),
         (status = 400, description = "`invalid_json`, `invalid_body`, `bad_request` (a path that \
-            is not UTF-8)", body = ErrorResponse),
+            is not UTF-8)", body = ErrorBody),
         LicenseRefused,
         (status = 404, description = "`not_found`: no reservation by that id for this licence",
-            body = ErrorResponse),
+            body = ErrorBody),
         (status = 409, description = "`reservation_committed`, `reservation_released`, \
-            `reservation_expired`: settled otherwise before", body = ErrorResponse),
+            `reservation_expired`: settled otherwise before", body = ErrorBody),
         JsonBodyRefused,
         (status = 422, description = "`invalid_amount`, `used_exceeds_reserved`",
-            body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn commit(
@@ -452,13 +447,13 @@ async fn commit(
     params(("id" = String, Path, description = "The reservation, `rsv_…`")),
     responses(
         (status = 200, description = "Released (or already released)", body = ReservationAnswer),
-        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorResponse),
+        (status = 400, description = "`bad_request`: a path that is not UTF-8", body = ErrorBody),
         LicenseRefused,
         (status = 404, description = "`not_found`: no reservation by that id for this licence",
-            body = ErrorResponse),
+            body = ErrorBody),
         (status = 409, description = "`reservation_committed`, `reservation_expired`: settled \
-            otherwise before", body = ErrorResponse),
-        (status = 500, description = "`internal`", body = ErrorResponse),
+            otherwise before", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn release(
@@ -601,9 +596,9 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
     responses(
         (status = 200, description = "A page of the ledger", body = LedgerPage),
         (status = 400, description = "`invalid_query`, `invalid_cursor`, `invalid_limit`",
-            body = ErrorResponse),
+            body = ErrorBody),
         LicenseRefused,
-        (status = 500, description = "`internal`", body = ErrorResponse),
+        (status = 500, description = "`internal`", body = ErrorBody),
     )
 )]
 async fn ledger(
