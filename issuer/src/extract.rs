@@ -4,6 +4,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use utoipa::IntoResponses;
 
 use crate::error::{ApiError, ErrorBody};
 
@@ -54,4 +55,16 @@ fn rejection_response(rejection: &JsonRejection) -> Response {
         }
         other => ApiError::bad_request("invalid_body", other.body_text()).into_response(),
     }
+}
+
+/// How a JSON body is refused before it is read ([`ApiJson`]); a body that is not JSON, or of the
+/// wrong shape, is a 400 (`invalid_json`, `invalid_body`).
+#[derive(Debug, IntoResponses)]
+pub enum JsonBodyRefused {
+    /// `payload_too_large`: larger than `[limits] body_bytes`.
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody),
+    /// `expected_json`: no `Content-Type: application/json`.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
 }

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, InsufficientCreditsResponse};
 use crate::state::AppState;
@@ -76,44 +76,6 @@ use crate::state::AppState;
     ),
 )]
 pub struct ApiDoc;
-
-/// How a licence key is refused on the credit endpoints (`credits::auth`).
-#[derive(Debug, IntoResponses)]
-pub enum LicenseRefused {
-    /// No usable licence key: `missing_credentials`, `invalid_authorization`, `malformed`,
-    /// `unsupported_version`, `unknown_key_id`, `bad_signature`, `expired`, `not_yet_valid`.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// The licence is `revoked` or `suspended`.
-    #[response(status = 403)]
-    Forbidden(ErrorBody),
-    /// `rate_limited`: more requests for this licence (or from this address) than `[limits]` allow.
-    #[response(
-        status = 429,
-        headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
-    )]
-    RateLimited(ErrorBody),
-}
-
-/// How an admin token is refused (`admin::auth`).
-#[derive(Debug, IntoResponses)]
-pub enum AdminRefused {
-    /// `unauthorized`: no admin token, or not a configured one.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-}
-
-/// How a JSON body is refused before it is read (`ApiJson`); a body that is not JSON, or of the
-/// wrong shape, is a 400 (`invalid_json`, `invalid_body`).
-#[derive(Debug, IntoResponses)]
-pub enum JsonBodyRefused {
-    /// `payload_too_large`: larger than `[limits] body_bytes`.
-    #[response(status = 413)]
-    PayloadTooLarge(ErrorBody),
-    /// `expected_json`: no `Content-Type: application/json`.
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
-}
 
 /// The security schemes: the licence key of the credit endpoints and the admin bearer token.
 #[derive(Debug)]

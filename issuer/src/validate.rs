@@ -17,8 +17,8 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::extract::JsonBodyRefused;
 use crate::licenses::LicenseView;
-use crate::openapi::JsonBodyRefused;
 use crate::state::AppState;
 use crate::store::{IssuedKey, LicenseRecord, LicenseStatus};
 use crate::verified_keys::{Checked, SignedKey, Standing};

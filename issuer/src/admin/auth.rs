@@ -6,9 +6,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use utoipa::IntoResponses;
 
 use super::tokens;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// The support person (by token name) making an admin request.
@@ -44,4 +45,12 @@ impl FromRequestParts<AppState> for Admin {
             }
         }
     }
+}
+
+/// How an admin token is refused.
+#[derive(Debug, IntoResponses)]
+pub enum AdminRefused {
+    /// `unauthorized`: no admin token, or not a configured one.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
 }

@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::auth::Admin;
+use super::auth::{Admin, AdminRefused};
 use super::{audited, license_id, now, required_reason, Audit, LICENSE_ID};
 use crate::credits::{page_of, LedgerPage, LedgerQuery, SummaryAnswer};
 use crate::error::{ApiError, ErrorBody, InsufficientCreditsResponse};
 use crate::extract::ApiJson;
-use crate::openapi::{AdminRefused, JsonBodyRefused};
+use crate::extract::JsonBodyRefused;
 use crate::state::AppState;
 use crate::store::{
     CreditAccount, LedgerKind, NewLedgerEntry, Reservation, Store, StoreError, MAX_AMOUNT,

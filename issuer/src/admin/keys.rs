@@ -7,11 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::auth::Admin;
+use super::auth::{Admin, AdminRefused};
 use super::{audited, body_or_default, optional_reason, Audit};
 use crate::error::{ApiError, ErrorBody};
 use crate::keyring::KeyringError;
-use crate::openapi::AdminRefused;
 use crate::public_keys::PublishedKey;
 use crate::state::AppState;
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use tessera_keys::{LicenseBuffer, LicenseId, MAX_WIRE_TIME};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Admin;
+use super::auth::{Admin, AdminRefused};
 use super::{
     audited, body_or_default, license_id, now, optional_reason, required_reason, Audit,
     AuditEntryView, LICENSE_ID,
@@ -18,9 +18,9 @@ use super::{
 use crate::credits::SummaryAnswer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::extract::JsonBodyRefused;
 use crate::fulfil::{queue_email, sign_key};
 use crate::licenses::LicenseView;
-use crate::openapi::{AdminRefused, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{
     Delivery, IssuedKey, LicenseQuery, LicenseRecord, LicenseStatus, SubscriptionRecord, Timestamp,

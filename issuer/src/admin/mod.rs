@@ -37,12 +37,11 @@ use tessera_keys::LicenseId;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::AdminRefused;
 use crate::state::AppState;
 use crate::store::{ApplyError, NewAuditEntry, Timestamp, Tx};
 use crate::stripe::api::StripeApi;
 
-use auth::Admin;
+use auth::{Admin, AdminRefused};
 
 /// The admin routes.
 pub fn router(state: &AppState) -> Router<AppState> {

@@ -9,11 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Admin;
+use super::auth::{Admin, AdminRefused};
 use super::licenses::EventView;
 use super::{audited, Audit};
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::AdminRefused;
 use crate::state::AppState;
 use crate::stripe::api::StripeApi;
 

@@ -20,8 +20,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use tessera_keys::LicenseId;
+use utoipa::IntoResponses;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::Refused;
 use crate::validate::{issuer_refusal, refusal_reason};
@@ -100,4 +101,22 @@ impl From<Refused> for ApiError {
             message: message.to_owned(),
         }
     }
+}
+
+/// How a licence key is refused on the credit endpoints, as the documentation says it.
+#[derive(Debug, IntoResponses)]
+pub enum LicenseRefused {
+    /// No usable licence key: `missing_credentials`, `invalid_authorization`, `malformed`,
+    /// `unsupported_version`, `unknown_key_id`, `bad_signature`, `expired`, `not_yet_valid`.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The licence is `revoked` or `suspended`.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// `rate_limited`: more requests for this licence (or from this address) than `[limits]` allow.
+    #[response(
+        status = 429,
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
+    )]
+    RateLimited(ErrorBody),
 }

@@ -18,11 +18,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Licensee;
+use super::auth::{LicenseRefused, Licensee};
 use crate::config::Sale;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::openapi::{JsonBodyRefused, LicenseRefused};
+use crate::extract::JsonBodyRefused;
 use crate::state::AppState;
 use crate::stripe::api::StripeApi;
 

@@ -41,7 +41,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, InsufficientCreditsResponse};
 use crate::extract::ApiJson;
-use crate::openapi::{JsonBodyRefused, LicenseRefused};
+use crate::extract::JsonBodyRefused;
 use crate::state::AppState;
 use crate::store::{
     CreditAccount, CreditBalances, Idempotent, LedgerEntry, Reservation, ReserveOutcome,
@@ -49,7 +49,7 @@ use crate::store::{
     MAX_AMOUNT,
 };
 
-use auth::Licensee;
+use auth::{LicenseRefused, Licensee};
 use tessera_keys::LicenseId;
 
 /// How long a reservation holds its credits unless the request says otherwise.
