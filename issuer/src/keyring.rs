@@ -11,6 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use tessera_keys::{PublicKey, SigningKey};
 
+use crate::private_files::create_private_dir;
+
 /// The file name of the development key made on first start.
 pub const DEV_KEY_FILE: &str = "dev-signing-key.tssk";
 
@@ -172,7 +174,7 @@ impl Keyring {
             path: self.rotated_dir.clone(),
             source,
         };
-        crate::startup::create_private_dir(&self.rotated_dir).map_err(create)?;
+        create_private_dir(&self.rotated_dir).map_err(create)?;
         let path = self.rotated_dir.join(format!("key-{id}.tssk"));
         key.write_file(&path).map_err(create)?;
         let public = key.public_key();

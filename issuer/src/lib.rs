@@ -33,6 +33,7 @@ pub mod health;
 pub mod keyring;
 pub mod licenses;
 pub mod openapi;
+mod private_files;
 pub mod public_keys;
 pub mod rate_limit;
 pub mod server;

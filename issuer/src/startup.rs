@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{AdminToken, Config, Secret};
 use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
+use crate::private_files::create_private_dir;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
@@ -187,12 +188,4 @@ fn refuse_open_dir(path: &std::path::Path) -> Result<(), StartError> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
 }
