@@ -261,7 +261,7 @@ pub struct NewLedgerEntry<'a> {
 
 /// `value` credits as a signed delta.
 pub(crate) fn signed(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Database(format!("{value} credits is too many")))
+    i64::try_from(value).map_err(|_| StoreError::internal(format!("{value} credits is too many")))
 }
 
 /// One constructor per business event, so that every movement of credits is written the same way

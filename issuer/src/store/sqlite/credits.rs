@@ -16,7 +16,7 @@ fn hex(id: &LicenseId) -> String {
 }
 
 fn amount(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}: {value}")))
+    u64::try_from(value).map_err(|_| StoreError::corrupt(format!("negative {what}: {value}")))
 }
 
 /// Whether the licence's record refuses it (revoked, suspended). A licence not on record (a key
@@ -126,7 +126,7 @@ fn append_applied(
     let moved = |value: u64, delta: i64| {
         value
             .checked_add_signed(delta)
-            .ok_or_else(|| StoreError::Corrupt(format!("a balance of {value} moved by {delta}")))
+            .ok_or_else(|| StoreError::corrupt(format!("a balance of {value} moved by {delta}")))
     };
     *balances = CreditBalances {
         period: moved(balances.period, e.period)?,
@@ -179,7 +179,7 @@ pub(super) fn top_ups_by_payment(
             Ok(TopUpGrant {
                 id,
                 license_id: LicenseId::from_hex(&license).ok_or_else(|| {
-                    StoreError::Corrupt(format!("credit grant {id} names licence `{license}`"))
+                    StoreError::corrupt(format!("credit grant {id} names licence `{license}`"))
                 })?,
                 credits: amount(credits, "credit grant")?,
                 price_id,
@@ -207,7 +207,7 @@ fn reservation_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<Reservati
     let build = || -> Result<Reservation, StoreError> {
         Ok(Reservation {
             status: ReservationStatus::from_name(&status).ok_or_else(|| {
-                StoreError::Corrupt(format!("reservation {id} has status `{status}`"))
+                StoreError::corrupt(format!("reservation {id} has status `{status}`"))
             })?,
             amount: amount(numbers[0], "reservation amount")?,
             period_part: amount(numbers[1], "reservation part")?,
@@ -278,7 +278,7 @@ pub(super) fn reserve(
             return Ok(Ok(Idempotent::Mismatch));
         }
         let status = u16::try_from(status)
-            .map_err(|_| StoreError::Corrupt(format!("stored answer status {status}")))?;
+            .map_err(|_| StoreError::corrupt(format!("stored answer status {status}")))?;
         return Ok(Ok(Idempotent::Replay(StoredAnswer { status, body })));
     }
 
@@ -407,7 +407,7 @@ fn close(
             now
         ])?;
     if changed != 1 {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::internal(format!(
             "reservation {} was not open",
             r.id
         )));
@@ -498,7 +498,7 @@ pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<us
     for (license, r) in rows {
         let r = r?;
         let license_id = LicenseId::from_hex(&license)
-            .ok_or_else(|| StoreError::Corrupt(format!("reservation of licence `{license}`")))?;
+            .ok_or_else(|| StoreError::corrupt(format!("reservation of licence `{license}`")))?;
         let mut account = account(conn, &license_id)?.unwrap_or_default();
         close(
             conn,
