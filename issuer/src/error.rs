@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::store::StoreError;
+use crate::store::{StoreError, StoreErrorKind};
 
 /// Everything a handler can answer with besides success.
 ///
@@ -263,9 +263,14 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(_) => ApiError::StorageUnavailable(err.to_string()),
-            StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::Internal(err.to_string()),
+        match err.kind() {
+            // A lost race the store did not retry away can succeed when the client tries again.
+            StoreErrorKind::Unavailable | StoreErrorKind::Conflict => {
+                ApiError::StorageUnavailable(err.to_string())
+            }
+            StoreErrorKind::Constraint | StoreErrorKind::Corrupt | StoreErrorKind::Internal => {
+                ApiError::Internal(err.to_string())
+            }
         }
     }
 }
@@ -284,6 +289,26 @@ mod tests {
         assert_eq!(
             shortfall,
             r#"{"available":3,"error":"insufficient_credits","message":"5 credits needed, 3 available","needed":5}"#
+        );
+    }
+
+    fn status(kind: StoreErrorKind) -> StatusCode {
+        ApiError::from(StoreError::new(kind, "detail"))
+            .into_response()
+            .status()
+    }
+
+    #[test]
+    fn storage_errors_answer_by_kind() {
+        use StoreErrorKind::*;
+        let answers = [Unavailable, Conflict, Constraint, Corrupt, Internal].map(status);
+        let (unavailable, internal) = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
+        assert_eq!(
+            answers,
+            [unavailable, unavailable, internal, internal, internal]
         );
     }
 }

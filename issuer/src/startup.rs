@@ -121,7 +121,7 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
 pub fn check_credits(config: &Config) -> Result<crate::credits::check::CheckReport, StartError> {
     let path = config.data_dir.join(DATABASE_FILE);
     if !path.exists() {
-        return Err(StartError::Store(StoreError::Database(format!(
+        return Err(StartError::Store(StoreError::internal(format!(
             "no database at {} (is `data_dir` right?)",
             path.display()
         ))));

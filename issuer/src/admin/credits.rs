@@ -14,9 +14,7 @@ use crate::error::{ApiError, ErrorBody, InsufficientCreditsResponse};
 use crate::extract::ApiJson;
 use crate::extract::JsonBodyRefused;
 use crate::state::AppState;
-use crate::store::{
-    CreditAccount, LedgerKind, NewLedgerEntry, Reservation, Store, StoreError, MAX_AMOUNT,
-};
+use crate::store::{CreditAccount, NewLedgerEntry, Reservation, Store, StoreError, MAX_AMOUNT};
 use tessera_keys::LicenseId;
 
 /// `GET /v1/admin/licenses/{id}/credits`.
@@ -191,20 +189,14 @@ async fn adjust(
                 (-(from_period as i64), -((amount - from_period) as i64))
             }
         };
-        tx.credit_entry(&NewLedgerEntry {
-            license_id: &id,
-            kind: LedgerKind::Adjustment,
+        tx.credit_entry(&NewLedgerEntry::adjustment(
+            &id,
             period,
             top_up,
-            period_reserved: 0,
-            top_up_reserved: 0,
-            used: 0,
-            shortfall: 0,
-            reason: &reason,
-            reference: Some(&reference),
-            reservation_id: None,
-            at: now(),
-        })?;
+            &reason,
+            &reference,
+            now(),
+        ))?;
         Ok(())
     })
     .await?;

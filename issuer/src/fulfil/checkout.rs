@@ -194,20 +194,13 @@ pub(super) fn grant_top_up(
         return Ok(());
     }
     let reason = format!("top_up {}", item.price_id);
-    tx.credit_entry(&NewLedgerEntry {
-        license_id: license,
-        kind: LedgerKind::Grant,
-        period: 0,
-        top_up: credits as i64,
-        period_reserved: 0,
-        top_up_reserved: 0,
-        used: 0,
-        shortfall: 0,
-        reason: &reason,
-        reference: Some(ctx.event_id),
-        reservation_id: None,
-        at: ctx.now,
-    })?;
+    tx.credit_entry(&NewLedgerEntry::top_up_grant(
+        license,
+        credits,
+        &reason,
+        ctx.event_id,
+        ctx.now,
+    )?)?;
     tracing::info!(%license, price = %item.price_id, credits,
         "top-up credits granted");
     if let Some(payment_intent) = &grant.payment_intent_id {

@@ -36,7 +36,7 @@ use subscription::*;
 
 use crate::config::{Config, Sale};
 use crate::store::{
-    ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LedgerKind, LicenseRecord, LicenseStatus,
+    ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LicenseRecord, LicenseStatus,
     NewLedgerEntry, PaymentReversal, PaymentSubscription, StoreError, SubscriptionRecord,
     Timestamp, Tx, MAX_AMOUNT,
 };

@@ -159,20 +159,14 @@ pub(super) fn take_back_top_ups(
         let taken = grant.credits.min(left);
         let shortfall = grant.credits - taken;
         let reason = format!("{kind} {object_id}");
-        tx.credit_entry(&NewLedgerEntry {
-            license_id: &grant.license_id,
-            kind: LedgerKind::Refund,
-            period: 0,
-            top_up: -(taken as i64),
-            period_reserved: 0,
-            top_up_reserved: 0,
-            used: 0,
+        tx.credit_entry(&NewLedgerEntry::refund(
+            &grant.license_id,
+            taken,
             shortfall,
-            reason: &reason,
-            reference: Some(ctx.event_id),
-            reservation_id: None,
-            at: ctx.now,
-        })?;
+            &reason,
+            ctx.event_id,
+            ctx.now,
+        )?)?;
         tx.top_up_reversed(grant.id, ctx.now)?;
         tracing::warn!(license = %grant.license_id, payment = payment_intent_id, kind,
             credits = grant.credits, taken, shortfall, "top-up credits taken back");

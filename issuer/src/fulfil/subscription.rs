@@ -182,28 +182,21 @@ pub(super) fn reset_period_credits(
         return Ok(());
     }
     let unused = account.map_or(0, |account| account.balances.period);
-    let mut entry = NewLedgerEntry {
-        license_id: &license.id,
-        kind: LedgerKind::Expiry,
-        period: -(unused as i64),
-        top_up: 0,
-        period_reserved: 0,
-        top_up_reserved: 0,
-        used: 0,
-        shortfall: 0,
-        reason: "period_ended",
-        reference: Some(ctx.event_id),
-        reservation_id: None,
-        at: ctx.now,
-    };
     if unused > 0 {
-        tx.credit_entry(&entry)?;
+        tx.credit_entry(&NewLedgerEntry::period_expiry(
+            &license.id,
+            unused,
+            ctx.event_id,
+            ctx.now,
+        )?)?;
     }
     if credits > 0 {
-        entry.kind = LedgerKind::Grant;
-        entry.period = credits as i64;
-        entry.reason = "period_reset";
-        tx.credit_entry(&entry)?;
+        tx.credit_entry(&NewLedgerEntry::period_grant(
+            &license.id,
+            credits,
+            ctx.event_id,
+            ctx.now,
+        )?)?;
     }
     tx.set_credit_period(&license.id, period_start, period_end, ctx.now)?;
     tracing::info!(license = %license.id, expired = unused, granted = credits, period_end,

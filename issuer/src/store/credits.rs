@@ -5,7 +5,7 @@
 
 use tessera_keys::LicenseId;
 
-use super::{LicenseStatus, Timestamp};
+use super::{LicenseStatus, StoreError, Timestamp};
 
 /// The largest amount a request may name (reserve, commit) and a grant may add at once.
 pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
@@ -257,6 +257,189 @@ pub struct NewLedgerEntry<'a> {
     pub reservation_id: Option<&'a str>,
     /// When.
     pub at: Timestamp,
+}
+
+/// `value` credits as a signed delta.
+pub(crate) fn signed(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::internal(format!("{value} credits is too many")))
+}
+
+/// One constructor per business event, so that every movement of credits is written the same way
+/// wherever it happens.
+impl<'a> NewLedgerEntry<'a> {
+    fn moving_nothing(
+        license_id: &'a LicenseId,
+        kind: LedgerKind,
+        reason: &'a str,
+        reference: &'a str,
+        at: Timestamp,
+    ) -> Self {
+        NewLedgerEntry {
+            license_id,
+            kind,
+            period: 0,
+            top_up: 0,
+            period_reserved: 0,
+            top_up_reserved: 0,
+            used: 0,
+            shortfall: 0,
+            reason,
+            reference: Some(reference),
+            reservation_id: None,
+            at,
+        }
+    }
+
+    /// A new paid period's credits, granted by Stripe event `event_id`.
+    pub fn period_grant(
+        license_id: &'a LicenseId,
+        credits: u64,
+        event_id: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        Ok(NewLedgerEntry {
+            period: signed(credits)?,
+            ..Self::moving_nothing(license_id, LedgerKind::Grant, "period_reset", event_id, at)
+        })
+    }
+
+    /// Top-up credits bought (`reason`: `top_up price_…`), granted by Stripe event `event_id`.
+    pub fn top_up_grant(
+        license_id: &'a LicenseId,
+        credits: u64,
+        reason: &'a str,
+        event_id: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        Ok(NewLedgerEntry {
+            top_up: signed(credits)?,
+            ..Self::moving_nothing(license_id, LedgerKind::Grant, reason, event_id, at)
+        })
+    }
+
+    /// `unused` period credits expire because their period has ended; `cause` is the Stripe event
+    /// that ended it, or the reservation that returned them after it ended
+    /// (see [`Self::of_reservation`]).
+    pub fn period_expiry(
+        license_id: &'a LicenseId,
+        unused: u64,
+        cause: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        Ok(NewLedgerEntry {
+            period: -signed(unused)?,
+            ..Self::moving_nothing(license_id, LedgerKind::Expiry, "period_ended", cause, at)
+        })
+    }
+
+    /// Reservation `reservation_id` holds `period_part` period and `top_up_part` top-up credits.
+    pub fn reservation(
+        license_id: &'a LicenseId,
+        reservation_id: &'a str,
+        period_part: u64,
+        top_up_part: u64,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let (period, top_up) = (signed(period_part)?, signed(top_up_part)?);
+        Ok(NewLedgerEntry {
+            period: -period,
+            top_up: -top_up,
+            period_reserved: period,
+            top_up_reserved: top_up,
+            ..Self::moving_nothing(
+                license_id,
+                LedgerKind::Reservation,
+                "reserved",
+                reservation_id,
+                at,
+            )
+        }
+        .of_reservation(reservation_id))
+    }
+
+    /// Reservation `r` is committed: `used` of it is charged (period credits first), the rest
+    /// returns to the buckets it came from.
+    pub fn commit(
+        license_id: &'a LicenseId,
+        r: &'a Reservation,
+        used: u64,
+        reason: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        Self::settlement(license_id, LedgerKind::Commit, r, used, reason, at)
+    }
+
+    /// Reservation `r` is released, by the client or at its TTL (`reason`): all of it returns.
+    pub fn release(
+        license_id: &'a LicenseId,
+        r: &'a Reservation,
+        reason: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        Self::settlement(license_id, LedgerKind::Release, r, 0, reason, at)
+    }
+
+    fn settlement(
+        license_id: &'a LicenseId,
+        kind: LedgerKind,
+        r: &'a Reservation,
+        used: u64,
+        reason: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let used_period = used.min(r.period_part);
+        let used_top_up = used - used_period;
+        Ok(NewLedgerEntry {
+            period: signed(r.period_part - used_period)?,
+            top_up: signed(r.top_up_part - used_top_up)?,
+            period_reserved: -signed(r.period_part)?,
+            top_up_reserved: -signed(r.top_up_part)?,
+            used,
+            ..Self::moving_nothing(license_id, kind, reason, &r.id, at)
+        }
+        .of_reservation(&r.id))
+    }
+
+    /// A refund or dispute (`reason`: `refund ch_…`) takes back `taken` top-up credits; `shortfall`
+    /// more were already spent.
+    pub fn refund(
+        license_id: &'a LicenseId,
+        taken: u64,
+        shortfall: u64,
+        reason: &'a str,
+        event_id: &'a str,
+        at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        Ok(NewLedgerEntry {
+            top_up: -signed(taken)?,
+            shortfall,
+            ..Self::moving_nothing(license_id, LedgerKind::Refund, reason, event_id, at)
+        })
+    }
+
+    /// Support adds or removes credits (`reference` names who).
+    pub fn adjustment(
+        license_id: &'a LicenseId,
+        period: i64,
+        top_up: i64,
+        reason: &'a str,
+        reference: &'a str,
+        at: Timestamp,
+    ) -> Self {
+        NewLedgerEntry {
+            period,
+            top_up,
+            ..Self::moving_nothing(license_id, LedgerKind::Adjustment, reason, reference, at)
+        }
+    }
+
+    /// The same movement, recorded against reservation `id`.
+    pub fn of_reservation(self, id: &'a str) -> Self {
+        NewLedgerEntry {
+            reservation_id: Some(id),
+            ..self
+        }
+    }
 }
 
 /// A ledger row as stored.

@@ -16,6 +16,8 @@ pub use admin::*;
 pub use credits::*;
 pub use pending::Pending;
 
+use std::sync::Arc;
+
 use tessera_keys::LicenseId;
 
 /// Seconds since the Unix epoch, as stored.
@@ -264,29 +266,112 @@ pub enum ProcessOutcome {
     AlreadyDone(Delivery),
 }
 
-/// What went wrong in storage. Details are for logs, never for HTTP answers.
+/// What went wrong in storage, in terms every backend shares: its [`StoreErrorKind`] decides the
+/// answer, and the backend's own error is kept as [`std::error::Error::source`]. Details are for
+/// logs, never for HTTP answers.
 #[derive(Clone, Debug)]
-pub enum StoreError {
-    /// The database failed.
-    Database(String),
-    /// The storage cannot be used for now (disk full or read-only, I/O error, locked too long): the
-    /// same request can succeed later.
-    Unavailable(String),
-    /// Stored data makes no sense (a bad status name, say).
-    Corrupt(String),
+pub struct StoreError {
+    kind: StoreErrorKind,
+    detail: String,
+    // Shared, not boxed: one failed commit is answered to every operation of its batch.
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// What kind of storage failure, as far as the caller can act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The transaction lost a race with another one (a serialization failure, a deadlock): running
+    /// it again can succeed.
+    Conflict,
+    /// The storage cannot be used for now (disk full or read-only, I/O error, locked too long): the
+    /// same request can succeed later.
+    Unavailable,
+    /// The database refused a write that breaks one of its constraints (a negative balance, a
+    /// duplicate key): a fault in the issuer's rules.
+    Constraint,
+    /// Stored data makes no sense (a bad status name, say), or the database file is damaged.
+    Corrupt,
+    /// Anything else: a bad statement, a writer that stopped, a number too large to store.
+    Internal,
+}
+
+impl StoreErrorKind {
+    fn describe(self) -> &'static str {
         match self {
-            StoreError::Database(detail) => write!(f, "database error: {detail}"),
-            StoreError::Unavailable(detail) => write!(f, "storage unavailable: {detail}"),
-            StoreError::Corrupt(detail) => write!(f, "stored data is corrupt: {detail}"),
+            StoreErrorKind::Conflict => "storage conflict",
+            StoreErrorKind::Unavailable => "storage unavailable",
+            StoreErrorKind::Constraint => "database constraint violated",
+            StoreErrorKind::Corrupt => "stored data is corrupt",
+            StoreErrorKind::Internal => "database error",
         }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl StoreError {
+    /// An error of `kind`, saying `detail`.
+    pub fn new(kind: StoreErrorKind, detail: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// Storage that cannot be used for now.
+    pub fn unavailable(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Unavailable, detail)
+    }
+
+    /// Stored data that makes no sense.
+    pub fn corrupt(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Corrupt, detail)
+    }
+
+    /// A fault of no other kind.
+    pub fn internal(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Internal, detail)
+    }
+
+    /// The same error, caused by `source` (kept for [`std::error::Error::source`]).
+    pub fn caused_by(self, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError {
+            source: Some(Arc::new(source)),
+            ..self
+        }
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+/// One line, whatever the backend's message holds: `<kind>: <detail>: <source>`.
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = self.kind.describe().to_owned();
+        for part in [
+            Some(self.detail.clone()),
+            self.source.as_ref().map(|s| s.to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|part| !part.is_empty())
+        {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        f.write_str(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Why an event's effects could not be applied.
 #[derive(Debug)]
@@ -612,5 +697,23 @@ impl std::fmt::Debug for OutboxEmail {
             .field("license_id", &self.license_id)
             .field("attempts", &self.attempts)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_keeps_its_kind_and_source_and_displays_on_one_line() {
+        let err =
+            StoreError::unavailable("cannot write").caused_by(std::io::Error::other("disk\nfull"));
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "storage unavailable: cannot write: disk full"
+        );
+        let source = std::error::Error::source(&err).expect("the source is kept");
+        assert_eq!(source.to_string(), "disk\nfull");
     }
 }

@@ -37,5 +37,5 @@ impl<T> Future for Pending<T> {
 
 /// The writer dropped the answer: it stopped, or the operation panicked (and was rolled back).
 fn gone() -> StoreError {
-    StoreError::Database("the storage writer stopped before answering".to_owned())
+    StoreError::internal("the storage writer stopped before answering")
 }

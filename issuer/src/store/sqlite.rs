@@ -13,12 +13,12 @@ mod writer;
 
 use super::migrations::MIGRATIONS;
 use super::{
-    ApplyError, AuditEntry, CreditAccount, CreditGrant, Credited, Delivery, DeliveryStatus,
+    signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Credited, Delivery, DeliveryStatus,
     Idempotent, IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery,
     LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail,
     PaymentReversal, PaymentSubscription, Pending, ProcessOutcome, Refused, Reservation,
     ReserveOutcome, ReserveRequest, Revocations, SettleOutcome, Settlement, Store, StoreError,
-    StoredAnswer, SubscriptionRecord, Timestamp, TopUpGrant, Tx,
+    StoreErrorKind, StoredAnswer, SubscriptionRecord, Timestamp, TopUpGrant, Tx,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -38,30 +38,30 @@ pub struct SqliteStore {
     _checkpointer: checkpointer::Checkpointer,
 }
 
+/// The one place rusqlite's errors are given a kind.
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
-        // What the disk or another process causes, and a later attempt can get past; anything
-        // else (a constraint, a bad statement) is a fault in the issuer.
-        let transient = matches!(
-            err.sqlite_error_code(),
+        // What the disk or another process causes, and a later attempt can get past, is
+        // unavailable: BEGIN IMMEDIATE takes the write lock before anything is read, so a busy
+        // database means waiting longer than the busy timeout, not a lost race.
+        let kind = match err.sqlite_error_code() {
             Some(
                 ErrorCode::DatabaseBusy
-                    | ErrorCode::DatabaseLocked
-                    | ErrorCode::SystemIoFailure
-                    | ErrorCode::DiskFull
-                    | ErrorCode::CannotOpen
-                    | ErrorCode::ReadOnly
-                    | ErrorCode::FileLockingProtocolFailed
-                    | ErrorCode::OutOfMemory
-                    | ErrorCode::TooBig
-            )
-        );
-        if transient {
-            StoreError::Unavailable(err.to_string())
-        } else {
-            StoreError::Database(err.to_string())
-        }
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::OutOfMemory
+                | ErrorCode::TooBig,
+            ) => StoreErrorKind::Unavailable,
+            Some(ErrorCode::ConstraintViolation) => StoreErrorKind::Constraint,
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreErrorKind::Corrupt,
+            _ => StoreErrorKind::Internal,
+        };
+        StoreError::new(kind, "").caused_by(err)
     }
 }
 
@@ -71,9 +71,8 @@ impl SqliteStore {
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
         let gate = WriteGate::default();
-        let writer = writer::Writer::start(connect(path)?, gate.clone()).map_err(|err| {
-            StoreError::Database(format!("cannot start the writer thread: {err}"))
-        })?;
+        let writer = writer::Writer::start(connect(path)?, gate.clone())
+            .map_err(|err| StoreError::internal("cannot start the writer thread").caused_by(err))?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             gate,
@@ -115,7 +114,7 @@ pub(super) struct WriteGate(std::sync::Arc<parking_lot::Mutex<()>>);
 fn make_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let failed = |err: std::io::Error| {
-        StoreError::Unavailable(format!("cannot make {} private: {err}", path.display()))
+        StoreError::unavailable(format!("cannot make {} private", path.display())).caused_by(err)
     };
     std::fs::OpenOptions::new()
         .write(true)
@@ -173,7 +172,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let current = usize::try_from(current).unwrap_or(usize::MAX);
     if current > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::corrupt(format!(
             "database schema version {current} is newer than this issuer knows ({})",
             MIGRATIONS.len()
         )));
@@ -222,7 +221,7 @@ pub(super) fn license_from_row(
     let (Some(license_id), Some(status)) =
         (LicenseId::from_hex(&id), LicenseStatus::from_name(&status))
     else {
-        return Ok(Err(StoreError::Corrupt(format!(
+        return Ok(Err(StoreError::corrupt(format!(
             "licence row `{id}` has a bad id or status"
         ))));
     };
@@ -279,7 +278,7 @@ fn keys_of(conn: &Connection, id: &LicenseId) -> Result<Vec<IssuedKey>, StoreErr
 pub(super) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
     let status: String = row.get(2)?;
     let Some(status) = DeliveryStatus::from_name(&status) else {
-        return Ok(Err(StoreError::Corrupt(format!(
+        return Ok(Err(StoreError::corrupt(format!(
             "delivery status `{status}`"
         ))));
     };
@@ -532,8 +531,7 @@ impl Tx for Effects<'_> {
     }
 
     fn grant_credits(&mut self, g: &CreditGrant, event_id: &str) -> Result<bool, StoreError> {
-        let credits = i64::try_from(g.credits)
-            .map_err(|_| StoreError::Database(format!("{} credits is too many", g.credits)))?;
+        let credits = signed(g.credits)?;
         let inserted = self.conn.execute(
             "INSERT INTO credit_grants
                  (checkout_session_id, price_id, customer_id, email, credits, event_id, granted_at,
@@ -631,7 +629,7 @@ fn payment_reversal_where(
             "refund" => "refund",
             "dispute" => "dispute",
             other => {
-                return Err(StoreError::Corrupt(format!(
+                return Err(StoreError::corrupt(format!(
                     "payment reversal kind `{other}`"
                 )))
             }
@@ -764,7 +762,7 @@ impl Store for SqliteStore {
             .map(|id| {
                 let id = id?;
                 LicenseId::from_hex(&id)
-                    .ok_or_else(|| StoreError::Corrupt(format!("revoked licence id `{id}`")))
+                    .ok_or_else(|| StoreError::corrupt(format!("revoked licence id `{id}`")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Revocations {
@@ -1020,4 +1018,30 @@ fn record_attempt(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
         [event_id],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod error_kinds {
+    use super::*;
+
+    fn kind_of(code: std::ffi::c_int) -> StoreErrorKind {
+        StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+        .kind()
+    }
+
+    #[test]
+    fn sqlite_errors_are_given_backend_neutral_kinds() {
+        use rusqlite::ffi;
+        assert_eq!(kind_of(ffi::SQLITE_BUSY), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of(ffi::SQLITE_FULL), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of(ffi::SQLITE_READONLY), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of(ffi::SQLITE_CONSTRAINT), StoreErrorKind::Constraint);
+        assert_eq!(kind_of(ffi::SQLITE_CORRUPT), StoreErrorKind::Corrupt);
+        assert_eq!(kind_of(ffi::SQLITE_ERROR), StoreErrorKind::Internal);
+        let err = StoreError::from(rusqlite::Error::QueryReturnedNoRows);
+        assert!(std::error::Error::source(&err).is_some());
+    }
 }

@@ -45,7 +45,7 @@ impl Checkpointer {
                     return;
                 }
             })
-            .map_err(|err| StoreError::Database(format!("cannot start the checkpointer: {err}")))?;
+            .map_err(|err| StoreError::internal("cannot start the checkpointer").caused_by(err))?;
         Ok(Checkpointer {
             stop: Some(stop),
             thread: Some(thread),

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use tessera_keys::LicenseId;
 
 use crate::store::{
-    CreditAccount, CreditBalances, Credited, Idempotent, LedgerEntry, LedgerKind, LedgerMismatch,
+    signed, CreditAccount, CreditBalances, Credited, Idempotent, LedgerEntry, LedgerMismatch,
     LicenseStatus, NewLedgerEntry, Refused, Reservation, ReservationStatus, ReserveOutcome,
     ReserveRequest, SettleOutcome, Settlement, StoreError, StoredAnswer, Timestamp, TopUpGrant,
 };
@@ -16,11 +16,7 @@ fn hex(id: &LicenseId) -> String {
 }
 
 fn amount(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}: {value}")))
-}
-
-fn signed(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Database(format!("{value} credits is too many")))
+    u64::try_from(value).map_err(|_| StoreError::corrupt(format!("negative {what}: {value}")))
 }
 
 /// Whether the licence's record refuses it (revoked, suspended). A licence not on record (a key
@@ -130,7 +126,7 @@ fn append_applied(
     let moved = |value: u64, delta: i64| {
         value
             .checked_add_signed(delta)
-            .ok_or_else(|| StoreError::Corrupt(format!("a balance of {value} moved by {delta}")))
+            .ok_or_else(|| StoreError::corrupt(format!("a balance of {value} moved by {delta}")))
     };
     *balances = CreditBalances {
         period: moved(balances.period, e.period)?,
@@ -183,7 +179,7 @@ pub(super) fn top_ups_by_payment(
             Ok(TopUpGrant {
                 id,
                 license_id: LicenseId::from_hex(&license).ok_or_else(|| {
-                    StoreError::Corrupt(format!("credit grant {id} names licence `{license}`"))
+                    StoreError::corrupt(format!("credit grant {id} names licence `{license}`"))
                 })?,
                 credits: amount(credits, "credit grant")?,
                 price_id,
@@ -211,7 +207,7 @@ fn reservation_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<Reservati
     let build = || -> Result<Reservation, StoreError> {
         Ok(Reservation {
             status: ReservationStatus::from_name(&status).ok_or_else(|| {
-                StoreError::Corrupt(format!("reservation {id} has status `{status}`"))
+                StoreError::corrupt(format!("reservation {id} has status `{status}`"))
             })?,
             amount: amount(numbers[0], "reservation amount")?,
             period_part: amount(numbers[1], "reservation part")?,
@@ -282,7 +278,7 @@ pub(super) fn reserve(
             return Ok(Ok(Idempotent::Mismatch));
         }
         let status = u16::try_from(status)
-            .map_err(|_| StoreError::Corrupt(format!("stored answer status {status}")))?;
+            .map_err(|_| StoreError::corrupt(format!("stored answer status {status}")))?;
         return Ok(Ok(Idempotent::Replay(StoredAnswer { status, body })));
     }
 
@@ -327,20 +323,13 @@ pub(super) fn reserve(
         ])?;
         append(
             conn,
-            &NewLedgerEntry {
-                license_id: &r.license_id,
-                kind: LedgerKind::Reservation,
-                period: -signed(period_part)?,
-                top_up: -signed(top_up_part)?,
-                period_reserved: signed(period_part)?,
-                top_up_reserved: signed(top_up_part)?,
-                used: 0,
-                shortfall: 0,
-                reason: "reserved",
-                reference: Some(&reservation.id),
-                reservation_id: Some(&reservation.id),
-                at: r.now,
-            },
+            &NewLedgerEntry::reservation(
+                &r.license_id,
+                &reservation.id,
+                period_part,
+                top_up_part,
+                r.now,
+            )?,
         )?;
         let after = CreditBalances {
             period: balances.period - period_part,
@@ -389,51 +378,20 @@ fn close(
     reason: &str,
     now: Timestamp,
 ) -> Result<Reservation, StoreError> {
-    let used_period = used.min(r.period_part);
-    let used_top_up = used - used_period;
-    let kind = if status == ReservationStatus::Committed {
-        LedgerKind::Commit
+    let settlement = if status == ReservationStatus::Committed {
+        NewLedgerEntry::commit(license_id, r, used, reason, now)?
     } else {
-        LedgerKind::Release
+        NewLedgerEntry::release(license_id, r, reason, now)?
     };
-    append_applied(
-        conn,
-        &mut account.balances,
-        &NewLedgerEntry {
-            license_id,
-            kind,
-            period: signed(r.period_part - used_period)?,
-            top_up: signed(r.top_up_part - used_top_up)?,
-            period_reserved: -signed(r.period_part)?,
-            top_up_reserved: -signed(r.top_up_part)?,
-            used,
-            shortfall: 0,
-            reason,
-            reference: Some(&r.id),
-            reservation_id: Some(&r.id),
-            at: now,
-        },
-    )?;
-    let returned_period = r.period_part - used_period;
+    append_applied(conn, &mut account.balances, &settlement)?;
+    let returned_period = r.period_part - used.min(r.period_part);
     // Drawn from a period that has ended since: they expire as its other unused ones did.
     if returned_period > 0 && account.period_end != r.period_end {
         append_applied(
             conn,
             &mut account.balances,
-            &NewLedgerEntry {
-                license_id,
-                kind: LedgerKind::Expiry,
-                period: -signed(returned_period)?,
-                top_up: 0,
-                period_reserved: 0,
-                top_up_reserved: 0,
-                used: 0,
-                shortfall: 0,
-                reason: "period_ended",
-                reference: Some(&r.id),
-                reservation_id: Some(&r.id),
-                at: now,
-            },
+            &NewLedgerEntry::period_expiry(license_id, returned_period, &r.id, now)?
+                .of_reservation(&r.id),
         )?;
     }
     let used = (status == ReservationStatus::Committed).then_some(used);
@@ -449,7 +407,7 @@ fn close(
             now
         ])?;
     if changed != 1 {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::internal(format!(
             "reservation {} was not open",
             r.id
         )));
@@ -540,7 +498,7 @@ pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<us
     for (license, r) in rows {
         let r = r?;
         let license_id = LicenseId::from_hex(&license)
-            .ok_or_else(|| StoreError::Corrupt(format!("reservation of licence `{license}`")))?;
+            .ok_or_else(|| StoreError::corrupt(format!("reservation of licence `{license}`")))?;
         let mut account = account(conn, &license_id)?.unwrap_or_default();
         close(
             conn,
@@ -634,6 +592,7 @@ pub(super) fn verify(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreErro
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::LedgerKind;
     use crate::store::Store;
 
     const ID: LicenseId = LicenseId([0, 0, 0, 0, 0, 0, 0, 7]);
@@ -646,18 +605,8 @@ mod tests {
 
     fn entry(kind: LedgerKind, period: i64, top_up: i64) -> NewLedgerEntry<'static> {
         NewLedgerEntry {
-            license_id: &ID,
             kind,
-            period,
-            top_up,
-            period_reserved: 0,
-            top_up_reserved: 0,
-            used: 0,
-            shortfall: 0,
-            reason: "test",
-            reference: None,
-            reservation_id: None,
-            at: 1,
+            ..NewLedgerEntry::adjustment(&ID, period, top_up, "test", "test", 1)
         }
     }
 

@@ -50,14 +50,10 @@ impl Writer {
         match &self.queue {
             Some(queue) => {
                 if let Err(mpsc::SendError(job)) = queue.send(job) {
-                    job.abandon(&StoreError::Database(
-                        "the storage writer has stopped".into(),
-                    ));
+                    job.abandon(&StoreError::internal("the storage writer has stopped"));
                 }
             }
-            None => job.abandon(&StoreError::Database(
-                "the storage writer has stopped".into(),
-            )),
+            None => job.abandon(&StoreError::internal("the storage writer has stopped")),
         }
         pending
     }
@@ -204,6 +200,7 @@ impl Ran for Panicked {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreErrorKind;
 
     fn writer() -> (tempfile::TempDir, Writer, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -240,7 +237,7 @@ mod tests {
         let good = writer.submit(insert(2));
         let failing = writer.submit(|conn| {
             insert(3)(conn)?;
-            Err::<i64, _>(StoreError::Corrupt("refused after writing".into()))
+            Err::<i64, _>(StoreError::corrupt("refused after writing"))
         });
         let panicking = writer.submit(|conn| -> Result<i64, StoreError> {
             insert(4)(conn)?;
@@ -250,9 +247,15 @@ mod tests {
         let last = writer.submit(insert(5));
         assert_eq!(slow.wait().unwrap(), 1);
         assert_eq!(good.wait().unwrap(), 2);
-        assert!(matches!(failing.wait(), Err(StoreError::Corrupt(_))));
-        assert!(matches!(panicking.wait(), Err(StoreError::Database(_))));
-        assert!(matches!(duplicate.wait(), Err(StoreError::Database(_))));
+        assert_eq!(failing.wait().unwrap_err().kind(), StoreErrorKind::Corrupt);
+        assert_eq!(
+            panicking.wait().unwrap_err().kind(),
+            StoreErrorKind::Internal
+        );
+        assert_eq!(
+            duplicate.wait().unwrap_err().kind(),
+            StoreErrorKind::Constraint
+        );
         assert_eq!(last.wait().unwrap(), 5);
         assert_eq!(rows(&reader), vec![1, 2, 5]);
     }
