@@ -41,6 +41,8 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod stripe;
+#[doc(hidden)]
+pub mod testing;
 pub mod validate;
 pub mod verified_keys;
 pub mod webhooks;

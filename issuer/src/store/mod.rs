@@ -4,12 +4,13 @@
 //! blocking thread pool, never on the async executor. The exceptions are the credit operations that
 //! write (reserve, settle, expire): they return a [`Pending`] answer at once, so that a backend can
 //! group many of them into one durable commit. SQLite ([`sqlite::SqliteStore`]) is the embedded
-//! default; another backend implements [`Store`] and [`Tx`].
+//! default; PostgreSQL ([`postgres::PgStore`]) serves several issuer processes on one database.
 
 mod admin;
 mod credits;
 mod migrations;
 mod pending;
+pub mod postgres;
 pub mod sqlite;
 
 pub use admin::*;

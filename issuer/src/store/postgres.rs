@@ -1,0 +1,596 @@
+//! The PostgreSQL store, for several issuer processes on one database.
+//!
+//! The schema is SQLite's ([`migrations`]), licence ids and all, so data copies across. Every call
+//! blocks (the `postgres` client runs its own small runtime): like the SQLite store's, it runs on
+//! the blocking thread pool, never on the async executor. Connections come from an r2d2 pool.
+//!
+//! Writes go through [`PgTx`], the [`Tx`](crate::store::Tx) of one PostgreSQL transaction. Plain
+//! `BEGIN` is READ COMMITTED: a statement that changes a row waits for any other transaction holding
+//! it, then works on its newest version, so single-statement updates (a balance moved by a delta, a
+//! counter raised) never lose a write. Rules that read before they decide take row locks first.
+
+use std::time::Duration;
+
+use ::postgres::error::SqlState;
+use ::postgres::{GenericClient, IsolationLevel, NoTls, Row};
+use r2d2_postgres::PostgresConnectionManager;
+use tessera_keys::LicenseId;
+
+mod admin;
+mod credits;
+mod migrations;
+mod tx;
+
+pub use tx::PgTx;
+
+use super::{
+    AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IssuedKey, LedgerEntry,
+    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail, PaymentReversal,
+    Refused, Reservation, Revocations, StoreError, StoreErrorKind, SubscriptionRecord, Timestamp,
+};
+
+type Manager = PostgresConnectionManager<NoTls>;
+type Client = ::postgres::Client;
+
+/// How long a caller waits for a pooled connection before the store counts as unavailable.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+const REVOCATION_SEQUENCE: &str = "revocation_sequence";
+
+/// A PostgreSQL database, shared by every issuer process that opens it.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: r2d2::Pool<Manager>,
+}
+
+/// The one place PostgreSQL's errors are given a kind, by SQLSTATE.
+impl From<::postgres::Error> for StoreError {
+    fn from(err: ::postgres::Error) -> Self {
+        let kind = match err.code() {
+            Some(state) => kind_of(state),
+            // No SQLSTATE: the connection broke or could not be made (a server error always has
+            // one; so do constraint violations).
+            None if err.is_closed() || std::error::Error::source(&err).is_some() => {
+                StoreErrorKind::Unavailable
+            }
+            None => StoreErrorKind::Internal,
+        };
+        StoreError::new(kind, "").caused_by(err)
+    }
+}
+
+/// The pool found no connection in time: the database is down, unreachable or saturated.
+impl From<r2d2::Error> for StoreError {
+    fn from(err: r2d2::Error) -> Self {
+        StoreError::unavailable("no database connection").caused_by(err)
+    }
+}
+
+fn kind_of(state: &SqlState) -> StoreErrorKind {
+    let code = state.code();
+    match code {
+        // The transaction lost a race: running it again can succeed.
+        "40001" | "40P01" => StoreErrorKind::Conflict,
+        // Shutting down, starting up, or out of connections, disk or memory.
+        "57P01" | "57P02" | "57P03" => StoreErrorKind::Unavailable,
+        _ if code.starts_with("08") || code.starts_with("53") => StoreErrorKind::Unavailable,
+        _ if code.starts_with("23") => StoreErrorKind::Constraint,
+        "XX001" | "XX002" => StoreErrorKind::Corrupt,
+        _ => StoreErrorKind::Internal,
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://…`) with a pool of at most `pool_size`
+    /// connections, and brings its schema up to date.
+    pub fn open(url: &str, pool_size: u32) -> Result<PgStore, StoreError> {
+        let config: ::postgres::Config = url.parse().map_err(|err: ::postgres::Error| {
+            StoreError::internal("not a PostgreSQL URL").caused_by(err)
+        })?;
+        // One connection kept open, the others made when a burst needs them: several processes
+        // share the server's connection limit.
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        let store = PgStore { pool };
+        migrations::migrate(&mut *store.client()?)?;
+        Ok(store)
+    }
+
+    fn client(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `work` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut PgTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut client = self.client()?;
+        let mut tx = PgTx::new(client.transaction().map_err(StoreError::from)?);
+        let value = work(&mut tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `read` in one read-only REPEATABLE READ transaction, so that everything it reads is of
+    /// the same moment.
+    fn snapshot<T>(
+        &self,
+        read: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let value = read(&mut tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Whether the database answers.
+    pub fn ready(&self) -> Result<(), StoreError> {
+        self.client()?.execute("SELECT 1", &[])?;
+        Ok(())
+    }
+
+    /// The recorded delivery of event `event_id`.
+    pub fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+        delivery(&mut *self.client()?, event_id)
+    }
+
+    /// The licence bought by Checkout Session `id`, and its newest key.
+    pub fn license_by_checkout_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LicenseRecord, Option<IssuedKey>)>, StoreError> {
+        self.snapshot(|tx| {
+            let Some(license) = license_where(tx, "checkout_session_id", id)? else {
+                return Ok(None);
+            };
+            let newest = keys_of(tx, &license.id)?.pop();
+            Ok(Some((license, newest)))
+        })
+    }
+
+    /// The licence `id` and every key issued for it, oldest first.
+    pub fn license(
+        &self,
+        id: &LicenseId,
+    ) -> Result<Option<(LicenseRecord, Vec<IssuedKey>)>, StoreError> {
+        self.snapshot(|tx| {
+            let Some(license) = license_where(tx, "id", id.to_hex().as_str())? else {
+                return Ok(None);
+            };
+            let keys = keys_of(tx, &license.id)?;
+            Ok(Some((license, keys)))
+        })
+    }
+
+    /// The revoked licences.
+    pub fn revocations(&self) -> Result<Revocations, StoreError> {
+        self.snapshot(|tx| {
+            let (sequence, changed_at) = revocation_counter(tx)?;
+            let ids = tx
+                .query(
+                    "SELECT license_id FROM revocations ORDER BY license_id",
+                    &[],
+                )?
+                .iter()
+                .map(|row| license_id(&row.try_get::<_, String>(0)?, "revoked licence"))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Revocations {
+                sequence,
+                changed_at,
+                ids,
+            })
+        })
+    }
+
+    /// What is known about subscription `id`.
+    pub fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
+        subscription(&mut *self.client()?, id)
+    }
+
+    /// Whether payment `payment_intent_id` is already tied to a licence (see
+    /// [`Store::payment_resolved`](crate::store::Store::payment_resolved)).
+    pub fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .client()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM licenses WHERE payment_intent_id = $1)
+                     OR EXISTS (SELECT 1 FROM payment_subscriptions WHERE payment_intent_id = $1)
+                     OR EXISTS (SELECT 1 FROM credit_grants WHERE payment_intent_id = $1)",
+                &[&payment_intent_id],
+            )?
+            .try_get(0)?)
+    }
+
+    /// The credits granted by Checkout Session `id`.
+    pub fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
+        self.client()?
+            .query(
+                "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at,
+                     license_id, payment_intent_id
+                 FROM credit_grants WHERE checkout_session_id = $1 ORDER BY id",
+                &[&checkout_session_id],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(CreditGrant {
+                    checkout_session_id: row.try_get(0)?,
+                    price_id: row.try_get(1)?,
+                    customer_id: row.try_get(2)?,
+                    email: row.try_get(3)?,
+                    credits: narrow(row.try_get(4)?, "granted credits")?,
+                    granted_at: row.try_get(5)?,
+                    license_id: row
+                        .try_get::<_, Option<String>>(6)?
+                        .and_then(|id| LicenseId::from_hex(&id)),
+                    payment_intent_id: row.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Claims the queued e-mail due first at `now`, if any, leasing it until `lease_until` (see
+    /// [`Store::claim_email`](crate::store::Store::claim_email)).
+    pub fn claim_email(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        // SKIP LOCKED: a row another process is claiming right now is passed over, not waited for
+        // and then claimed a second time.
+        self.client()?
+            .query_opt(
+                "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = $2
+                 WHERE id = (SELECT id FROM email_outbox
+                             WHERE status = 'queued' AND next_attempt_at <= $1
+                             ORDER BY next_attempt_at, id LIMIT 1
+                             FOR UPDATE SKIP LOCKED)
+                 RETURNING id, license_id, to_address, subject, body, attempts",
+                &[&now, &lease_until],
+            )?
+            .map(|row| {
+                Ok(OutboxEmail {
+                    id: row.try_get(0)?,
+                    license_id: row.try_get(1)?,
+                    to: row.try_get(2)?,
+                    subject: row.try_get(3)?,
+                    body: row.try_get(4)?,
+                    attempts: narrow(row.try_get(5)?, "e-mail attempts")?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Records that e-mail `id` was accepted by the SMTP server.
+    pub fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.client()?.execute(
+            "UPDATE email_outbox SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1",
+            &[&id, &at],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt at e-mail `id`: tried again at `retry_at`, or failed for good if
+    /// `None`.
+    pub fn email_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.client()?.execute(
+            "UPDATE email_outbox SET last_error = $2,
+                 status = CASE WHEN $3::BIGINT IS NULL THEN 'failed' ELSE 'queued' END,
+                 next_attempt_at = coalesce($3, next_attempt_at)
+             WHERE id = $1",
+            &[&id, &error, &retry_at],
+        )?;
+        Ok(())
+    }
+
+    /// When the next queued e-mail is due, if any is queued.
+    pub fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .client()?
+            .query_one(
+                "SELECT min(next_attempt_at) FROM email_outbox WHERE status = 'queued'",
+                &[],
+            )?
+            .try_get(0)?)
+    }
+
+    /// Licence `id`'s credit account (zero if it has none) and its open reservations, oldest first.
+    pub fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError> {
+        self.snapshot(|tx| {
+            let account = credits::account(tx, id)?.unwrap_or_default();
+            let open = credits::open_reservations(tx, id)?;
+            Ok((account, open))
+        })
+    }
+
+    /// Whether the issuer's records refuse licence `id` (revoked, suspended).
+    pub fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
+        credits::refusal(&mut *self.client()?, id)
+    }
+
+    /// Licence `id`'s ledger rows after row `after` (from the start if `None`), at most `limit`.
+    pub fn credit_ledger(
+        &self,
+        id: &LicenseId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        credits::ledger(&mut *self.client()?, id, after, limit)
+    }
+
+    /// Licences matching `query`, newest first, at most `limit`.
+    pub fn find_licenses(
+        &self,
+        query: &LicenseQuery,
+        limit: u32,
+    ) -> Result<Vec<LicenseRecord>, StoreError> {
+        admin::find_licenses(&mut *self.client()?, query, limit)
+    }
+
+    /// The webhook deliveries that took effect on licence `id`, newest first, at most `limit`.
+    pub fn license_deliveries(
+        &self,
+        id: &LicenseId,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        admin::license_deliveries(&mut *self.client()?, id, limit)
+    }
+
+    /// Recorded deliveries, newest first: only failed ones if `failed_only`, only of `event_type`
+    /// if given; at most `limit`.
+    pub fn deliveries(
+        &self,
+        failed_only: bool,
+        event_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        admin::deliveries(&mut *self.client()?, failed_only, event_type, limit)
+    }
+
+    /// A recorded delivery and its payload as Stripe signed it.
+    pub fn delivery_payload(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(Delivery, String)>, StoreError> {
+        admin::delivery_payload(&mut *self.client()?, event_id)
+    }
+
+    /// The licences an event took effect on.
+    pub fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
+        admin::delivery_licenses(&mut *self.client()?, event_id)
+    }
+
+    /// Audit entries, newest first, of licence `id` if given; at most `limit`.
+    pub fn audit_log(
+        &self,
+        license: Option<&LicenseId>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        admin::audit_log(&mut *self.client()?, license, limit)
+    }
+
+    /// Recomputes every credit account from the ledger and the open reservations; returns the
+    /// accounts that differ from their cached balances.
+    pub fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
+        self.snapshot(|tx| credits::verify(tx))
+    }
+}
+
+/// `value` as stored, narrowed to the type the record holds.
+fn narrow<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::corrupt(format!("{what} out of range: {value}")))
+}
+
+fn license_id(hex: &str, what: &str) -> Result<LicenseId, StoreError> {
+    LicenseId::from_hex(hex).ok_or_else(|| StoreError::corrupt(format!("{what} id `{hex}`")))
+}
+
+const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
+     checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
+
+fn license_from_row(row: &Row) -> Result<LicenseRecord, StoreError> {
+    let id: String = row.try_get(0)?;
+    let status: String = row.try_get(4)?;
+    let features: i64 = row.try_get(3)?;
+    let (Some(license_id), Some(status)) =
+        (LicenseId::from_hex(&id), LicenseStatus::from_name(&status))
+    else {
+        return Err(StoreError::corrupt(format!(
+            "licence row `{id}` has a bad id or status"
+        )));
+    };
+    Ok(LicenseRecord {
+        id: license_id,
+        product: narrow(row.try_get(1)?, "product id")?,
+        tier: narrow(row.try_get(2)?, "tier")?,
+        features: features as u64,
+        status,
+        customer_id: row.try_get(5)?,
+        email: row.try_get(6)?,
+        checkout_session_id: row.try_get(7)?,
+        subscription_id: row.try_get(8)?,
+        payment_intent_id: row.try_get(9)?,
+        price_id: row.try_get(10)?,
+        expires_at: row.try_get(11)?,
+        created_at: row.try_get(12)?,
+        updated_at: row.try_get(13)?,
+    })
+}
+
+fn license_where(
+    client: &mut impl GenericClient,
+    column: &str,
+    value: &str,
+) -> Result<Option<LicenseRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {column} = $1 ORDER BY created_at LIMIT 1"
+    );
+    client
+        .query_opt(&sql, &[&value])?
+        .map(|row| license_from_row(&row))
+        .transpose()
+}
+
+fn keys_of(client: &mut impl GenericClient, id: &LicenseId) -> Result<Vec<IssuedKey>, StoreError> {
+    client
+        .query(
+            "SELECT key_text, signing_key_id, issued_at, expires_at, reason
+             FROM license_keys WHERE license_id = $1 ORDER BY id",
+            &[&id.to_hex().as_str()],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(IssuedKey {
+                key: row.try_get(0)?,
+                signing_key_id: narrow(row.try_get(1)?, "signing key id")?,
+                issued_at: row.try_get(2)?,
+                expires_at: row.try_get(3)?,
+                reason: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+const DELIVERY_COLUMNS: &str = "id, type, status, error, attempts, received_at, processed_at";
+
+fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
+    let status: String = row.try_get(2)?;
+    let Some(status) = DeliveryStatus::from_name(&status) else {
+        return Err(StoreError::corrupt(format!("delivery status `{status}`")));
+    };
+    Ok(Delivery {
+        event_id: row.try_get(0)?,
+        event_type: row.try_get(1)?,
+        status,
+        error: row.try_get(3)?,
+        attempts: narrow(row.try_get(4)?, "delivery attempts")?,
+        received_at: row.try_get(5)?,
+        processed_at: row.try_get(6)?,
+    })
+}
+
+fn delivery(
+    client: &mut impl GenericClient,
+    event_id: &str,
+) -> Result<Option<Delivery>, StoreError> {
+    client
+        .query_opt(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_events WHERE id = $1"),
+            &[&event_id],
+        )?
+        .map(|row| delivery_from_row(&row))
+        .transpose()
+}
+
+fn subscription(
+    client: &mut impl GenericClient,
+    id: &str,
+) -> Result<Option<SubscriptionRecord>, StoreError> {
+    client
+        .query_opt(
+            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
+                    checkout_session_id, email
+             FROM subscriptions WHERE id = $1",
+            &[&id],
+        )?
+        .map(|row| {
+            Ok(SubscriptionRecord {
+                id: row.try_get(0)?,
+                customer_id: row.try_get(1)?,
+                price_id: row.try_get(2)?,
+                price_as_of: row.try_get(3)?,
+                paid_through: row.try_get(4)?,
+                canceled_at: row.try_get(5)?,
+                updated_at: row.try_get(6)?,
+                checkout_session_id: row.try_get(7)?,
+                email: row.try_get(8)?,
+            })
+        })
+        .transpose()
+}
+
+/// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
+/// `param` as `$1`.
+fn payment_reversal_where(
+    client: &mut impl GenericClient,
+    sql: &str,
+    param: &str,
+) -> Result<Option<PaymentReversal>, StoreError> {
+    let Some(row) = client.query_opt(sql, &[&param])? else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get(1)?;
+    let kind = match kind.as_str() {
+        "refund" => "refund",
+        "dispute" => "dispute",
+        other => {
+            return Err(StoreError::corrupt(format!(
+                "payment reversal kind `{other}`"
+            )))
+        }
+    };
+    Ok(Some(PaymentReversal {
+        payment_intent_id: row.try_get(0)?,
+        kind,
+        object_id: row.try_get(2)?,
+        at: row.try_get(3)?,
+    }))
+}
+
+/// The revocation list's sequence number and when it last changed (0 and 0 before any revocation).
+fn revocation_counter(client: &mut impl GenericClient) -> Result<(u64, Timestamp), StoreError> {
+    let (sequence, changed_at) = match client.query_opt(
+        "SELECT value, changed_at FROM counters WHERE name = $1",
+        &[&REVOCATION_SEQUENCE],
+    )? {
+        Some(row) => (row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?),
+        None => (0, 0),
+    };
+    Ok((sequence.max(0) as u64, changed_at))
+}
+
+#[cfg(test)]
+mod error_kinds {
+    use super::*;
+
+    fn kind(code: &str) -> StoreErrorKind {
+        kind_of(&SqlState::from_code(code))
+    }
+
+    #[test]
+    fn postgres_errors_are_given_backend_neutral_kinds_by_sqlstate() {
+        assert_eq!(kind("40001"), StoreErrorKind::Conflict);
+        assert_eq!(kind("40P01"), StoreErrorKind::Conflict);
+        assert_eq!(kind("08006"), StoreErrorKind::Unavailable);
+        assert_eq!(kind("57P01"), StoreErrorKind::Unavailable);
+        assert_eq!(kind("57P03"), StoreErrorKind::Unavailable);
+        assert_eq!(kind("53300"), StoreErrorKind::Unavailable);
+        assert_eq!(kind("23505"), StoreErrorKind::Constraint);
+        assert_eq!(kind("23514"), StoreErrorKind::Constraint);
+        assert_eq!(kind("XX001"), StoreErrorKind::Corrupt);
+        assert_eq!(kind("XX002"), StoreErrorKind::Corrupt);
+        assert_eq!(kind("42601"), StoreErrorKind::Internal);
+        assert_eq!(kind("57014"), StoreErrorKind::Internal);
+    }
+
+    #[test]
+    fn an_unreachable_server_is_unavailable_and_keeps_its_source() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let err = PgStore::open("postgres://postgres@127.0.0.1:1/postgres", 1).unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

@@ -1,0 +1,372 @@
+//! [`Tx`] over one PostgreSQL transaction.
+
+use ::postgres::types::ToSql;
+use ::postgres::Transaction;
+use tessera_keys::LicenseId;
+
+use super::{
+    admin, credits, license_where, payment_reversal_where, revocation_counter, subscription,
+    REVOCATION_SEQUENCE,
+};
+use crate::store::{
+    signed, CreditAccount, CreditGrant, IssuedKey, LicenseRecord, NewAuditEntry, NewEmail,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, StoreError, SubscriptionRecord,
+    Timestamp, TopUpGrant, Tx,
+};
+
+/// Reads and writes inside one PostgreSQL transaction (or a savepoint within one). Dropped without
+/// [`PgTx::commit`], it rolls back.
+pub struct PgTx<'c> {
+    tx: Transaction<'c>,
+}
+
+impl std::fmt::Debug for PgTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTx").finish_non_exhaustive()
+    }
+}
+
+impl<'c> PgTx<'c> {
+    /// Wraps `tx`.
+    pub fn new(tx: Transaction<'c>) -> PgTx<'c> {
+        PgTx { tx }
+    }
+
+    /// Commits everything done through it.
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+
+    /// Appends `entry` to the audit trail, to commit (or not) with the change it describes.
+    pub fn record_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
+        admin::record(&mut self.tx, entry)
+    }
+}
+
+/// Which of a licence's fields a statement binds.
+#[derive(PartialEq)]
+enum LicenseFields {
+    /// All, as $1..$14 in `LICENSE_COLUMNS` order.
+    All,
+    /// All but `created_at`, which never changes: $1..$13, `updated_at` last.
+    Changeable,
+}
+
+fn write_license(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    l: &LicenseRecord,
+    fields: LicenseFields,
+) -> Result<(), StoreError> {
+    let id = l.id.to_hex();
+    let (id, status) = (id.as_str(), l.status.as_str());
+    let (product, tier, features) = (i64::from(l.product), i64::from(l.tier), l.features as i64);
+    let mut values: Vec<&(dyn ToSql + Sync)> = vec![
+        &id,
+        &product,
+        &tier,
+        &features,
+        &status,
+        &l.customer_id,
+        &l.email,
+        &l.checkout_session_id,
+        &l.subscription_id,
+        &l.payment_intent_id,
+        &l.price_id,
+        &l.expires_at,
+        &l.created_at,
+        &l.updated_at,
+    ];
+    if fields == LicenseFields::Changeable {
+        values.remove(12);
+    }
+    tx.execute(sql, &values)?;
+    Ok(())
+}
+
+impl Tx for PgTx<'_> {
+    fn license_by_checkout_session(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(&mut self.tx, "checkout_session_id", id)
+    }
+
+    fn license_by_subscription(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(&mut self.tx, "subscription_id", id)
+    }
+
+    fn license_by_payment_intent(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(&mut self.tx, "payment_intent_id", id)
+    }
+
+    fn insert_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError> {
+        write_license(
+            &mut self.tx,
+            &format!(
+                "INSERT INTO licenses ({})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                super::LICENSE_COLUMNS
+            ),
+            license,
+            LicenseFields::All,
+        )
+    }
+
+    fn update_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError> {
+        write_license(
+            &mut self.tx,
+            "UPDATE licenses SET product = $2, tier = $3, features = $4, status = $5,
+                 customer_id = $6, email = $7, checkout_session_id = $8, subscription_id = $9,
+                 payment_intent_id = $10, price_id = $11, expires_at = $12, updated_at = $13
+             WHERE id = $1",
+            license,
+            LicenseFields::Changeable,
+        )
+    }
+
+    fn add_key(
+        &mut self,
+        id: &LicenseId,
+        key: &IssuedKey,
+        event_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO license_keys
+                 (license_id, key_text, signing_key_id, issued_at, expires_at, reason, event_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &id.to_hex().as_str(),
+                &key.key,
+                &i64::from(key.signing_key_id),
+                &key.issued_at,
+                &key.expires_at,
+                &key.reason,
+                &event_id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke(&mut self, id: &LicenseId, reason: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let hex = id.to_hex();
+        let inserted = self.tx.execute(
+            "INSERT INTO revocations (license_id, revoked_at, reason) VALUES ($1, $2, $3)
+             ON CONFLICT (license_id) DO NOTHING",
+            &[&hex.as_str(), &at, &reason],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        self.tx.execute(
+            "UPDATE licenses SET status = 'revoked', updated_at = $2 WHERE id = $1",
+            &[&hex.as_str(), &at],
+        )?;
+        self.tx.execute(
+            "INSERT INTO counters (name, value, changed_at) VALUES ($1, 1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1,
+                 changed_at = excluded.changed_at",
+            &[&REVOCATION_SEQUENCE, &at],
+        )?;
+        Ok(true)
+    }
+
+    fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
+        subscription(&mut self.tx, id)
+    }
+
+    fn put_subscription(&mut self, s: &SubscriptionRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO subscriptions
+                 (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
+                  checkout_session_id, email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET
+                 customer_id = excluded.customer_id, price_id = excluded.price_id,
+                 price_as_of = excluded.price_as_of, paid_through = excluded.paid_through,
+                 canceled_at = excluded.canceled_at, updated_at = excluded.updated_at,
+                 checkout_session_id = excluded.checkout_session_id, email = excluded.email",
+            &[
+                &s.id,
+                &s.customer_id,
+                &s.price_id,
+                &s.price_as_of,
+                &s.paid_through,
+                &s.canceled_at,
+                &s.updated_at,
+                &s.checkout_session_id,
+                &s.email,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn payment_reversal(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Option<PaymentReversal>, StoreError> {
+        payment_reversal_where(
+            &mut self.tx,
+            "SELECT payment_intent_id, kind, object_id, at FROM payment_reversals
+             WHERE payment_intent_id = $1",
+            payment_intent_id,
+        )
+    }
+
+    fn record_payment_reversal(
+        &mut self,
+        r: &PaymentReversal,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.tx.execute(
+            "INSERT INTO payment_reversals (payment_intent_id, kind, object_id, event_id, at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (payment_intent_id) DO NOTHING",
+            &[
+                &r.payment_intent_id,
+                &r.kind,
+                &r.object_id,
+                &event_id,
+                &r.at,
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn payment_subscription(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Option<PaymentSubscription>, StoreError> {
+        self.tx
+            .query_opt(
+                "SELECT payment_intent_id, subscription_id, invoice_id, at
+                 FROM payment_subscriptions WHERE payment_intent_id = $1",
+                &[&payment_intent_id],
+            )?
+            .map(|row| {
+                Ok(PaymentSubscription {
+                    payment_intent_id: row.try_get(0)?,
+                    subscription_id: row.try_get(1)?,
+                    invoice_id: row.try_get(2)?,
+                    at: row.try_get(3)?,
+                })
+            })
+            .transpose()
+    }
+
+    fn record_payment_subscription(
+        &mut self,
+        link: &PaymentSubscription,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.tx.execute(
+            "INSERT INTO payment_subscriptions
+                 (payment_intent_id, subscription_id, invoice_id, event_id, at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (payment_intent_id) DO NOTHING",
+            &[
+                &link.payment_intent_id,
+                &link.subscription_id,
+                &link.invoice_id,
+                &event_id,
+                &link.at,
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn subscription_reversal(
+        &mut self,
+        subscription_id: &str,
+    ) -> Result<Option<PaymentReversal>, StoreError> {
+        payment_reversal_where(
+            &mut self.tx,
+            "SELECT r.payment_intent_id, r.kind, r.object_id, r.at
+             FROM payment_reversals r
+             JOIN payment_subscriptions p ON p.payment_intent_id = r.payment_intent_id
+             WHERE p.subscription_id = $1
+             ORDER BY r.at, r.payment_intent_id LIMIT 1",
+            subscription_id,
+        )
+    }
+
+    fn grant_credits(&mut self, g: &CreditGrant, event_id: &str) -> Result<bool, StoreError> {
+        let inserted = self.tx.execute(
+            "INSERT INTO credit_grants
+                 (checkout_session_id, price_id, customer_id, email, credits, event_id, granted_at,
+                  license_id, payment_intent_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (checkout_session_id, price_id) DO NOTHING",
+            &[
+                &g.checkout_session_id,
+                &g.price_id,
+                &g.customer_id,
+                &g.email,
+                &signed(g.credits)?,
+                &event_id,
+                &g.granted_at,
+                &g.license_id.as_ref().map(|id| id.to_hex().to_string()),
+                &g.payment_intent_id,
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn license(&mut self, id: &LicenseId) -> Result<Option<LicenseRecord>, StoreError> {
+        license_where(&mut self.tx, "id", id.to_hex().as_str())
+    }
+
+    fn credit_account(&mut self, id: &LicenseId) -> Result<Option<CreditAccount>, StoreError> {
+        credits::account(&mut self.tx, id)
+    }
+
+    fn credit_entry(&mut self, entry: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
+        credits::append(&mut self.tx, entry)
+    }
+
+    fn set_credit_period(
+        &mut self,
+        id: &LicenseId,
+        start: Option<Timestamp>,
+        end: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        credits::set_period(&mut self.tx, id, start, end, at)
+    }
+
+    fn top_ups_by_payment(
+        &mut self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<TopUpGrant>, StoreError> {
+        credits::top_ups_by_payment(&mut self.tx, payment_intent_id)
+    }
+
+    fn top_up_reversed(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE credit_grants SET reversed_at = $2 WHERE id = $1",
+            &[&id, &at],
+        )?;
+        Ok(())
+    }
+
+    fn enqueue_email(&mut self, e: &NewEmail<'_>) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO email_outbox (license_id, event_id, to_address, subject, body, status,
+                 attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
+            &[
+                &e.license_id.to_hex().as_str(),
+                &e.event_id,
+                &e.to,
+                &e.subject,
+                &e.body,
+                &e.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revocation_sequence(&mut self) -> Result<u64, StoreError> {
+        Ok(revocation_counter(&mut self.tx)?.0)
+    }
+}
