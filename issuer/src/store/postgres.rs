@@ -19,6 +19,8 @@ use tessera_keys::LicenseId;
 mod admin;
 mod credits;
 mod migrations;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 pub use tx::PgTx;
