@@ -9,6 +9,9 @@ use serde::Deserialize;
 use tessera_keys::{Catalog, ProductSpec, PublicKey};
 
 pub use crate::admin::tokens::AdminToken;
+pub use database::{DatabaseConfig, DatabaseUrl, DEFAULT_POOL_SIZE, MAX_POOL_SIZE};
+
+mod database;
 
 /// Everything the issuer is told at start.
 #[derive(Debug)]
@@ -17,6 +20,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database and the development signing key live.
     pub data_dir: PathBuf,
+    /// PostgreSQL (`DATABASE_URL`, else `[database] url`) instead of SQLite in `data_dir`; startup
+    /// opens it with `store::postgres::PgStore::open(url.expose(), pool_size)`.
+    pub database: Option<DatabaseConfig>,
     /// The active signing key file; `None` means the development key in the data directory, made on
     /// first start.
     pub signing_key_file: Option<PathBuf>,
@@ -223,6 +229,8 @@ struct ConfigFile {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     #[serde(default)]
+    database: database::DatabaseFile,
+    #[serde(default)]
     signing: SigningFile,
     #[serde(default)]
     licenses: LicensesFile,
@@ -348,6 +356,8 @@ pub struct Environment {
     pub secret_key: Option<String>,
     /// `SMTP_PASSWORD`.
     pub smtp_password: Option<String>,
+    /// `DATABASE_URL`: PostgreSQL; wins over `[database] url`.
+    pub database_url: Option<String>,
 }
 
 impl Environment {
@@ -362,6 +372,7 @@ impl Environment {
             webhook_secret: non_empty("STRIPE_WEBHOOK_SECRET"),
             secret_key: non_empty("STRIPE_SECRET_KEY"),
             smtp_password: non_empty("SMTP_PASSWORD"),
+            database_url: non_empty("DATABASE_URL"),
         }
     }
 }
@@ -499,6 +510,7 @@ impl Config {
         .map_err(|why| invalid("limits.credit_burst_per_license", why))?;
 
         let smtp = file.smtp.map(|smtp| smtp_config(smtp, env)).transpose()?;
+        let database = database::database_config(file.database, env.database_url.as_deref())?;
         let mut admin_tokens: Vec<AdminToken> = Vec::new();
         for (i, token) in file.admin.tokens.into_iter().enumerate() {
             let parsed = AdminToken::from_hash(&token.name, &token.sha256)
@@ -520,6 +532,7 @@ impl Config {
         Ok(Config {
             listen,
             data_dir: file.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            database,
             signing_key_file: file.signing.key_file,
             retired_public_keys,
             grace_seconds,

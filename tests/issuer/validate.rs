@@ -416,6 +416,32 @@ fn example_config_parses_and_shows_every_setting() {
     assert!(refused(&with_key).starts_with("config `stripe.secret_key`: is the documentation"));
     let with_smtp = uncomment(&text, "# [smtp]", "# timeout_seconds");
     assert!(refused(&with_smtp).starts_with("config `smtp.password`: is the documentation"));
+    let with_database = uncomment(&text, "# [database]", "# pool_size");
+    assert!(refused(&with_database).starts_with("config `database.url`: is the documentation"));
+    let own_database = with_database.replace("REPLACE_ME", "own-password");
+    let config = Config::from_toml_str(&own_database, &Environment::default()).unwrap();
+    assert!(
+        !format!("{config:?}").contains("own-password"),
+        "the password is not in Debug"
+    );
+    let database = config.database.expect("[database] is read");
+    assert_eq!(
+        (database.url.to_string(), database.pool_size),
+        (
+            "postgres://tessera:***@127.0.0.1:5432/tessera".to_owned(),
+            16
+        )
+    );
+    let from_env = Environment {
+        database_url: Some("postgres://env@db/tessera".into()),
+        ..Environment::default()
+    };
+    let config = Config::from_toml_str(&own_database, &from_env).unwrap();
+    assert_eq!(
+        config.database.map(|d| d.url.expose().to_owned()),
+        Some("postgres://env@db/tessera".to_owned()),
+        "DATABASE_URL wins"
+    );
     // With real values in their place it starts.
     let own = with_key.replace("rk_live_REPLACE_ME", "rk_live_own");
     let config = Config::from_toml_str(&own, &Environment::default()).unwrap();
@@ -425,6 +451,10 @@ fn example_config_parses_and_shows_every_setting() {
     for setting in [
         "listen =",
         "data_dir =",
+        "[database]",
+        "url =",
+        "pool_size =",
+        "DATABASE_URL",
         "[signing]",
         "key_file =",
         "retired_public_keys =",
