@@ -206,7 +206,8 @@ pub(super) fn assert_ledger_matches(workspace: &Workspace, issuer: &Issuer, key:
         b["reserved"].as_i64().unwrap(),
         "reserved"
     );
-    let store = SqliteStore::open(&workspace.path().join("data/tessera.sqlite3")).unwrap();
+    let store: Box<dyn Store> =
+        Box::new(SqliteStore::open(&workspace.path().join("data/tessera.sqlite3")).unwrap());
     assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
 }
 

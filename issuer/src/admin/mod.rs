@@ -2,7 +2,7 @@
 //!
 //! Every request carries one of the configured admin tokens ([`auth`], [`tokens`]); every change
 //! writes an audit entry (which token, what, on which licence, why, when) in the same transaction as
-//! the change itself ([`crate::store::Store::audited`]). `ADMIN-API.md` beside this crate is the
+//! the change itself (`audited`, an operation of [`crate::store::Store`]). `ADMIN-API.md` beside this crate is the
 //! contract with `tessera admin`; in short:
 //!
 //! | endpoint | what |

@@ -19,7 +19,7 @@
 //!
 //! # Exactly once, durably, fast
 //! Every change writes the ledger row and the cached balances together in one `BEGIN IMMEDIATE`
-//! transaction ([`crate::store::Store::reserve_credits`] and friends), answered only once it is
+//! transaction ([`crate::credits::rules`], queued for the store's writer), answered only once it is
 //! durable; operations that arrive together share a transaction and its `fsync` (group commit). A reservation's answer is
 //! stored with its `Idempotency-Key` in that transaction, so a retry gets the same answer and never
 //! reserves twice; settling is idempotent by the reservation's state. Reservations not settled before
@@ -28,6 +28,7 @@
 pub mod auth;
 pub mod check;
 pub mod checkout;
+pub mod rules;
 pub mod sweeper;
 
 use axum::extract::rejection::QueryRejection;

@@ -1,7 +1,7 @@
 //! What each Stripe event does to licences, run inside the delivery's transaction.
 //!
 //! # Exactly once
-//! [`apply`] runs inside [`crate::store::Store::process_delivery`]: the delivery record and every
+//! [`apply`] runs inside `process_delivery` (an operation of [`crate::store::Store`]): the delivery record and every
 //! change below commit together, and a delivery of an event that already took effect never runs it
 //! again. Network calls (line items, subscriptions) happen before, in [`crate::webhooks`].
 //!
@@ -354,7 +354,7 @@ mod tests {
                 received_at: T,
                 note: None,
             };
-            self.store
+            (&self.store as &dyn Store)
                 .process_delivery(incoming, &mut |tx| {
                     apply(&ctx, &action, &Fetched::default(), tx)
                 })

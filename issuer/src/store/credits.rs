@@ -131,6 +131,19 @@ pub struct ReserveRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refused(pub LicenseStatus);
 
+impl Refused {
+    /// The refusal a licence with `status` gets: revoked and suspended licences are refused; one
+    /// not on record (a key signed offline) is not, its key alone admits it.
+    pub fn of(status: Option<LicenseStatus>) -> Option<Refused> {
+        match status {
+            Some(status @ (LicenseStatus::Revoked | LicenseStatus::Suspended)) => {
+                Some(Refused(status))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A credit operation's outcome, or the issuer's refusal of the licence.
 pub type Credited<T> = Result<T, Refused>;
 
@@ -484,7 +497,7 @@ pub struct TopUpGrant {
     pub price_id: String,
 }
 
-/// An account whose cached numbers differ from its ledger or its open reservations.
+/// An account's cached numbers beside the same numbers recomputed; reported when they differ.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerMismatch {
     /// The licence (hex).
@@ -495,4 +508,15 @@ pub struct LedgerMismatch {
     pub ledger: [i64; 4],
     /// `[period, top_up]` held by open reservations.
     pub open_reservations: [i64; 2],
+}
+
+impl LedgerMismatch {
+    /// Whether the cached numbers differ from the ledger's sums or from what open reservations
+    /// hold, or any is negative.
+    pub fn differs(&self) -> bool {
+        self.cached != self.ledger
+            || self.cached[2] != self.open_reservations[0]
+            || self.cached[3] != self.open_reservations[1]
+            || self.cached.iter().any(|n| *n < 0)
+    }
 }

@@ -1,21 +1,28 @@
 //! Storage behind a trait, so that handlers do not know which database holds the data.
 //!
+//! A backend provides transactions and typed reads and writes ([`Store`], [`Tx`]); the rules are
+//! written once over them and run on every backend: webhook delivery dedupe and audited changes in
+//! [`operations`], the credit rules in [`crate::credits::rules`], licence lifecycle in
+//! [`crate::fulfil`]. SQLite ([`sqlite::SqliteStore`]) is the embedded default; PostgreSQL
+//! ([`postgres::PgStore`]) serves several issuer processes on one database.
+//!
 //! Every method blocks: call them through [`crate::state::AppState::db`], which runs them on the
 //! blocking thread pool, never on the async executor. The exceptions are the credit operations that
-//! write (reserve, settle, expire): they return a [`Pending`] answer at once, so that a backend can
-//! group many of them into one durable commit. SQLite ([`sqlite::SqliteStore`]) is the embedded
-//! default; PostgreSQL ([`postgres::PgStore`]) serves several issuer processes on one database.
+//! write (reserve, settle, expire): they are queued ([`Store::submit`]) and return a [`Pending`]
+//! answer at once, so that a backend can group many of them into one durable commit.
 
 mod admin;
 mod credits;
 mod migrations;
+mod operations;
 mod pending;
 pub mod postgres;
 pub mod sqlite;
 
 pub use admin::*;
 pub use credits::*;
-pub use pending::Pending;
+pub use operations::queued;
+pub use pending::{Panicked, Pending, RanJob, WriteJob};
 
 use std::sync::Arc;
 
@@ -490,6 +497,78 @@ pub trait Tx {
     fn enqueue_email(&mut self, email: &NewEmail<'_>) -> Result<(), StoreError>;
     /// The revocation list's sequence number.
     fn revocation_sequence(&mut self) -> Result<u64, StoreError>;
+
+    /// Runs `work` in a savepoint: if it fails, its writes are undone and the rest of the
+    /// transaction stands. Its error (or the savepoint's own failure) is returned.
+    fn savepoint(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError>;
+
+    // Webhook deliveries and the audit trail.
+
+    /// The recorded delivery of event `event_id`.
+    fn delivery(&mut self, event_id: &str) -> Result<Option<Delivery>, StoreError>;
+    /// Records a delivery of `delivery` with `status` (a first one, or over an earlier failed one),
+    /// counting the attempt.
+    fn record_delivery(
+        &mut self,
+        delivery: &IncomingDelivery<'_>,
+        status: DeliveryStatus,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Counts one more delivery of event `event_id`, changing nothing else.
+    fn record_attempt(&mut self, event_id: &str) -> Result<(), StoreError>;
+    /// Appends `entry` to the audit trail.
+    fn record_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError>;
+
+    // Credits, for the rules in `crate::credits::rules`.
+
+    /// Holds licence `id`'s credits for the rest of the transaction: another transaction that asks
+    /// for them, in this process or another, waits until this one ends. A backend whose write
+    /// transactions already exclude each other does nothing here.
+    fn lock_credits(&mut self, id: &LicenseId) -> Result<(), StoreError>;
+    /// Licence `id`'s status, if it is on record.
+    fn license_status(&mut self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError>;
+    /// The answer kept for idempotency key `key` of licence `id`, with the fingerprint of the
+    /// request that made it.
+    fn idempotent_answer(
+        &mut self,
+        id: &LicenseId,
+        key: &str,
+    ) -> Result<Option<(String, StoredAnswer)>, StoreError>;
+    /// Keeps `answer` for idempotency key `key` of licence `id`.
+    fn keep_idempotent_answer(
+        &mut self,
+        id: &LicenseId,
+        key: &str,
+        fingerprint: &str,
+        answer: &StoredAnswer,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Inserts reservation `r` of licence `id`.
+    fn insert_reservation(&mut self, id: &LicenseId, r: &Reservation) -> Result<(), StoreError>;
+    /// Licence `id`'s reservation `reservation_id`.
+    fn reservation(
+        &mut self,
+        id: &LicenseId,
+        reservation_id: &str,
+    ) -> Result<Option<Reservation>, StoreError>;
+    /// Stores the status, `used` and `settled_at` of `closed`, a reservation of licence `id` that
+    /// was open; returns whether it was still open.
+    fn close_reservation(
+        &mut self,
+        id: &LicenseId,
+        closed: &Reservation,
+    ) -> Result<bool, StoreError>;
+    /// Up to `limit` open reservations whose TTL has passed at `now`, earliest first: the licence
+    /// and the reservation id.
+    fn due_reservations(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(LicenseId, String)>, StoreError>;
 }
 
 /// Where the issuer keeps its data.
@@ -497,17 +576,18 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
     fn ready(&self) -> Result<(), StoreError>;
 
-    /// Records a webhook delivery and applies its effects in one transaction.
-    ///
-    /// If an earlier delivery of the event was processed or ignored, `apply` is not run and the
-    /// earlier record is returned. Otherwise `apply` runs; on success the delivery is recorded with
-    /// the status it returns, all in one commit. On failure its effects are rolled back and the
-    /// delivery is recorded as failed with the error, which is also returned.
-    fn process_delivery(
+    /// Runs `work` in one write transaction, which no other write transaction on the database
+    /// (from this process or another) interleaves with: committed if it returns `Ok`, rolled back
+    /// otherwise. Webhook deliveries and audited changes run here.
+    fn write(
         &self,
-        delivery: IncomingDelivery<'_>,
-        apply: &mut dyn FnMut(&mut dyn Tx) -> Result<DeliveryStatus, ApplyError>,
-    ) -> Result<ProcessOutcome, ApplyError>;
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError>;
+
+    /// Queues `job` for the backend's writer, which may run it in a transaction shared with other
+    /// jobs (each rolled back alone if it fails); it answers once that transaction is durable.
+    /// Credit operations run here (see [`crate::store::queued`]).
+    fn submit(&self, job: Box<dyn WriteJob>);
 
     /// The recorded delivery of event `event_id`.
     fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError>;
@@ -563,34 +643,8 @@ pub trait Store: Send + Sync + 'static {
     /// Licence `id`'s credit account (zero if it has none) and its open reservations, oldest first.
     fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError>;
 
-    /// Whether the issuer's records refuse licence `id` (revoked, suspended).
-    fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError>;
-
-    /// Reserves credits, period credits first, in one transaction with the idempotency record:
-    /// a repeat of the key with the same fingerprint gets the stored answer, with another fingerprint
-    /// [`Idempotent::Mismatch`]. `render` turns a new outcome into the answer that is stored.
-    ///
-    /// Queued for the store's writer; the answer comes once its transaction is durable.
-    fn reserve_credits(
-        &self,
-        request: ReserveRequest,
-        render: fn(&ReserveOutcome) -> StoredAnswer,
-    ) -> Pending<Credited<Idempotent>>;
-
-    /// Commits or releases reservation `reservation_id` of licence `id`, in one transaction. Settling
-    /// again the same way answers the settled reservation; an open reservation past its expiry is
-    /// expired first. Queued for the store's writer, like [`Store::reserve_credits`].
-    fn settle_reservation(
-        &self,
-        id: LicenseId,
-        reservation_id: String,
-        settlement: Settlement,
-        now: Timestamp,
-    ) -> Pending<Credited<SettleOutcome>>;
-
-    /// Expires up to `limit` open reservations whose TTL has passed at `now`, releasing their
-    /// credits; returns how many. Queued for the store's writer.
-    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Pending<usize>;
+    /// Licence `id`'s status, if it is on record.
+    fn license_status(&self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError>;
 
     /// Licence `id`'s ledger rows after row `after` (from the start if `None`), at most `limit`.
     fn credit_ledger(
@@ -626,14 +680,6 @@ pub trait Store: Send + Sync + 'static {
     /// The licences an event took effect on (see [`Store::license_deliveries`]).
     fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError>;
 
-    /// Runs `change` and records `entry` in the audit trail, in one `BEGIN IMMEDIATE` transaction:
-    /// both commit, or neither.
-    fn audited(
-        &self,
-        entry: &NewAuditEntry<'_>,
-        change: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
-    ) -> Result<(), ApplyError>;
-
     /// Audit entries, newest first, of licence `id` if given; at most `limit`.
     fn audit_log(
         &self,
@@ -641,9 +687,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Recomputes every credit account from the ledger and the open reservations; returns the
-    /// accounts that differ from their cached balances (none, unless something is badly wrong).
-    fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError>;
+    /// Every credit account's cached numbers beside the same numbers recomputed from the ledger and
+    /// the open reservations, read in one transaction (see [`LedgerMismatch::differs`]).
+    fn credit_totals(&self) -> Result<Vec<LedgerMismatch>, StoreError>;
 }
 
 /// An e-mail for the outbox, made where the key it carries is issued.

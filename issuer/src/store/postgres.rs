@@ -22,13 +22,15 @@ mod migrations;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod writer;
 
 pub use tx::PgTx;
 
 use super::{
-    AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IssuedKey, LedgerEntry,
-    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail, PaymentReversal,
-    Refused, Reservation, Revocations, StoreError, StoreErrorKind, SubscriptionRecord, Timestamp,
+    ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IssuedKey,
+    LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail,
+    PaymentReversal, Reservation, Revocations, Store, StoreError, StoreErrorKind,
+    SubscriptionRecord, Timestamp, Tx, WriteJob,
 };
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -40,9 +42,10 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
 
 /// A PostgreSQL database, shared by every issuer process that opens it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct PgStore {
     pool: r2d2::Pool<Manager>,
+    writer: writer::Writer,
 }
 
 /// The one place PostgreSQL's errors are given a kind, by SQLSTATE.
@@ -96,9 +99,11 @@ impl PgStore {
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
             .build_unchecked(PostgresConnectionManager::new(config, NoTls));
-        let store = PgStore { pool };
-        migrations::migrate(&mut *store.client()?)?;
-        Ok(store)
+        migrations::migrate(&mut *pool.get()?)?;
+        let writer = writer::Writer::start(pool.clone(), pool_size.max(1)).map_err(|err| {
+            StoreError::internal("cannot start the writer threads").caused_by(err)
+        })?;
+        Ok(PgStore { pool, writer })
     }
 
     fn client(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
@@ -106,7 +111,7 @@ impl PgStore {
     }
 
     /// Runs `work` in one transaction: committed if it returns `Ok`, rolled back otherwise.
-    pub fn write<T, E: From<StoreError>>(
+    pub fn transaction<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&mut PgTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
@@ -133,20 +138,26 @@ impl PgStore {
         tx.commit()?;
         Ok(value)
     }
+}
 
+/// Every write transaction ([`Store::write`]) takes one advisory lock first, so none interleaves
+/// with another, in this process or another: a webhook delivery is seen as new once. Credit jobs
+/// ([`Store::submit`]) run on the [`writer`]'s threads, each in its own transaction, and exclude
+/// each other per licence ([`Tx::lock_credits`]), so they run side by side for different licences.
+impl Store for PgStore {
     /// Whether the database answers.
-    pub fn ready(&self) -> Result<(), StoreError> {
+    fn ready(&self) -> Result<(), StoreError> {
         self.client()?.execute("SELECT 1", &[])?;
         Ok(())
     }
 
     /// The recorded delivery of event `event_id`.
-    pub fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+    fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
         delivery(&mut *self.client()?, event_id)
     }
 
     /// The licence bought by Checkout Session `id`, and its newest key.
-    pub fn license_by_checkout_session(
+    fn license_by_checkout_session(
         &self,
         id: &str,
     ) -> Result<Option<(LicenseRecord, Option<IssuedKey>)>, StoreError> {
@@ -160,7 +171,7 @@ impl PgStore {
     }
 
     /// The licence `id` and every key issued for it, oldest first.
-    pub fn license(
+    fn license(
         &self,
         id: &LicenseId,
     ) -> Result<Option<(LicenseRecord, Vec<IssuedKey>)>, StoreError> {
@@ -174,7 +185,7 @@ impl PgStore {
     }
 
     /// The revoked licences.
-    pub fn revocations(&self) -> Result<Revocations, StoreError> {
+    fn revocations(&self) -> Result<Revocations, StoreError> {
         self.snapshot(|tx| {
             let (sequence, changed_at) = revocation_counter(tx)?;
             let ids = tx
@@ -194,13 +205,13 @@ impl PgStore {
     }
 
     /// What is known about subscription `id`.
-    pub fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
+    fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
         subscription(&mut *self.client()?, id)
     }
 
     /// Whether payment `payment_intent_id` is already tied to a licence (see
     /// [`Store::payment_resolved`](crate::store::Store::payment_resolved)).
-    pub fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError> {
+    fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .client()?
             .query_one(
@@ -213,7 +224,7 @@ impl PgStore {
     }
 
     /// The credits granted by Checkout Session `id`.
-    pub fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
+    fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
         self.client()?
             .query(
                 "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at,
@@ -241,7 +252,7 @@ impl PgStore {
 
     /// Claims the queued e-mail due first at `now`, if any, leasing it until `lease_until` (see
     /// [`Store::claim_email`](crate::store::Store::claim_email)).
-    pub fn claim_email(
+    fn claim_email(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
@@ -272,7 +283,7 @@ impl PgStore {
     }
 
     /// Records that e-mail `id` was accepted by the SMTP server.
-    pub fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+    fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
         self.client()?.execute(
             "UPDATE email_outbox SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1",
             &[&id, &at],
@@ -282,7 +293,7 @@ impl PgStore {
 
     /// Records a failed attempt at e-mail `id`: tried again at `retry_at`, or failed for good if
     /// `None`.
-    pub fn email_failed(
+    fn email_failed(
         &self,
         id: i64,
         error: &str,
@@ -299,7 +310,7 @@ impl PgStore {
     }
 
     /// When the next queued e-mail is due, if any is queued.
-    pub fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError> {
+    fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
             .client()?
             .query_one(
@@ -310,7 +321,7 @@ impl PgStore {
     }
 
     /// Licence `id`'s credit account (zero if it has none) and its open reservations, oldest first.
-    pub fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError> {
+    fn credits(&self, id: &LicenseId) -> Result<(CreditAccount, Vec<Reservation>), StoreError> {
         self.snapshot(|tx| {
             let account = credits::account(tx, id)?.unwrap_or_default();
             let open = credits::open_reservations(tx, id)?;
@@ -318,13 +329,8 @@ impl PgStore {
         })
     }
 
-    /// Whether the issuer's records refuse licence `id` (revoked, suspended).
-    pub fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
-        credits::refusal(&mut *self.client()?, id)
-    }
-
     /// Licence `id`'s ledger rows after row `after` (from the start if `None`), at most `limit`.
-    pub fn credit_ledger(
+    fn credit_ledger(
         &self,
         id: &LicenseId,
         after: Option<i64>,
@@ -334,7 +340,7 @@ impl PgStore {
     }
 
     /// Licences matching `query`, newest first, at most `limit`.
-    pub fn find_licenses(
+    fn find_licenses(
         &self,
         query: &LicenseQuery,
         limit: u32,
@@ -343,17 +349,13 @@ impl PgStore {
     }
 
     /// The webhook deliveries that took effect on licence `id`, newest first, at most `limit`.
-    pub fn license_deliveries(
-        &self,
-        id: &LicenseId,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    fn license_deliveries(&self, id: &LicenseId, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         admin::license_deliveries(&mut *self.client()?, id, limit)
     }
 
     /// Recorded deliveries, newest first: only failed ones if `failed_only`, only of `event_type`
     /// if given; at most `limit`.
-    pub fn deliveries(
+    fn deliveries(
         &self,
         failed_only: bool,
         event_type: Option<&str>,
@@ -363,20 +365,17 @@ impl PgStore {
     }
 
     /// A recorded delivery and its payload as Stripe signed it.
-    pub fn delivery_payload(
-        &self,
-        event_id: &str,
-    ) -> Result<Option<(Delivery, String)>, StoreError> {
+    fn delivery_payload(&self, event_id: &str) -> Result<Option<(Delivery, String)>, StoreError> {
         admin::delivery_payload(&mut *self.client()?, event_id)
     }
 
     /// The licences an event took effect on.
-    pub fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
+    fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
         admin::delivery_licenses(&mut *self.client()?, event_id)
     }
 
     /// Audit entries, newest first, of licence `id` if given; at most `limit`.
-    pub fn audit_log(
+    fn audit_log(
         &self,
         license: Option<&LicenseId>,
         limit: u32,
@@ -384,11 +383,44 @@ impl PgStore {
         admin::audit_log(&mut *self.client()?, license, limit)
     }
 
-    /// Recomputes every credit account from the ledger and the open reservations; returns the
-    /// accounts that differ from their cached balances.
-    pub fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
-        self.snapshot(|tx| credits::verify(tx))
+    fn write(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError> {
+        self.transaction(|tx| {
+            tx.lock_writes()?;
+            work(tx)
+        })
     }
+
+    fn submit(&self, job: Box<dyn WriteJob>) {
+        self.writer.submit(job);
+    }
+
+    fn license_status(&self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
+        license_status(&mut *self.client()?, id)
+    }
+
+    fn credit_totals(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
+        self.snapshot(|tx| credits::totals(tx))
+    }
+}
+
+fn license_status(
+    client: &mut impl GenericClient,
+    id: &LicenseId,
+) -> Result<Option<LicenseStatus>, StoreError> {
+    client
+        .query_opt(
+            "SELECT status FROM licenses WHERE id = $1",
+            &[&id.to_hex().as_str()],
+        )?
+        .map(|row| {
+            let name: String = row.try_get(0)?;
+            LicenseStatus::from_name(&name)
+                .ok_or_else(|| StoreError::corrupt(format!("licence status `{name}`")))
+        })
+        .transpose()
 }
 
 /// `value` as stored, narrowed to the type the record holds.

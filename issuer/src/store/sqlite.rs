@@ -13,12 +13,11 @@ mod writer;
 
 use super::migrations::MIGRATIONS;
 use super::{
-    signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Credited, Delivery, DeliveryStatus,
-    Idempotent, IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery,
-    LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail,
-    PaymentReversal, PaymentSubscription, Pending, ProcessOutcome, Refused, Reservation,
-    ReserveOutcome, ReserveRequest, Revocations, SettleOutcome, Settlement, Store, StoreError,
-    StoreErrorKind, StoredAnswer, SubscriptionRecord, Timestamp, TopUpGrant, Tx,
+    signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus,
+    IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord,
+    LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail, PaymentReversal,
+    PaymentSubscription, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredAnswer,
+    SubscriptionRecord, Timestamp, TopUpGrant, Tx, WriteJob,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -610,6 +609,122 @@ impl Tx for Effects<'_> {
     fn revocation_sequence(&mut self) -> Result<u64, StoreError> {
         Ok(revocation_counter(self.conn)?.0)
     }
+
+    fn savepoint(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError> {
+        self.conn
+            .prepare_cached("SAVEPOINT effects")
+            .and_then(|mut stmt| stmt.execute([]))
+            .map_err(StoreError::from)?;
+        let result = work(self);
+        let finish = |sql: &str| -> Result<(), StoreError> {
+            self.conn.prepare_cached(sql)?.execute([])?;
+            Ok(())
+        };
+        if result.is_err() {
+            finish("ROLLBACK TO effects")?;
+        }
+        finish("RELEASE effects")?;
+        result
+    }
+
+    fn delivery(&mut self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+        delivery(self.conn, event_id)
+    }
+
+    fn record_delivery(
+        &mut self,
+        delivery: &IncomingDelivery<'_>,
+        status: DeliveryStatus,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        record_delivery(self.conn, delivery, status, error, at)
+    }
+
+    fn record_attempt(&mut self, event_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ?1",
+            [event_id],
+        )?;
+        Ok(())
+    }
+
+    fn record_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
+        admin::record(self.conn, entry)
+    }
+
+    fn lock_credits(&mut self, _id: &LicenseId) -> Result<(), StoreError> {
+        // Every write transaction here is `BEGIN IMMEDIATE`: it holds the whole database already.
+        Ok(())
+    }
+
+    fn license_status(&mut self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
+        license_status(self.conn, id)
+    }
+
+    fn idempotent_answer(
+        &mut self,
+        id: &LicenseId,
+        key: &str,
+    ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
+        credits::idempotent_answer(self.conn, id, key)
+    }
+
+    fn keep_idempotent_answer(
+        &mut self,
+        id: &LicenseId,
+        key: &str,
+        fingerprint: &str,
+        answer: &StoredAnswer,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        credits::keep_idempotent_answer(self.conn, id, key, fingerprint, answer, at)
+    }
+
+    fn insert_reservation(&mut self, id: &LicenseId, r: &Reservation) -> Result<(), StoreError> {
+        credits::insert_reservation(self.conn, id, r)
+    }
+
+    fn reservation(
+        &mut self,
+        id: &LicenseId,
+        reservation_id: &str,
+    ) -> Result<Option<Reservation>, StoreError> {
+        credits::reservation(self.conn, id, reservation_id)
+    }
+
+    fn close_reservation(
+        &mut self,
+        id: &LicenseId,
+        closed: &Reservation,
+    ) -> Result<bool, StoreError> {
+        credits::close_reservation(self.conn, id, closed)
+    }
+
+    fn due_reservations(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(LicenseId, String)>, StoreError> {
+        credits::due_reservations(self.conn, now, limit)
+    }
+}
+
+/// Licence `id`'s status, if it is on record.
+fn license_status(conn: &Connection, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM licenses WHERE id = ?1")?
+        .query_row([id.to_hex().as_str()], |row| row.get(0))
+        .optional()?;
+    status
+        .map(|name| {
+            LicenseStatus::from_name(&name)
+                .ok_or_else(|| StoreError::corrupt(format!("licence status `{name}`")))
+        })
+        .transpose()
 }
 
 /// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
@@ -674,54 +789,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn process_delivery(
+    fn write(
         &self,
-        incoming: IncomingDelivery<'_>,
-        apply: &mut dyn FnMut(&mut dyn Tx) -> Result<DeliveryStatus, ApplyError>,
-    ) -> Result<ProcessOutcome, ApplyError> {
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError> {
         let (_gate, mut conn) = self.write_conn();
-        // IMMEDIATE takes the write lock before reading, so two deliveries of the same event (even
-        // from two processes) cannot both see it as new.
-        let mut tx = conn
+        // IMMEDIATE takes the write lock before anything is read, so no other write (of this
+        // process or another sharing the file) interleaves.
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        if let Some(earlier) = delivery(&tx, incoming.event_id)? {
-            if earlier.status != DeliveryStatus::Failed {
-                record_attempt(&tx, incoming.event_id)?;
-                tx.commit().map_err(StoreError::from)?;
-                return Ok(ProcessOutcome::AlreadyDone(earlier));
-            }
-        }
-        let savepoint_result = {
-            let effects = tx.savepoint().map_err(StoreError::from)?;
-            match apply(&mut Effects { conn: &effects }) {
-                Ok(status) => {
-                    effects.commit().map_err(StoreError::from)?;
-                    Ok(status)
-                }
-                // Dropping the savepoint rolls the effects back; the delivery is still recorded.
-                Err(err) => Err(err),
-            }
-        };
-        let at = crate::clock::now().0 as Timestamp;
-        match savepoint_result {
-            Ok(status) => {
-                record_delivery(&tx, &incoming, status, incoming.note, at)?;
-                tx.commit().map_err(StoreError::from)?;
-                Ok(ProcessOutcome::Applied(status))
-            }
-            Err(err) => {
-                record_delivery(
-                    &tx,
-                    &incoming,
-                    DeliveryStatus::Failed,
-                    Some(&err.to_string()),
-                    at,
-                )?;
-                tx.commit().map_err(StoreError::from)?;
-                Err(err)
-            }
-        }
+        // Dropping the transaction on an error rolls it back.
+        work(&mut Effects { conn: &tx })?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn submit(&self, job: Box<dyn WriteJob>) {
+        self.writer.submit(job);
     }
 
     fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
@@ -883,33 +968,8 @@ impl Store for SqliteStore {
         Ok((account, open))
     }
 
-    fn credit_refusal(&self, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
-        credits::refusal(&self.conn(), id)
-    }
-
-    fn reserve_credits(
-        &self,
-        request: ReserveRequest,
-        render: fn(&ReserveOutcome) -> StoredAnswer,
-    ) -> Pending<Credited<Idempotent>> {
-        self.writer
-            .submit(move |conn| credits::reserve(conn, &request, render))
-    }
-
-    fn settle_reservation(
-        &self,
-        id: LicenseId,
-        reservation_id: String,
-        settlement: Settlement,
-        now: Timestamp,
-    ) -> Pending<Credited<SettleOutcome>> {
-        self.writer
-            .submit(move |conn| credits::settle(conn, &id, &reservation_id, settlement, now))
-    }
-
-    fn expire_reservations(&self, now: Timestamp, limit: u32) -> Pending<usize> {
-        self.writer
-            .submit(move |conn| credits::expire(conn, now, limit))
+    fn license_status(&self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
+        license_status(&self.conn(), id)
     }
 
     fn credit_ledger(
@@ -950,22 +1010,6 @@ impl Store for SqliteStore {
         admin::delivery_licenses(&self.conn(), event_id)
     }
 
-    fn audited(
-        &self,
-        entry: &NewAuditEntry<'_>,
-        change: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
-    ) -> Result<(), ApplyError> {
-        let (_gate, mut conn) = self.write_conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        // Dropping the transaction on an error rolls the change back.
-        change(&mut Effects { conn: &tx })?;
-        admin::record(&tx, entry)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(())
-    }
-
     fn audit_log(
         &self,
         license: Option<&LicenseId>,
@@ -974,12 +1018,12 @@ impl Store for SqliteStore {
         admin::audit_log(&self.conn(), license, limit)
     }
 
-    fn verify_credit_ledger(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
+    fn credit_totals(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mismatches = credits::verify(&tx)?;
+        let totals = credits::totals(&tx)?;
         tx.commit()?;
-        Ok(mismatches)
+        Ok(totals)
     }
 }
 
@@ -1010,14 +1054,6 @@ fn revocation_counter(conn: &Connection) -> Result<(u64, Timestamp), StoreError>
         .optional()?
         .unwrap_or((0, 0));
     Ok((sequence.max(0) as u64, changed_at))
-}
-
-fn record_attempt(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ?1",
-        [event_id],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,28 +6,12 @@ use tessera_keys::LicenseId;
 
 use super::narrow;
 use crate::store::{
-    signed, CreditAccount, CreditBalances, LedgerEntry, LedgerMismatch, LicenseStatus,
-    NewLedgerEntry, Refused, Reservation, ReservationStatus, StoreError, Timestamp, TopUpGrant,
+    signed, CreditAccount, CreditBalances, LedgerEntry, LedgerMismatch, NewLedgerEntry,
+    Reservation, ReservationStatus, StoreError, StoredAnswer, Timestamp, TopUpGrant,
 };
 
 fn hex(id: &LicenseId) -> String {
     id.to_hex().to_string()
-}
-
-/// Whether the licence's record refuses it (revoked, suspended). A licence not on record (a key
-/// signed offline) is not refused: its key alone admits it.
-pub(super) fn refusal(
-    client: &mut impl GenericClient,
-    id: &LicenseId,
-) -> Result<Option<Refused>, StoreError> {
-    let status: Option<String> = client
-        .query_opt("SELECT status FROM licenses WHERE id = $1", &[&hex(id)])?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-    Ok(match status.as_deref().and_then(LicenseStatus::from_name) {
-        Some(status @ (LicenseStatus::Revoked | LicenseStatus::Suspended)) => Some(Refused(status)),
-        _ => None,
-    })
 }
 
 pub(super) fn account(
@@ -241,7 +225,9 @@ pub(super) fn ledger(
         .collect()
 }
 
-pub(super) fn verify(client: &mut impl GenericClient) -> Result<Vec<LedgerMismatch>, StoreError> {
+/// Every account's cached numbers beside the same numbers recomputed from the ledger and the open
+/// reservations.
+pub(super) fn totals(client: &mut impl GenericClient) -> Result<Vec<LedgerMismatch>, StoreError> {
     // sum() of BIGINT is NUMERIC in PostgreSQL: cast back, the sums fit (amounts are bounded).
     let rows = client.query(
         "WITH ids AS (SELECT license_id FROM credit_accounts
@@ -266,8 +252,7 @@ pub(super) fn verify(client: &mut impl GenericClient) -> Result<Vec<LedgerMismat
          ORDER BY ids.license_id",
         &[],
     )?;
-    let mismatches = rows
-        .iter()
+    rows.iter()
         .map(|row| {
             let number = |i| row.try_get::<_, i64>(i);
             Ok(LedgerMismatch {
@@ -277,14 +262,133 @@ pub(super) fn verify(client: &mut impl GenericClient) -> Result<Vec<LedgerMismat
                 open_reservations: [number(9)?, number(10)?],
             })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(mismatches
-        .into_iter()
-        .filter(|m| {
-            m.cached != m.ledger
-                || m.cached[2] != m.open_reservations[0]
-                || m.cached[3] != m.open_reservations[1]
-                || m.cached.iter().any(|n| *n < 0)
+        .collect()
+}
+
+pub(super) fn reservation(
+    client: &mut impl GenericClient,
+    id: &LicenseId,
+    reservation_id: &str,
+) -> Result<Option<Reservation>, StoreError> {
+    client
+        .query_opt(
+            &format!(
+                "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
+                 WHERE id = $1 AND license_id = $2"
+            ),
+            &[&reservation_id, &hex(id)],
+        )?
+        .map(|row| reservation_from_row(&row))
+        .transpose()
+}
+
+pub(super) fn insert_reservation(
+    client: &mut impl GenericClient,
+    id: &LicenseId,
+    r: &Reservation,
+) -> Result<(), StoreError> {
+    client.execute(
+        "INSERT INTO credit_reservations (id, license_id, amount, period_part, top_up_part,
+             period_end, status, reference, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &r.id,
+            &hex(id),
+            &signed(r.amount)?,
+            &signed(r.period_part)?,
+            &signed(r.top_up_part)?,
+            &r.period_end,
+            &r.status.as_str(),
+            &r.reference,
+            &r.created_at,
+            &r.expires_at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn close_reservation(
+    client: &mut impl GenericClient,
+    id: &LicenseId,
+    closed: &Reservation,
+) -> Result<bool, StoreError> {
+    let changed = client.execute(
+        "UPDATE credit_reservations SET status = $3, used = $4, settled_at = $5
+         WHERE id = $1 AND license_id = $2 AND status = 'open'",
+        &[
+            &closed.id,
+            &hex(id),
+            &closed.status.as_str(),
+            &closed.used.map(signed).transpose()?,
+            &closed.settled_at,
+        ],
+    )?;
+    Ok(changed == 1)
+}
+
+pub(super) fn due_reservations(
+    client: &mut impl GenericClient,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<(LicenseId, String)>, StoreError> {
+    client
+        .query(
+            "SELECT license_id, id FROM credit_reservations
+             WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+            &[&now, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|row| {
+            let (license, id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let license_id = LicenseId::from_hex(&license).ok_or_else(|| {
+                StoreError::corrupt(format!("reservation {id} of licence `{license}`"))
+            })?;
+            Ok((license_id, id))
         })
-        .collect())
+        .collect()
+}
+
+pub(super) fn idempotent_answer(
+    client: &mut impl GenericClient,
+    id: &LicenseId,
+    key: &str,
+) -> Result<Option<(String, StoredAnswer)>, StoreError> {
+    let Some(row) = client.query_opt(
+        "SELECT fingerprint, status, body FROM credit_idempotency
+         WHERE license_id = $1 AND key = $2",
+        &[&hex(id), &key],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.try_get(0)?,
+        StoredAnswer {
+            status: narrow(row.try_get(1)?, "stored answer status")?,
+            body: row.try_get(2)?,
+        },
+    )))
+}
+
+pub(super) fn keep_idempotent_answer(
+    client: &mut impl GenericClient,
+    id: &LicenseId,
+    key: &str,
+    fingerprint: &str,
+    answer: &StoredAnswer,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    client.execute(
+        "INSERT INTO credit_idempotency (license_id, key, fingerprint, status, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &hex(id),
+            &key,
+            &fingerprint,
+            &i64::from(answer.status),
+            &answer.body,
+            &at,
+        ],
+    )?;
+    Ok(())
 }

@@ -5,14 +5,18 @@ use ::postgres::Transaction;
 use tessera_keys::LicenseId;
 
 use super::{
-    admin, credits, license_where, payment_reversal_where, revocation_counter, subscription,
-    REVOCATION_SEQUENCE,
+    admin, credits, delivery, license_status, license_where, payment_reversal_where,
+    revocation_counter, subscription, REVOCATION_SEQUENCE,
 };
 use crate::store::{
-    signed, CreditAccount, CreditGrant, IssuedKey, LicenseRecord, NewAuditEntry, NewEmail,
-    NewLedgerEntry, PaymentReversal, PaymentSubscription, StoreError, SubscriptionRecord,
-    Timestamp, TopUpGrant, Tx,
+    signed, ApplyError, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery,
+    IssuedKey, LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry,
+    PaymentReversal, PaymentSubscription, Reservation, StoreError, StoredAnswer,
+    SubscriptionRecord, Timestamp, TopUpGrant, Tx,
 };
+
+/// The advisory lock key of write transactions: "tesseraW" in ASCII.
+const WRITE_LOCK: i64 = 0x7465_7373_6572_6157;
 
 /// Reads and writes inside one PostgreSQL transaction (or a savepoint within one). Dropped without
 /// [`PgTx::commit`], it rolls back.
@@ -32,14 +36,18 @@ impl<'c> PgTx<'c> {
         PgTx { tx }
     }
 
+    /// Waits for, then holds until the transaction ends, the lock every write transaction
+    /// ([`Store::write`](crate::store::Store::write)) takes first: no two of them interleave, in this
+    /// process or another.
+    pub fn lock_writes(&mut self) -> Result<(), StoreError> {
+        self.tx
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        Ok(())
+    }
+
     /// Commits everything done through it.
     pub fn commit(self) -> Result<(), StoreError> {
         Ok(self.tx.commit()?)
-    }
-
-    /// Appends `entry` to the audit trail, to commit (or not) with the change it describes.
-    pub fn record_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
-        admin::record(&mut self.tx, entry)
     }
 }
 
@@ -368,5 +376,121 @@ impl Tx for PgTx<'_> {
 
     fn revocation_sequence(&mut self) -> Result<u64, StoreError> {
         Ok(revocation_counter(&mut self.tx)?.0)
+    }
+
+    fn savepoint(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
+    ) -> Result<(), ApplyError> {
+        // A nested transaction is a savepoint; dropped without commit, it rolls back to it.
+        let mut inner = PgTx::new(self.tx.transaction().map_err(StoreError::from)?);
+        work(&mut inner)?;
+        inner.commit()?;
+        Ok(())
+    }
+
+    fn delivery(&mut self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
+        delivery(&mut self.tx, event_id)
+    }
+
+    fn record_delivery(
+        &mut self,
+        delivery: &IncomingDelivery<'_>,
+        status: DeliveryStatus,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO webhook_events
+                 (id, type, status, error, attempts, received_at, processed_at, payload)
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET
+                 status = excluded.status, error = excluded.error,
+                 attempts = webhook_events.attempts + 1, processed_at = excluded.processed_at",
+            &[
+                &delivery.event_id,
+                &delivery.event_type,
+                &status.as_str(),
+                &error,
+                &delivery.received_at,
+                &at,
+                &delivery.payload,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn record_attempt(&mut self, event_id: &str) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE webhook_events SET attempts = attempts + 1 WHERE id = $1",
+            &[&event_id],
+        )?;
+        Ok(())
+    }
+
+    fn record_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
+        admin::record(&mut self.tx, entry)
+    }
+
+    fn lock_credits(&mut self, id: &LicenseId) -> Result<(), StoreError> {
+        // An advisory lock keyed by the licence id's 64 bits: exactly one per licence, and it needs
+        // no account row to exist. (The one-key space is shared with the migration and write locks;
+        // a licence id equal to one of those would only wait more, never deadlock: same lock.)
+        self.tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&i64::from_be_bytes(id.0)],
+        )?;
+        Ok(())
+    }
+
+    fn license_status(&mut self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
+        license_status(&mut self.tx, id)
+    }
+
+    fn idempotent_answer(
+        &mut self,
+        id: &LicenseId,
+        key: &str,
+    ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
+        credits::idempotent_answer(&mut self.tx, id, key)
+    }
+
+    fn keep_idempotent_answer(
+        &mut self,
+        id: &LicenseId,
+        key: &str,
+        fingerprint: &str,
+        answer: &StoredAnswer,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        credits::keep_idempotent_answer(&mut self.tx, id, key, fingerprint, answer, at)
+    }
+
+    fn insert_reservation(&mut self, id: &LicenseId, r: &Reservation) -> Result<(), StoreError> {
+        credits::insert_reservation(&mut self.tx, id, r)
+    }
+
+    fn reservation(
+        &mut self,
+        id: &LicenseId,
+        reservation_id: &str,
+    ) -> Result<Option<Reservation>, StoreError> {
+        credits::reservation(&mut self.tx, id, reservation_id)
+    }
+
+    fn close_reservation(
+        &mut self,
+        id: &LicenseId,
+        closed: &Reservation,
+    ) -> Result<bool, StoreError> {
+        credits::close_reservation(&mut self.tx, id, closed)
+    }
+
+    fn due_reservations(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(LicenseId, String)>, StoreError> {
+        credits::due_reservations(&mut self.tx, now, limit)
     }
 }

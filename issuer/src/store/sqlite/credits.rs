@@ -1,14 +1,14 @@
-//! Credit accounts in SQLite. Every function that writes runs inside a transaction its caller opened
-//! with `BEGIN IMMEDIATE` (the write lock is taken before anything is read, so two requests, or two
-//! processes, never decide on the same balance): the writer's batch, or a webhook's delivery.
+//! Credit accounts in SQLite: the typed reads and writes the credit rules
+//! (`crate::credits::rules`) run on. Every function that writes runs inside a transaction its caller
+//! opened with `BEGIN IMMEDIATE` (the write lock is taken before anything is read, so two requests,
+//! or two processes, never decide on the same balance): the writer's batch, or a webhook's delivery.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tessera_keys::LicenseId;
 
 use crate::store::{
-    signed, CreditAccount, CreditBalances, Credited, Idempotent, LedgerEntry, LedgerMismatch,
-    LicenseStatus, NewLedgerEntry, Refused, Reservation, ReservationStatus, ReserveOutcome,
-    ReserveRequest, SettleOutcome, Settlement, StoreError, StoredAnswer, Timestamp, TopUpGrant,
+    signed, CreditAccount, CreditBalances, LedgerEntry, LedgerMismatch, NewLedgerEntry,
+    Reservation, ReservationStatus, StoreError, StoredAnswer, Timestamp, TopUpGrant,
 };
 
 fn hex(id: &LicenseId) -> String {
@@ -17,19 +17,6 @@ fn hex(id: &LicenseId) -> String {
 
 fn amount(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::corrupt(format!("negative {what}: {value}")))
-}
-
-/// Whether the licence's record refuses it (revoked, suspended). A licence not on record (a key
-/// signed offline) is not refused: its key alone admits it.
-pub(super) fn refusal(conn: &Connection, id: &LicenseId) -> Result<Option<Refused>, StoreError> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM licenses WHERE id = ?1")?
-        .query_row([hex(id)], |row| row.get(0))
-        .optional()?;
-    Ok(match status.as_deref().and_then(LicenseStatus::from_name) {
-        Some(status @ (LicenseStatus::Revoked | LicenseStatus::Suspended)) => Some(Refused(status)),
-        _ => None,
-    })
 }
 
 pub(super) fn account(
@@ -115,28 +102,6 @@ pub(super) fn append(conn: &Connection, e: &NewLedgerEntry<'_>) -> Result<(), St
     Ok(())
 }
 
-/// Appends `e` and applies its deltas to `balances`, a copy of the account's numbers kept in step
-/// so that nobody reads them back.
-fn append_applied(
-    conn: &Connection,
-    balances: &mut CreditBalances,
-    e: &NewLedgerEntry<'_>,
-) -> Result<(), StoreError> {
-    append(conn, e)?;
-    let moved = |value: u64, delta: i64| {
-        value
-            .checked_add_signed(delta)
-            .ok_or_else(|| StoreError::corrupt(format!("a balance of {value} moved by {delta}")))
-    };
-    *balances = CreditBalances {
-        period: moved(balances.period, e.period)?,
-        top_up: moved(balances.top_up, e.top_up)?,
-        period_reserved: moved(balances.period_reserved, e.period_reserved)?,
-        top_up_reserved: moved(balances.top_up_reserved, e.top_up_reserved)?,
-    };
-    Ok(())
-}
-
 pub(super) fn set_period(
     conn: &Connection,
     id: &LicenseId,
@@ -192,18 +157,13 @@ const RESERVATION_COLUMNS: &str = "id, amount, period_part, top_up_part, status,
      created_at, expires_at, settled_at, period_end";
 
 fn reservation_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reservation, StoreError>> {
-    reservation_at(row, 0)
-}
-
-/// The reservation whose [`RESERVATION_COLUMNS`] start at column `at` of `row`.
-fn reservation_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<Reservation, StoreError>> {
-    let id: String = row.get(at)?;
-    let numbers: [i64; 3] = [row.get(at + 1)?, row.get(at + 2)?, row.get(at + 3)?];
-    let status: String = row.get(at + 4)?;
-    let used: Option<i64> = row.get(at + 5)?;
-    let reference: Option<String> = row.get(at + 6)?;
-    let times: (i64, i64, Option<i64>) = (row.get(at + 7)?, row.get(at + 8)?, row.get(at + 9)?);
-    let period_end: Option<i64> = row.get(at + 10)?;
+    let id: String = row.get(0)?;
+    let numbers: [i64; 3] = [row.get(1)?, row.get(2)?, row.get(3)?];
+    let status: String = row.get(4)?;
+    let used: Option<i64> = row.get(5)?;
+    let reference: Option<String> = row.get(6)?;
+    let times: (i64, i64, Option<i64>) = (row.get(7)?, row.get(8)?, row.get(9)?);
+    let period_end: Option<i64> = row.get(10)?;
     let build = || -> Result<Reservation, StoreError> {
         Ok(Reservation {
             status: ReservationStatus::from_name(&status).ok_or_else(|| {
@@ -238,7 +198,7 @@ pub(super) fn open_reservations(
     rows.into_iter().collect()
 }
 
-fn reservation(
+pub(super) fn reservation(
     conn: &Connection,
     id: &LicenseId,
     reservation_id: &str,
@@ -251,21 +211,17 @@ fn reservation(
     .transpose()
 }
 
-pub(super) fn reserve(
+pub(super) fn idempotent_answer(
     conn: &Connection,
-    r: &ReserveRequest,
-    render: fn(&ReserveOutcome) -> StoredAnswer,
-) -> Result<Credited<Idempotent>, StoreError> {
-    if let Some(refused) = refusal(conn, &r.license_id)? {
-        return Ok(Err(refused));
-    }
-    let license = hex(&r.license_id);
+    id: &LicenseId,
+    key: &str,
+) -> Result<Option<(String, StoredAnswer)>, StoreError> {
     let earlier = conn
         .prepare_cached(
             "SELECT fingerprint, status, body FROM credit_idempotency
              WHERE license_id = ?1 AND key = ?2",
         )?
-        .query_row(params![license, r.idempotency_key], |row| {
+        .query_row(params![hex(id), key], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, i64>(1)?,
@@ -273,245 +229,105 @@ pub(super) fn reserve(
             ))
         })
         .optional()?;
-    if let Some((fingerprint, status, body)) = earlier {
-        if fingerprint != r.fingerprint {
-            return Ok(Ok(Idempotent::Mismatch));
-        }
-        let status = u16::try_from(status)
-            .map_err(|_| StoreError::corrupt(format!("stored answer status {status}")))?;
-        return Ok(Ok(Idempotent::Replay(StoredAnswer { status, body })));
-    }
+    earlier
+        .map(|(fingerprint, status, body)| {
+            let status = u16::try_from(status)
+                .map_err(|_| StoreError::corrupt(format!("stored answer status {status}")))?;
+            Ok((fingerprint, StoredAnswer { status, body }))
+        })
+        .transpose()
+}
 
-    let current = account(conn, &r.license_id)?.unwrap_or_default();
-    let balances = current.balances;
-    let outcome = if r.amount > balances.available() {
-        ReserveOutcome::Insufficient {
-            needed: r.amount,
-            available: balances.available(),
-        }
-    } else {
-        let period_part = r.amount.min(balances.period);
-        let top_up_part = r.amount - period_part;
-        let reservation = Reservation {
-            id: format!("rsv_{}", hex_bytes(&rand::random::<[u8; 12]>())),
-            amount: r.amount,
-            period_part,
-            top_up_part,
-            period_end: current.period_end,
-            status: ReservationStatus::Open,
-            used: None,
-            reference: r.reference.clone(),
-            created_at: r.now,
-            expires_at: r.now.saturating_add(signed(r.ttl_seconds)?),
-            settled_at: None,
-        };
-        conn.prepare_cached(
-            "INSERT INTO credit_reservations (id, license_id, amount, period_part, top_up_part,
-                 period_end, status, reference, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            reservation.id,
-            license,
-            signed(r.amount)?,
-            signed(period_part)?,
-            signed(top_up_part)?,
-            reservation.period_end,
-            reservation.reference,
-            r.now,
-            reservation.expires_at
-        ])?;
-        append(
-            conn,
-            &NewLedgerEntry::reservation(
-                &r.license_id,
-                &reservation.id,
-                period_part,
-                top_up_part,
-                r.now,
-            )?,
-        )?;
-        let after = CreditBalances {
-            period: balances.period - period_part,
-            top_up: balances.top_up - top_up_part,
-            period_reserved: balances.period_reserved + period_part,
-            top_up_reserved: balances.top_up_reserved + top_up_part,
-        };
-        ReserveOutcome::Reserved(reservation, after)
-    };
-    let answer = render(&outcome);
+pub(super) fn keep_idempotent_answer(
+    conn: &Connection,
+    id: &LicenseId,
+    key: &str,
+    fingerprint: &str,
+    answer: &StoredAnswer,
+    at: Timestamp,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO credit_idempotency (license_id, key, fingerprint, status, body, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
-        license,
-        r.idempotency_key,
-        r.fingerprint,
+        hex(id),
+        key,
+        fingerprint,
         answer.status,
         answer.body,
-        r.now
+        at
     ])?;
-    Ok(Ok(Idempotent::New(answer)))
+    Ok(())
 }
 
-fn hex_bytes(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
-/// Moves open reservation `r` to `status`, charging `used` of it and returning the rest to the
-/// buckets it came from (period credits charged first).
-///
-/// `account` is the licence's account as it stands; it is kept up to date with the rows appended.
-#[allow(clippy::too_many_arguments)]
-fn close(
-    conn: &Connection,
-    license_id: &LicenseId,
-    account: &mut CreditAccount,
-    r: &Reservation,
-    status: ReservationStatus,
-    used: u64,
-    reason: &str,
-    now: Timestamp,
-) -> Result<Reservation, StoreError> {
-    let settlement = if status == ReservationStatus::Committed {
-        NewLedgerEntry::commit(license_id, r, used, reason, now)?
-    } else {
-        NewLedgerEntry::release(license_id, r, reason, now)?
-    };
-    append_applied(conn, &mut account.balances, &settlement)?;
-    let returned_period = r.period_part - used.min(r.period_part);
-    // Drawn from a period that has ended since: they expire as its other unused ones did.
-    if returned_period > 0 && account.period_end != r.period_end {
-        append_applied(
-            conn,
-            &mut account.balances,
-            &NewLedgerEntry::period_expiry(license_id, returned_period, &r.id, now)?
-                .of_reservation(&r.id),
-        )?;
-    }
-    let used = (status == ReservationStatus::Committed).then_some(used);
-    let changed = conn
-        .prepare_cached(
-            "UPDATE credit_reservations SET status = ?2, used = ?3, settled_at = ?4
-             WHERE id = ?1 AND status = 'open'",
-        )?
-        .execute(params![
-            r.id,
-            status.as_str(),
-            used.map(signed).transpose()?,
-            now
-        ])?;
-    if changed != 1 {
-        return Err(StoreError::internal(format!(
-            "reservation {} was not open",
-            r.id
-        )));
-    }
-    Ok(Reservation {
-        status,
-        used,
-        settled_at: Some(now),
-        ..r.clone()
-    })
-}
-
-pub(super) fn settle(
+pub(super) fn insert_reservation(
     conn: &Connection,
     id: &LicenseId,
-    reservation_id: &str,
-    settlement: Settlement,
-    now: Timestamp,
-) -> Result<Credited<SettleOutcome>, StoreError> {
-    if let Some(refused) = refusal(conn, id)? {
-        return Ok(Err(refused));
-    }
-    let Some(mut r) = reservation(conn, id, reservation_id)? else {
-        return Ok(Ok(SettleOutcome::NotFound));
-    };
-    let mut account = account(conn, id)?.unwrap_or_default();
-    if r.status == ReservationStatus::Open && r.expires_at <= now {
-        // The sweeper has not got to it yet; its TTL decides, not the sweeper's timing.
-        r = close(
-            conn,
-            id,
-            &mut account,
-            &r,
-            ReservationStatus::Expired,
-            0,
-            "ttl",
-            now,
-        )?;
-    }
-    let settled = match (r.status, settlement) {
-        (ReservationStatus::Open, Settlement::Commit { used }) => {
-            if used > r.amount {
-                return Ok(Ok(SettleOutcome::UsedExceedsReserved {
-                    reserved: r.amount,
-                }));
-            }
-            close(
-                conn,
-                id,
-                &mut account,
-                &r,
-                ReservationStatus::Committed,
-                used,
-                "committed",
-                now,
-            )?
-        }
-        (ReservationStatus::Open, Settlement::Release) => close(
-            conn,
-            id,
-            &mut account,
-            &r,
-            ReservationStatus::Released,
-            0,
-            "released",
-            now,
-        )?,
-        (ReservationStatus::Committed, Settlement::Commit { used }) if r.used == Some(used) => r,
-        (ReservationStatus::Released | ReservationStatus::Expired, Settlement::Release) => r,
-        _ => return Ok(Ok(SettleOutcome::Conflict(r))),
-    };
-    Ok(Ok(SettleOutcome::Settled(settled, account.balances)))
+    r: &Reservation,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO credit_reservations (id, license_id, amount, period_part, top_up_part,
+             period_end, status, reference, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        r.id,
+        hex(id),
+        signed(r.amount)?,
+        signed(r.period_part)?,
+        signed(r.top_up_part)?,
+        r.period_end,
+        r.status.as_str(),
+        r.reference,
+        r.created_at,
+        r.expires_at
+    ])?;
+    Ok(())
 }
 
-pub(super) fn expire(conn: &Connection, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT license_id, {RESERVATION_COLUMNS} FROM credit_reservations
-         WHERE status = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
-    ))?;
+pub(super) fn close_reservation(
+    conn: &Connection,
+    id: &LicenseId,
+    closed: &Reservation,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE credit_reservations SET status = ?3, used = ?4, settled_at = ?5
+             WHERE id = ?1 AND license_id = ?2 AND status = 'open'",
+        )?
+        .execute(params![
+            closed.id,
+            hex(id),
+            closed.status.as_str(),
+            closed.used.map(signed).transpose()?,
+            closed.settled_at
+        ])?;
+    Ok(changed == 1)
+}
+
+pub(super) fn due_reservations(
+    conn: &Connection,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<(LicenseId, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT license_id, id FROM credit_reservations
+         WHERE status = 'open' AND expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2",
+    )?;
     let rows = stmt
         .query_map(params![now, limit], |row| {
-            let license: String = row.get(0)?;
-            Ok((license, reservation_at(row, 1)?))
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    drop(stmt);
-    let count = rows.len();
-    for (license, r) in rows {
-        let r = r?;
-        let license_id = LicenseId::from_hex(&license)
-            .ok_or_else(|| StoreError::corrupt(format!("reservation of licence `{license}`")))?;
-        let mut account = account(conn, &license_id)?.unwrap_or_default();
-        close(
-            conn,
-            &license_id,
-            &mut account,
-            &r,
-            ReservationStatus::Expired,
-            0,
-            "ttl",
-            now,
-        )?;
-    }
-    Ok(count)
+    rows.into_iter()
+        .map(|(license, id)| {
+            let license_id = LicenseId::from_hex(&license).ok_or_else(|| {
+                StoreError::corrupt(format!("reservation {id} of licence `{license}`"))
+            })?;
+            Ok((license_id, id))
+        })
+        .collect()
 }
 
 pub(super) fn ledger(
@@ -546,7 +362,7 @@ pub(super) fn ledger(
     Ok(rows)
 }
 
-pub(super) fn verify(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreError> {
+pub(super) fn totals(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreError> {
     let mut stmt = conn.prepare(
         "WITH ids AS (SELECT license_id FROM credit_accounts
                       UNION SELECT license_id FROM credit_ledger
@@ -577,23 +393,16 @@ pub(super) fn verify(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreErro
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows
-        .into_iter()
-        .filter(|m| {
-            m.cached != m.ledger
-                || m.cached[2] != m.open_reservations[0]
-                || m.cached[3] != m.open_reservations[1]
-                || m.cached.iter().any(|n| *n < 0)
-        })
-        .collect())
+    Ok(rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::LedgerKind;
-    use crate::store::Store;
+    use crate::store::{
+        Idempotent, LedgerKind, ReserveOutcome, ReserveRequest, SettleOutcome, Settlement, Store,
+    };
 
     const ID: LicenseId = LicenseId([0, 0, 0, 0, 0, 0, 0, 7]);
 
@@ -638,7 +447,11 @@ mod tests {
             reference: None,
             now: 10,
         };
-        match store.reserve_credits(request, render).wait().unwrap() {
+        match (store as &dyn Store)
+            .reserve_credits(request, render)
+            .wait()
+            .unwrap()
+        {
             Ok(Idempotent::New(answer)) if answer.status == 201 => answer.body,
             other => panic!("{other:?}"),
         }
@@ -657,7 +470,10 @@ mod tests {
         assert!(result.is_err());
         let after = balances(&store);
         assert_eq!((after.period, after.top_up), (5, 0));
-        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+        assert_eq!(
+            (&store as &dyn Store).verify_credit_ledger().unwrap(),
+            vec![]
+        );
     }
 
     #[test]
@@ -667,12 +483,15 @@ mod tests {
             .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 0, 50)))
             .unwrap();
         reserve_id(&store, "a", 20);
-        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+        assert_eq!(
+            (&store as &dyn Store).verify_credit_ledger().unwrap(),
+            vec![]
+        );
         store
             .conn()
             .execute("UPDATE credit_accounts SET top_up_balance = 31", [])
             .unwrap();
-        let mismatches = store.verify_credit_ledger().unwrap();
+        let mismatches = (&store as &dyn Store).verify_credit_ledger().unwrap();
         assert_eq!(mismatches.len(), 1);
         assert_eq!(mismatches[0].cached[1], 31);
         assert_eq!(mismatches[0].ledger[1], 30);
@@ -697,7 +516,7 @@ mod tests {
                 set_period(conn, &ID, Some(100), 200, 2)
             })
             .unwrap();
-        let outcome = store
+        let outcome = (&store as &dyn Store)
             .settle_reservation(ID, id, Settlement::Commit { used: 3 }, 20)
             .wait()
             .unwrap();
@@ -706,7 +525,10 @@ mod tests {
         };
         assert_eq!(reservation.used, Some(3));
         assert_eq!((balances.period, balances.period_reserved), (10, 0));
-        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+        assert_eq!(
+            (&store as &dyn Store).verify_credit_ledger().unwrap(),
+            vec![]
+        );
     }
 
     #[test]
@@ -716,7 +538,7 @@ mod tests {
             .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 0, 10)))
             .unwrap();
         let id = reserve_id(&store, "a", 4);
-        let outcome = store
+        let outcome = (&store as &dyn Store)
             .settle_reservation(ID, id, Settlement::Commit { used: 1 }, 70)
             .wait()
             .unwrap();
@@ -724,8 +546,17 @@ mod tests {
             matches!(&outcome, Ok(SettleOutcome::Conflict(r)) if r.status == ReservationStatus::Expired),
             "{outcome:?}"
         );
-        assert_eq!(store.expire_reservations(1_000, 10).wait().unwrap(), 0);
+        assert_eq!(
+            (&store as &dyn Store)
+                .expire_reservations(1_000, 10)
+                .wait()
+                .unwrap(),
+            0
+        );
         assert_eq!(balances(&store).top_up, 10);
-        assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+        assert_eq!(
+            (&store as &dyn Store).verify_credit_ledger().unwrap(),
+            vec![]
+        );
     }
 }

@@ -14,8 +14,8 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use super::WriteGate;
-use crate::store::{Pending, StoreError};
+use super::{Effects, WriteGate};
+use crate::store::{Panicked, RanJob, StoreError, WriteJob};
 
 /// Operations per transaction at most, so that one batch never holds the write lock for long.
 const MAX_BATCH: usize = 256;
@@ -23,7 +23,7 @@ const MAX_BATCH: usize = 256;
 /// The writer thread and the queue into it. Dropping it finishes what was queued, then stops it.
 #[derive(Debug)]
 pub(super) struct Writer {
-    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    queue: Option<mpsc::Sender<Box<dyn WriteJob>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,13 +40,8 @@ impl Writer {
         })
     }
 
-    /// Queues `work` for the next transaction; the answer comes once that transaction commits.
-    pub(super) fn submit<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Pending<T> {
-        let (reply, pending) = Pending::channel();
-        let job = Box::new(Work { work, reply });
+    /// Queues `job` for the next transaction; it answers once that transaction commits.
+    pub(super) fn submit(&self, job: Box<dyn WriteJob>) {
         match &self.queue {
             Some(queue) => {
                 if let Err(mpsc::SendError(job)) = queue.send(job) {
@@ -55,7 +50,6 @@ impl Writer {
             }
             None => job.abandon(&StoreError::internal("the storage writer has stopped")),
         }
-        pending
     }
 }
 
@@ -68,7 +62,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &Connection, gate: &WriteGate, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: &Connection, gate: &WriteGate, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
@@ -79,7 +73,7 @@ fn run(conn: &Connection, gate: &WriteGate, jobs: &mpsc::Receiver<Box<dyn Job>>)
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+fn commit_batch(conn: &Connection, batch: Vec<Box<dyn WriteJob>>) {
     if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = StoreError::from(err);
         tracing::error!(error = %err, operations = batch.len(), "credit writer cannot begin");
@@ -115,10 +109,13 @@ fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
 
 /// Runs one job in a savepoint: its own failure (or panic) undoes only its own writes. An error here
 /// is the savepoint machinery failing, which ends the whole batch.
-fn run_in_savepoint(conn: &Connection, job: Box<dyn Job>) -> Result<Box<dyn Ran>, StoreError> {
+fn run_in_savepoint(
+    conn: &Connection,
+    job: Box<dyn WriteJob>,
+) -> Result<Box<dyn RanJob>, StoreError> {
     // Prepared once: these run twice per operation.
     conn.prepare_cached("SAVEPOINT operation")?.execute([])?;
-    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn)));
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(&mut Effects { conn })));
     let succeeded = ran.as_ref().is_ok_and(|ran| ran.succeeded());
     if !succeeded {
         conn.prepare_cached("ROLLBACK TO operation")?.execute([])?;
@@ -128,123 +125,82 @@ fn run_in_savepoint(conn: &Connection, job: Box<dyn Job>) -> Result<Box<dyn Ran>
     Ok(ran.unwrap_or_else(|_| Box::new(Panicked)))
 }
 
-/// An operation waiting in the queue.
-trait Job: Send {
-    /// Does the work inside the batch's transaction.
-    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran>;
-    /// Answers `err` without running.
-    fn abandon(self: Box<Self>, err: &StoreError);
-}
-
-/// An operation that has run, waiting for its transaction's commit.
-trait Ran: Send {
-    /// Whether its work succeeded (else its savepoint is rolled back).
-    fn succeeded(&self) -> bool;
-    /// Answers, given how the commit went.
-    fn deliver(self: Box<Self>, commit_error: Option<&StoreError>);
-}
-
-struct Work<F, T> {
-    work: F,
-    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<F, T> Job for Work<F, T>
-where
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
-    T: Send + 'static,
-{
-    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran> {
-        let Work { work, reply } = *self;
-        Box::new(Computed {
-            result: work(conn),
-            reply,
-        })
-    }
-
-    fn abandon(self: Box<Self>, err: &StoreError) {
-        let _ = self.reply.send(Err(err.clone()));
-    }
-}
-
-struct Computed<T> {
-    result: Result<T, StoreError>,
-    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T: Send> Ran for Computed<T> {
-    fn succeeded(&self) -> bool {
-        self.result.is_ok()
-    }
-
-    fn deliver(self: Box<Self>, commit_error: Option<&StoreError>) {
-        let answer = match commit_error {
-            // Its work is not durable (or was rolled back): say so, whatever it computed.
-            Some(err) if self.result.is_ok() => Err(err.clone()),
-            _ => self.result,
-        };
-        let _ = self.reply.send(answer);
-    }
-}
-
-struct Panicked;
-
-impl Ran for Panicked {
-    fn succeeded(&self) -> bool {
-        false
-    }
-
-    fn deliver(self: Box<Self>, _: Option<&StoreError>) {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreErrorKind;
+    use crate::store::pending::write_job;
+    use crate::store::{LicenseRecord, LicenseStatus, Pending, StoreErrorKind, Tx};
+    use tessera_keys::LicenseId;
 
     fn writer() -> (tempfile::TempDir, Writer, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
-        let reader = Connection::open(&path).unwrap();
-        reader
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
-            .unwrap();
-        let writer = Writer::start(Connection::open(&path).unwrap(), WriteGate::default()).unwrap();
-        (dir, writer, reader)
+        drop(super::super::SqliteStore::open(&path).unwrap());
+        let writer =
+            Writer::start(super::super::connect(&path).unwrap(), WriteGate::default()).unwrap();
+        (dir, writer, Connection::open(&path).unwrap())
     }
 
-    fn insert(n: i64) -> impl FnOnce(&Connection) -> Result<i64, StoreError> + Send {
-        move |conn| {
-            conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+    fn submit<T: Send + 'static>(
+        writer: &Writer,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send + 'static,
+    ) -> Pending<T> {
+        let (job, pending) = write_job(work);
+        writer.submit(job);
+        pending
+    }
+
+    /// Inserts licence number `n` (a second insert of one number breaks the primary key).
+    fn insert(n: i64) -> impl FnOnce(&mut dyn Tx) -> Result<i64, StoreError> + Send {
+        move |tx| {
+            tx.insert_license(&LicenseRecord {
+                id: LicenseId((n as u64).to_be_bytes()),
+                product: 1,
+                tier: 0,
+                features: 0,
+                status: LicenseStatus::Active,
+                customer_id: None,
+                email: None,
+                checkout_session_id: None,
+                subscription_id: None,
+                payment_intent_id: None,
+                price_id: None,
+                expires_at: None,
+                created_at: 0,
+                updated_at: 0,
+            })?;
             Ok(n)
         }
     }
 
     fn rows(reader: &Connection) -> Vec<i64> {
-        let mut stmt = reader.prepare("SELECT n FROM t ORDER BY n").unwrap();
-        let rows = stmt.query_map([], |row| row.get(0)).unwrap();
-        rows.map(Result::unwrap).collect()
+        let mut stmt = reader
+            .prepare("SELECT id FROM licenses ORDER BY id")
+            .unwrap();
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0)).unwrap();
+        rows.map(|id| i64::from_str_radix(&id.unwrap(), 16).unwrap())
+            .collect()
     }
 
     #[test]
     fn a_failing_or_panicking_operation_rolls_back_alone() {
         let (_dir, writer, reader) = writer();
         // The first job holds the writer while the others queue, so they share the next batch.
-        let slow = writer.submit(|conn| {
+        let slow = submit(&writer, |tx| {
             std::thread::sleep(std::time::Duration::from_millis(200));
-            insert(1)(conn)
+            insert(1)(tx)
         });
-        let good = writer.submit(insert(2));
-        let failing = writer.submit(|conn| {
-            insert(3)(conn)?;
+        let good = submit(&writer, insert(2));
+        let failing = submit(&writer, |tx| {
+            insert(3)(tx)?;
             Err::<i64, _>(StoreError::corrupt("refused after writing"))
         });
-        let panicking = writer.submit(|conn| -> Result<i64, StoreError> {
-            insert(4)(conn)?;
+        let panicking = submit(&writer, |tx| -> Result<i64, StoreError> {
+            insert(4)(tx)?;
             panic!("a bug in one operation")
         });
-        let duplicate = writer.submit(insert(2));
-        let last = writer.submit(insert(5));
+        let duplicate = submit(&writer, insert(2));
+        let last = submit(&writer, insert(5));
         assert_eq!(slow.wait().unwrap(), 1);
         assert_eq!(good.wait().unwrap(), 2);
         assert_eq!(failing.wait().unwrap_err().kind(), StoreErrorKind::Corrupt);
@@ -271,10 +227,14 @@ mod tests {
                     let reader = Connection::open(path).unwrap();
                     for i in 0..50 {
                         let n = thread * 1000 + i;
-                        assert_eq!(writer.submit(insert(n)).wait().unwrap(), n);
+                        assert_eq!(submit(writer, insert(n)).wait().unwrap(), n);
                         // Answered, so committed: another connection sees it.
                         let seen: i64 = reader
-                            .query_row("SELECT count(*) FROM t WHERE n = ?1", [n], |row| row.get(0))
+                            .query_row(
+                                "SELECT count(*) FROM licenses WHERE id = ?1",
+                                [format!("{n:016x}")],
+                                |row| row.get(0),
+                            )
                             .unwrap();
                         assert_eq!(seen, 1);
                     }
