@@ -5,8 +5,8 @@ use tessera_keys::LicenseId;
 
 use super::PgStore;
 use crate::store::{
-    CreditGrant, IssuedKey, LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, NewEmail,
-    NewLedgerEntry, PaymentReversal, Store, StoreErrorKind, Tx,
+    CreditGrant, DeliveryStatus, IssuedKey, LedgerMismatch, LicenseQuery, LicenseRecord,
+    LicenseStatus, NewEmail, NewLedgerEntry, PaymentReversal, Store, StoreErrorKind, Tx,
 };
 use crate::testing::TestDatabase;
 
@@ -331,15 +331,21 @@ fn support_finds_deliveries_and_audit_entries() {
             })
         })
         .unwrap();
-    // Deliveries are recorded by the shared webhook code, which is not over `Tx` yet.
+    let incoming = |event_id, event_type, payload, received_at| crate::store::IncomingDelivery {
+        event_id,
+        event_type,
+        payload,
+        received_at,
+        note: None,
+    };
     store
-        .client()
-        .unwrap()
-        .batch_execute(
-            "INSERT INTO webhook_events (id, type, status, error, attempts, received_at, payload)
-             VALUES ('evt_1', 'checkout.session.completed', 'processed', NULL, 1, 10, '{\"a\":1}'),
-                    ('evt_2', 'invoice.paid', 'failed', 'no price', 2, 20, '{}')",
-        )
+        .transaction(|tx| {
+            let first = incoming("evt_1", "checkout.session.completed", "{\"a\":1}", 10);
+            tx.record_delivery(&first, DeliveryStatus::Processed, None, 11)?;
+            let second = incoming("evt_2", "invoice.paid", "{}", 20);
+            tx.record_delivery(&second, DeliveryStatus::Failed, Some("an error"), 21)?;
+            tx.record_delivery(&second, DeliveryStatus::Failed, Some("no price"), 22)
+        })
         .unwrap();
     let names = |deliveries: Vec<crate::store::Delivery>| {
         deliveries
@@ -367,9 +373,14 @@ fn support_finds_deliveries_and_audit_entries() {
     );
     let (delivery, payload) = store.delivery_payload("evt_1").unwrap().unwrap();
     assert_eq!((delivery.attempts, payload.as_str()), (1, "{\"a\":1}"));
+    let second = store.delivery("evt_2").unwrap().unwrap();
     assert_eq!(
-        store.delivery("evt_2").unwrap().unwrap().error.as_deref(),
-        Some("no price")
+        (
+            second.error.as_deref(),
+            second.attempts,
+            second.processed_at
+        ),
+        (Some("no price"), 2, Some(22))
     );
     let audit = store.audit_log(Some(&ID), 10).unwrap();
     assert_eq!(audit.len(), 1);
