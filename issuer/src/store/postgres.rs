@@ -20,8 +20,6 @@ mod admin;
 mod credits;
 mod migrations;
 #[cfg(test)]
-mod rules_tests;
-#[cfg(test)]
 mod tests;
 mod tx;
 mod writer;

@@ -1,31 +1,65 @@
-//! The shared rules (webhook dedupe, credits) over the PostgreSQL store, with several callers at
-//! once: each caller's own pooled connection stands for another issuer process.
+//! One suite for every backend: the shared rules (webhook dedupe, audited changes, credits) over
+//! each store, with several callers at once. On PostgreSQL each caller's pooled connection stands
+//! for another issuer process; SQLite serializes them in its write lock.
 
 use tessera_keys::LicenseId;
 
-use super::PgStore;
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
 use crate::store::{
     ApplyError, DeliveryStatus, Idempotent, IncomingDelivery, LicenseRecord, LicenseStatus,
     NewLedgerEntry, ProcessOutcome, ReserveOutcome, ReserveRequest, SettleOutcome, Settlement,
-    Store, StoredAnswer, Tx,
+    Store, StoredAnswer,
 };
 use crate::testing::TestDatabase;
 
 const ID: LicenseId = LicenseId([0x51, 0, 0, 0, 0, 0, 0, 1]);
 const CALLERS: usize = 6;
 
-fn store() -> Option<(TestDatabase, PgStore)> {
-    let db = TestDatabase::create()?;
-    let store = PgStore::open(db.url(), 8).unwrap();
-    Some((db, store))
+/// Runs each test on a fresh SQLite file and on a fresh PostgreSQL database (skipped, with a
+/// notice, where there is none).
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+                    super::$test(&store);
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    let Some(db) = super::TestDatabase::create() else {
+                        return;
+                    };
+                    super::$test(&super::PgStore::open(db.url(), 8).unwrap());
+                }
+            )*
+        }
+    };
 }
 
-fn grant(store: &PgStore, top_up: i64) {
+on_every_backend!(
+    a_webhook_delivered_to_several_callers_at_once_takes_effect_once,
+    a_failed_delivery_rolls_back_its_effects_and_is_recorded,
+    concurrent_reservations_never_overspend_and_keys_replay_across_callers,
+    expiry_and_settlement_racing_close_each_reservation_once,
+    an_audited_change_commits_with_its_entry_or_not_at_all,
+);
+
+fn grant(store: &dyn Store, top_up: i64) {
     store
-        .transaction(|tx| {
+        .write(&mut |tx| {
             tx.credit_entry(&NewLedgerEntry::adjustment(
                 &ID, 0, top_up, "test", "test", 1,
-            ))
+            ))?;
+            Ok(())
         })
         .unwrap();
 }
@@ -64,12 +98,7 @@ fn reserve(store: &dyn Store, key: &str, amount: u64) -> Idempotent {
         .unwrap()
 }
 
-#[test]
-fn a_webhook_delivered_to_several_callers_at_once_takes_effect_once() {
-    let Some((_db, store)) = store() else {
-        return;
-    };
-    let store: &dyn Store = &store;
+fn a_webhook_delivered_to_several_callers_at_once_takes_effect_once(store: &dyn Store) {
     let outcomes: Vec<ProcessOutcome> = std::thread::scope(|scope| {
         let callers: Vec<_> = (0..CALLERS)
             .map(|_| {
@@ -105,12 +134,7 @@ fn a_webhook_delivered_to_several_callers_at_once_takes_effect_once() {
     );
 }
 
-#[test]
-fn a_failed_delivery_rolls_back_its_effects_and_is_recorded() {
-    let Some((_db, store)) = store() else {
-        return;
-    };
-    let store: &dyn Store = &store;
+fn a_failed_delivery_rolls_back_its_effects_and_is_recorded(store: &dyn Store) {
     let incoming = IncomingDelivery {
         event_id: "evt_fails",
         event_type: "invoice.paid",
@@ -140,13 +164,8 @@ fn a_failed_delivery_rolls_back_its_effects_and_is_recorded() {
     assert_eq!(store.delivery("evt_fails").unwrap().unwrap().attempts, 2);
 }
 
-#[test]
-fn concurrent_reservations_never_overspend_and_keys_replay_across_callers() {
-    let Some((_db, store)) = store() else {
-        return;
-    };
-    grant(&store, 100);
-    let store: &dyn Store = &store;
+fn concurrent_reservations_never_overspend_and_keys_replay_across_callers(store: &dyn Store) {
+    grant(store, 100);
     // Each caller reserves 10 under its own keys; 8 keys per caller, each key sent twice.
     let answers: Vec<(String, Idempotent)> = std::thread::scope(|scope| {
         let callers: Vec<_> = (0..CALLERS)
@@ -195,13 +214,8 @@ fn concurrent_reservations_never_overspend_and_keys_replay_across_callers() {
     assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
 }
 
-#[test]
-fn expiry_and_settlement_racing_close_each_reservation_once() {
-    let Some((_db, store)) = store() else {
-        return;
-    };
-    grant(&store, 60);
-    let store: &dyn Store = &store;
+fn expiry_and_settlement_racing_close_each_reservation_once(store: &dyn Store) {
+    grant(store, 60);
     let ids: Vec<String> = (0..6)
         .map(|i| match reserve(store, &format!("r{i}"), 10) {
             Idempotent::New(answer) => answer.body,
@@ -245,12 +259,7 @@ fn expiry_and_settlement_racing_close_each_reservation_once() {
     assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
 }
 
-#[test]
-fn an_audited_change_commits_with_its_entry_or_not_at_all() {
-    let Some((_db, store)) = store() else {
-        return;
-    };
-    let store: &dyn Store = &store;
+fn an_audited_change_commits_with_its_entry_or_not_at_all(store: &dyn Store) {
     let entry = |action| crate::store::NewAuditEntry {
         at: 9,
         actor: "support",
