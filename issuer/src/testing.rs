@@ -31,7 +31,7 @@ impl TestDatabase {
     pub fn create() -> Option<TestDatabase> {
         let admin_url = std::env::var("TESSERA_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
-        let mut admin = match Client::connect(&admin_url, NoTls) {
+        let mut admin = match off_runtime(|| Client::connect(&admin_url, NoTls)) {
             Ok(client) => client,
             Err(err) if std::env::var("TESSERA_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
                 panic!(
@@ -48,9 +48,12 @@ impl TestDatabase {
             }
         };
         let name = unique_name();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|err| panic!("cannot create test database {name}: {err}"));
+        off_runtime(|| {
+            admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+            // Closed here too: dropping the client blocks on its own runtime.
+            admin.close()
+        })
+        .unwrap_or_else(|err| panic!("cannot create test database {name}: {err}"));
         Some(TestDatabase {
             url: with_database(&admin_url, &name),
             admin_url,
@@ -67,16 +70,29 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // FORCE ends the connections a test's pool still holds.
-        let dropped = Client::connect(&self.admin_url, NoTls).and_then(|mut admin| {
+        let dropped = off_runtime(|| {
+            let mut admin = Client::connect(&self.admin_url, NoTls)?;
             admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
-            ))
+            ))?;
+            admin.close()
         });
         if let Err(err) = dropped {
             eprintln!("warning: cannot drop test database {}: {err}", self.name);
         }
     }
+}
+
+/// Runs `work` on a thread of its own: the blocking client runs a runtime of its own, which cannot
+/// start on a thread that drives async tasks (a `#[tokio::test]`).
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(work)
+            .join()
+            .expect("test database thread panicked")
+    })
 }
 
 /// `err` and its sources on one line: the client's own message alone does not say why.

@@ -44,6 +44,9 @@ const REVOCATION_SEQUENCE: &str = "revocation_sequence";
 /// A PostgreSQL database, shared by every issuer process that opens it.
 #[derive(Debug)]
 pub struct PgStore {
+    // Dropped first, while the writer threads still hold clones: the pool's connections are then
+    // closed on the last of those threads, never on the thread dropping the store, which may be
+    // driving async tasks (where the blocking client cannot run its own runtime).
     pool: r2d2::Pool<Manager>,
     writer: writer::Writer,
 }

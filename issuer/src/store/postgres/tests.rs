@@ -480,3 +480,22 @@ fn subscriptions_their_payments_and_top_ups_read_back() {
         })
         .unwrap();
 }
+
+/// The blocking client cannot close a connection on a thread that drives async tasks; the store's
+/// last handle on the pool is its writer threads', so dropping it there is safe. (And a test
+/// database can be made and dropped from async tests.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_can_be_dropped_on_the_async_executor() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let url = db.url().to_owned();
+    let store = tokio::task::spawn_blocking(move || {
+        let store = PgStore::open(&url, 4).unwrap();
+        store.ready().unwrap();
+        store
+    })
+    .await
+    .unwrap();
+    drop(store);
+}
