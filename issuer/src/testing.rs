@@ -69,15 +69,26 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        // FORCE ends the connections a test's pool still holds.
-        let dropped = off_runtime(|| {
-            let mut admin = Client::connect(&self.admin_url, NoTls)?;
-            admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))?;
-            admin.close()
-        });
+        // FORCE ends the connections a test's pool still holds. A pool of a store just dropped
+        // may still be opening one as the database goes, which makes the drop fail: try again.
+        let drop_once = || {
+            off_runtime(|| {
+                let mut admin = Client::connect(&self.admin_url, NoTls)?;
+                admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))?;
+                admin.close()
+            })
+        };
+        let mut dropped = drop_once();
+        for _ in 0..5 {
+            if dropped.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            dropped = drop_once();
+        }
         if let Err(err) = dropped {
             eprintln!("warning: cannot drop test database {}: {err}", self.name);
         }
