@@ -12,11 +12,11 @@
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
-use ::postgres::{GenericClient, IsolationLevel, NoTls, Row};
-use r2d2_postgres::PostgresConnectionManager;
+use ::postgres::{GenericClient, IsolationLevel, Row};
 use tessera_keys::LicenseId;
 
 mod admin;
+mod connection;
 mod credits;
 mod migrations;
 #[cfg(test)]
@@ -33,7 +33,8 @@ use super::{
     SubscriptionRecord, Timestamp, Tx, WriteJob,
 };
 
-type Manager = PostgresConnectionManager<NoTls>;
+use connection::{Manager, Session};
+
 type Client = ::postgres::Client;
 
 /// How long a caller waits for a pooled connection before the store counts as unavailable.
@@ -101,8 +102,8 @@ impl PgStore {
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
-        migrations::migrate(&mut *pool.get()?)?;
+            .build_unchecked(Manager::new(config));
+        migrations::migrate(pool.get()?.client())?;
         let writer = writer::Writer::start(pool.clone(), pool_size.max(1)).map_err(|err| {
             StoreError::internal("cannot start the writer threads").caused_by(err)
         })?;
@@ -118,8 +119,9 @@ impl PgStore {
         &self,
         work: impl FnOnce(&mut PgTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut client = self.client()?;
-        let mut tx = PgTx::new(client.transaction().map_err(StoreError::from)?);
+        let mut conn = self.client()?;
+        let (client, statements) = conn.parts();
+        let mut tx = PgTx::new(client.transaction().map_err(StoreError::from)?, statements);
         let value = work(&mut tx)?;
         tx.commit()?;
         Ok(value)
@@ -129,15 +131,19 @@ impl PgStore {
     /// the same moment.
     fn snapshot<T>(
         &self,
-        read: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, StoreError>,
+        read: impl FnOnce(&mut Session<'_, ::postgres::Transaction<'_>>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut client = self.client()?;
+        let mut conn = self.client()?;
+        let (client, statements) = conn.parts();
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let value = read(&mut tx)?;
+        let value = read(&mut Session {
+            client: &mut tx,
+            statements,
+        })?;
         tx.commit()?;
         Ok(value)
     }
@@ -150,13 +156,13 @@ impl PgStore {
 impl Store for PgStore {
     /// Whether the database answers.
     fn ready(&self) -> Result<(), StoreError> {
-        self.client()?.execute("SELECT 1", &[])?;
+        self.client()?.session().execute("SELECT 1", &[])?;
         Ok(())
     }
 
     /// The recorded delivery of event `event_id`.
     fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
-        delivery(&mut *self.client()?, event_id)
+        delivery(&mut self.client()?.session(), event_id)
     }
 
     /// The licence bought by Checkout Session `id`, and its newest key.
@@ -209,7 +215,7 @@ impl Store for PgStore {
 
     /// What is known about subscription `id`.
     fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
-        subscription(&mut *self.client()?, id)
+        subscription(&mut self.client()?.session(), id)
     }
 
     /// Whether payment `payment_intent_id` is already tied to a licence (see
@@ -217,6 +223,7 @@ impl Store for PgStore {
     fn payment_resolved(&self, payment_intent_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .client()?
+            .session()
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM licenses WHERE payment_intent_id = $1)
                      OR EXISTS (SELECT 1 FROM payment_subscriptions WHERE payment_intent_id = $1)
@@ -229,6 +236,7 @@ impl Store for PgStore {
     /// The credits granted by Checkout Session `id`.
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
         self.client()?
+            .session()
             .query(
                 "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at,
                      license_id, payment_intent_id
@@ -263,6 +271,7 @@ impl Store for PgStore {
         // SKIP LOCKED: a row another process is claiming right now is passed over, not waited for
         // and then claimed a second time.
         self.client()?
+            .session()
             .query_opt(
                 "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = $2
                  WHERE id = (SELECT id FROM email_outbox
@@ -287,7 +296,7 @@ impl Store for PgStore {
 
     /// Records that e-mail `id` was accepted by the SMTP server.
     fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        self.client()?.execute(
+        self.client()?.session().execute(
             "UPDATE email_outbox SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1",
             &[&id, &at],
         )?;
@@ -302,7 +311,7 @@ impl Store for PgStore {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        self.client()?.execute(
+        self.client()?.session().execute(
             "UPDATE email_outbox SET last_error = $2,
                  status = CASE WHEN $3::BIGINT IS NULL THEN 'failed' ELSE 'queued' END,
                  next_attempt_at = coalesce($3, next_attempt_at)
@@ -316,6 +325,7 @@ impl Store for PgStore {
     fn next_email_due(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
             .client()?
+            .session()
             .query_one(
                 "SELECT min(next_attempt_at) FROM email_outbox WHERE status = 'queued'",
                 &[],
@@ -339,7 +349,7 @@ impl Store for PgStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        credits::ledger(&mut *self.client()?, id, after, limit)
+        credits::ledger(&mut self.client()?.session(), id, after, limit)
     }
 
     /// Licences matching `query`, newest first, at most `limit`.
@@ -348,12 +358,12 @@ impl Store for PgStore {
         query: &LicenseQuery,
         limit: u32,
     ) -> Result<Vec<LicenseRecord>, StoreError> {
-        admin::find_licenses(&mut *self.client()?, query, limit)
+        admin::find_licenses(&mut self.client()?.session(), query, limit)
     }
 
     /// The webhook deliveries that took effect on licence `id`, newest first, at most `limit`.
     fn license_deliveries(&self, id: &LicenseId, limit: u32) -> Result<Vec<Delivery>, StoreError> {
-        admin::license_deliveries(&mut *self.client()?, id, limit)
+        admin::license_deliveries(&mut self.client()?.session(), id, limit)
     }
 
     /// Recorded deliveries, newest first: only failed ones if `failed_only`, only of `event_type`
@@ -364,17 +374,22 @@ impl Store for PgStore {
         event_type: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        admin::deliveries(&mut *self.client()?, failed_only, event_type, limit)
+        admin::deliveries(
+            &mut self.client()?.session(),
+            failed_only,
+            event_type,
+            limit,
+        )
     }
 
     /// A recorded delivery and its payload as Stripe signed it.
     fn delivery_payload(&self, event_id: &str) -> Result<Option<(Delivery, String)>, StoreError> {
-        admin::delivery_payload(&mut *self.client()?, event_id)
+        admin::delivery_payload(&mut self.client()?.session(), event_id)
     }
 
     /// The licences an event took effect on.
     fn delivery_licenses(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
-        admin::delivery_licenses(&mut *self.client()?, event_id)
+        admin::delivery_licenses(&mut self.client()?.session(), event_id)
     }
 
     /// Audit entries, newest first, of licence `id` if given; at most `limit`.
@@ -383,7 +398,7 @@ impl Store for PgStore {
         license: Option<&LicenseId>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        admin::audit_log(&mut *self.client()?, license, limit)
+        admin::audit_log(&mut self.client()?.session(), license, limit)
     }
 
     fn write(
@@ -401,16 +416,17 @@ impl Store for PgStore {
     }
 
     fn license_status(&self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
-        license_status(&mut *self.client()?, id)
+        license_status(&mut self.client()?.session(), id)
     }
 
     fn credit_totals(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
+        #[allow(clippy::redundant_closure)] // the function alone is not general over the lifetimes
         self.snapshot(|tx| credits::totals(tx))
     }
 }
 
 fn license_status(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Option<LicenseStatus>, StoreError> {
     client
@@ -468,7 +484,7 @@ fn license_from_row(row: &Row) -> Result<LicenseRecord, StoreError> {
 }
 
 fn license_where(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     column: &str,
     value: &str,
 ) -> Result<Option<LicenseRecord>, StoreError> {
@@ -481,7 +497,10 @@ fn license_where(
         .transpose()
 }
 
-fn keys_of(client: &mut impl GenericClient, id: &LicenseId) -> Result<Vec<IssuedKey>, StoreError> {
+fn keys_of(
+    client: &mut Session<'_, impl GenericClient>,
+    id: &LicenseId,
+) -> Result<Vec<IssuedKey>, StoreError> {
     client
         .query(
             "SELECT key_text, signing_key_id, issued_at, expires_at, reason
@@ -520,7 +539,7 @@ fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
 }
 
 fn delivery(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     event_id: &str,
 ) -> Result<Option<Delivery>, StoreError> {
     client
@@ -533,7 +552,7 @@ fn delivery(
 }
 
 fn subscription(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &str,
 ) -> Result<Option<SubscriptionRecord>, StoreError> {
     client
@@ -562,7 +581,7 @@ fn subscription(
 /// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
 /// `param` as `$1`.
 fn payment_reversal_where(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     sql: &str,
     param: &str,
 ) -> Result<Option<PaymentReversal>, StoreError> {
@@ -588,7 +607,9 @@ fn payment_reversal_where(
 }
 
 /// The revocation list's sequence number and when it last changed (0 and 0 before any revocation).
-fn revocation_counter(client: &mut impl GenericClient) -> Result<(u64, Timestamp), StoreError> {
+fn revocation_counter(
+    client: &mut Session<'_, impl GenericClient>,
+) -> Result<(u64, Timestamp), StoreError> {
     let (sequence, changed_at) = match client.query_opt(
         "SELECT value, changed_at FROM counters WHERE name = $1",
         &[&REVOCATION_SEQUENCE],

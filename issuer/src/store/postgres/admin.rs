@@ -3,11 +3,11 @@
 use ::postgres::{GenericClient, Row};
 use tessera_keys::LicenseId;
 
-use super::{delivery_from_row, license_from_row, DELIVERY_COLUMNS, LICENSE_COLUMNS};
+use super::{delivery_from_row, license_from_row, Session, DELIVERY_COLUMNS, LICENSE_COLUMNS};
 use crate::store::{AuditEntry, Delivery, LicenseQuery, LicenseRecord, NewAuditEntry, StoreError};
 
 pub(super) fn find_licenses(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     query: &LicenseQuery,
     limit: u32,
 ) -> Result<Vec<LicenseRecord>, StoreError> {
@@ -48,7 +48,7 @@ fn deliveries_from(rows: Vec<Row>) -> Result<Vec<Delivery>, StoreError> {
 }
 
 pub(super) fn license_deliveries(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
@@ -62,7 +62,7 @@ pub(super) fn license_deliveries(
 }
 
 pub(super) fn delivery_licenses(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     event_id: &str,
 ) -> Result<Vec<String>, StoreError> {
     client
@@ -79,7 +79,7 @@ pub(super) fn delivery_licenses(
 }
 
 pub(super) fn deliveries(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     failed_only: bool,
     event_type: Option<&str>,
     limit: u32,
@@ -95,7 +95,7 @@ pub(super) fn deliveries(
 }
 
 pub(super) fn delivery_payload(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     event_id: &str,
 ) -> Result<Option<(Delivery, String)>, StoreError> {
     client
@@ -109,7 +109,7 @@ pub(super) fn delivery_payload(
 
 /// Appends `entry` to the audit trail, in the caller's transaction.
 pub(super) fn record(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     entry: &NewAuditEntry<'_>,
 ) -> Result<(), StoreError> {
     client.execute(
@@ -128,7 +128,7 @@ pub(super) fn record(
 }
 
 pub(super) fn audit_log(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     license: Option<&LicenseId>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, StoreError> {

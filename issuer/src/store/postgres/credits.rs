@@ -4,7 +4,7 @@
 use ::postgres::{GenericClient, Row};
 use tessera_keys::LicenseId;
 
-use super::narrow;
+use super::{narrow, Session};
 use crate::store::{
     signed, CreditAccount, CreditBalances, LedgerEntry, LedgerMismatch, NewLedgerEntry,
     Reservation, ReservationStatus, StoreError, StoredAnswer, Timestamp, TopUpGrant,
@@ -15,7 +15,7 @@ fn hex(id: &LicenseId) -> String {
 }
 
 pub(super) fn account(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Option<CreditAccount>, StoreError> {
     let Some(row) = client.query_opt(
@@ -42,8 +42,8 @@ pub(super) fn account(
 /// Applies `e`'s deltas to the account (made at zero if missing) and appends the ledger row. A
 /// balance that would go below zero breaks a CHECK constraint: the statement fails, and with it the
 /// caller's transaction.
-pub(super) fn append(
-    client: &mut impl GenericClient,
+pub(super) fn append<C: GenericClient>(
+    client: &mut Session<'_, C>,
     e: &NewLedgerEntry<'_>,
 ) -> Result<(), StoreError> {
     let license = hex(e.license_id);
@@ -55,9 +55,8 @@ pub(super) fn append(
         &e.top_up_reserved,
         &e.at,
     ];
-    let update = |client: &mut _| -> Result<u64, StoreError> {
-        Ok(GenericClient::execute(
-            client,
+    let update = |client: &mut Session<'_, C>| -> Result<u64, StoreError> {
+        Ok(client.execute(
             "UPDATE credit_accounts SET period_balance = period_balance + $2,
                  top_up_balance = top_up_balance + $3, period_reserved = period_reserved + $4,
                  top_up_reserved = top_up_reserved + $5, updated_at = $6
@@ -105,7 +104,7 @@ pub(super) fn append(
 }
 
 pub(super) fn set_period(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     start: Option<Timestamp>,
     end: Timestamp,
@@ -123,7 +122,7 @@ pub(super) fn set_period(
 }
 
 pub(super) fn top_ups_by_payment(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     payment_intent_id: &str,
 ) -> Result<Vec<TopUpGrant>, StoreError> {
     client
@@ -176,7 +175,7 @@ fn reservation_from_row(row: &Row) -> Result<Reservation, StoreError> {
 }
 
 pub(super) fn open_reservations(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Vec<Reservation>, StoreError> {
     client
@@ -193,7 +192,7 @@ pub(super) fn open_reservations(
 }
 
 pub(super) fn ledger(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     after: Option<i64>,
     limit: u32,
@@ -227,7 +226,9 @@ pub(super) fn ledger(
 
 /// Every account's cached numbers beside the same numbers recomputed from the ledger and the open
 /// reservations.
-pub(super) fn totals(client: &mut impl GenericClient) -> Result<Vec<LedgerMismatch>, StoreError> {
+pub(super) fn totals(
+    client: &mut Session<'_, impl GenericClient>,
+) -> Result<Vec<LedgerMismatch>, StoreError> {
     // sum() of BIGINT is NUMERIC in PostgreSQL: cast back, the sums fit (amounts are bounded).
     let rows = client.query(
         "WITH ids AS (SELECT license_id FROM credit_accounts
@@ -266,7 +267,7 @@ pub(super) fn totals(client: &mut impl GenericClient) -> Result<Vec<LedgerMismat
 }
 
 pub(super) fn reservation(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     reservation_id: &str,
 ) -> Result<Option<Reservation>, StoreError> {
@@ -283,7 +284,7 @@ pub(super) fn reservation(
 }
 
 pub(super) fn insert_reservation(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     r: &Reservation,
 ) -> Result<(), StoreError> {
@@ -308,7 +309,7 @@ pub(super) fn insert_reservation(
 }
 
 pub(super) fn close_reservation(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     closed: &Reservation,
 ) -> Result<bool, StoreError> {
@@ -327,7 +328,7 @@ pub(super) fn close_reservation(
 }
 
 pub(super) fn due_reservations(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<(LicenseId, String)>, StoreError> {
@@ -349,7 +350,7 @@ pub(super) fn due_reservations(
 }
 
 pub(super) fn idempotent_answer(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     key: &str,
 ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
@@ -371,7 +372,7 @@ pub(super) fn idempotent_answer(
 }
 
 pub(super) fn keep_idempotent_answer(
-    client: &mut impl GenericClient,
+    client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     key: &str,
     fingerprint: &str,

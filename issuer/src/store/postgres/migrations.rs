@@ -272,6 +272,7 @@ mod tests {
         store
             .client()
             .unwrap()
+            .client()
             .query(
                 "SELECT version FROM schema_migrations ORDER BY version",
                 &[],
@@ -319,6 +320,7 @@ mod tests {
         store
             .client()
             .unwrap()
+            .client()
             .execute(
                 "INSERT INTO schema_migrations (version) VALUES ($1)",
                 &[&newer],
@@ -373,6 +375,7 @@ mod tests {
         let rows = store
             .client()
             .unwrap()
+            .client()
             .query(
                 "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns
                  WHERE table_schema = 'public' AND table_name <> 'schema_migrations'

@@ -235,6 +235,7 @@ fn the_check_finds_a_tampered_balance() {
     store
         .client()
         .unwrap()
+        .client()
         .execute("UPDATE credit_accounts SET top_up_balance = 49", &[])
         .unwrap();
     let found = mismatches(&store);

@@ -1,12 +1,14 @@
 //! [`Tx`] over one PostgreSQL transaction.
 
+use std::collections::HashMap;
+
 use ::postgres::types::ToSql;
-use ::postgres::Transaction;
+use ::postgres::{Statement, Transaction};
 use tessera_keys::LicenseId;
 
 use super::{
     admin, credits, delivery, license_status, license_where, payment_reversal_where,
-    revocation_counter, subscription, REVOCATION_SEQUENCE,
+    revocation_counter, subscription, Session, REVOCATION_SEQUENCE,
 };
 use crate::store::{
     signed, ApplyError, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery,
@@ -22,6 +24,7 @@ const WRITE_LOCK: i64 = 0x7465_7373_6572_6157;
 /// [`PgTx::commit`], it rolls back.
 pub struct PgTx<'c> {
     tx: Transaction<'c>,
+    statements: &'c mut HashMap<String, Statement>,
 }
 
 impl std::fmt::Debug for PgTx<'_> {
@@ -31,16 +34,26 @@ impl std::fmt::Debug for PgTx<'_> {
 }
 
 impl<'c> PgTx<'c> {
-    /// Wraps `tx`.
-    pub fn new(tx: Transaction<'c>) -> PgTx<'c> {
-        PgTx { tx }
+    /// Wraps `tx`, with the statements already prepared on its connection.
+    pub(super) fn new(
+        tx: Transaction<'c>,
+        statements: &'c mut HashMap<String, Statement>,
+    ) -> PgTx<'c> {
+        PgTx { tx, statements }
+    }
+
+    fn session(&mut self) -> Session<'_, Transaction<'c>> {
+        Session {
+            client: &mut self.tx,
+            statements: self.statements,
+        }
     }
 
     /// Waits for, then holds until the transaction ends, the lock every write transaction
     /// ([`Store::write`](crate::store::Store::write)) takes first: no two of them interleave, in this
     /// process or another.
     pub fn lock_writes(&mut self) -> Result<(), StoreError> {
-        self.tx
+        self.session()
             .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
         Ok(())
     }
@@ -61,7 +74,7 @@ enum LicenseFields {
 }
 
 fn write_license(
-    tx: &mut Transaction<'_>,
+    tx: &mut Session<'_, Transaction<'_>>,
     sql: &str,
     l: &LicenseRecord,
     fields: LicenseFields,
@@ -97,20 +110,20 @@ impl Tx for PgTx<'_> {
         &mut self,
         id: &str,
     ) -> Result<Option<LicenseRecord>, StoreError> {
-        license_where(&mut self.tx, "checkout_session_id", id)
+        license_where(&mut self.session(), "checkout_session_id", id)
     }
 
     fn license_by_subscription(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError> {
-        license_where(&mut self.tx, "subscription_id", id)
+        license_where(&mut self.session(), "subscription_id", id)
     }
 
     fn license_by_payment_intent(&mut self, id: &str) -> Result<Option<LicenseRecord>, StoreError> {
-        license_where(&mut self.tx, "payment_intent_id", id)
+        license_where(&mut self.session(), "payment_intent_id", id)
     }
 
     fn insert_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError> {
         write_license(
-            &mut self.tx,
+            &mut self.session(),
             &format!(
                 "INSERT INTO licenses ({})
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -123,7 +136,7 @@ impl Tx for PgTx<'_> {
 
     fn update_license(&mut self, license: &LicenseRecord) -> Result<(), StoreError> {
         write_license(
-            &mut self.tx,
+            &mut self.session(),
             "UPDATE licenses SET product = $2, tier = $3, features = $4, status = $5,
                  customer_id = $6, email = $7, checkout_session_id = $8, subscription_id = $9,
                  payment_intent_id = $10, price_id = $11, expires_at = $12, updated_at = $13
@@ -139,7 +152,7 @@ impl Tx for PgTx<'_> {
         key: &IssuedKey,
         event_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.session().execute(
             "INSERT INTO license_keys
                  (license_id, key_text, signing_key_id, issued_at, expires_at, reason, event_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -158,7 +171,7 @@ impl Tx for PgTx<'_> {
 
     fn revoke(&mut self, id: &LicenseId, reason: &str, at: Timestamp) -> Result<bool, StoreError> {
         let hex = id.to_hex();
-        let inserted = self.tx.execute(
+        let inserted = self.session().execute(
             "INSERT INTO revocations (license_id, revoked_at, reason) VALUES ($1, $2, $3)
              ON CONFLICT (license_id) DO NOTHING",
             &[&hex.as_str(), &at, &reason],
@@ -166,11 +179,11 @@ impl Tx for PgTx<'_> {
         if inserted == 0 {
             return Ok(false);
         }
-        self.tx.execute(
+        self.session().execute(
             "UPDATE licenses SET status = 'revoked', updated_at = $2 WHERE id = $1",
             &[&hex.as_str(), &at],
         )?;
-        self.tx.execute(
+        self.session().execute(
             "INSERT INTO counters (name, value, changed_at) VALUES ($1, 1, $2)
              ON CONFLICT (name) DO UPDATE SET value = counters.value + 1,
                  changed_at = excluded.changed_at",
@@ -180,11 +193,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
-        subscription(&mut self.tx, id)
+        subscription(&mut self.session(), id)
     }
 
     fn put_subscription(&mut self, s: &SubscriptionRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.session().execute(
             "INSERT INTO subscriptions
                  (id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
                   checkout_session_id, email)
@@ -214,7 +227,7 @@ impl Tx for PgTx<'_> {
         payment_intent_id: &str,
     ) -> Result<Option<PaymentReversal>, StoreError> {
         payment_reversal_where(
-            &mut self.tx,
+            &mut self.session(),
             "SELECT payment_intent_id, kind, object_id, at FROM payment_reversals
              WHERE payment_intent_id = $1",
             payment_intent_id,
@@ -226,7 +239,7 @@ impl Tx for PgTx<'_> {
         r: &PaymentReversal,
         event_id: &str,
     ) -> Result<bool, StoreError> {
-        let inserted = self.tx.execute(
+        let inserted = self.session().execute(
             "INSERT INTO payment_reversals (payment_intent_id, kind, object_id, event_id, at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (payment_intent_id) DO NOTHING",
@@ -245,7 +258,7 @@ impl Tx for PgTx<'_> {
         &mut self,
         payment_intent_id: &str,
     ) -> Result<Option<PaymentSubscription>, StoreError> {
-        self.tx
+        self.session()
             .query_opt(
                 "SELECT payment_intent_id, subscription_id, invoice_id, at
                  FROM payment_subscriptions WHERE payment_intent_id = $1",
@@ -267,7 +280,7 @@ impl Tx for PgTx<'_> {
         link: &PaymentSubscription,
         event_id: &str,
     ) -> Result<bool, StoreError> {
-        let inserted = self.tx.execute(
+        let inserted = self.session().execute(
             "INSERT INTO payment_subscriptions
                  (payment_intent_id, subscription_id, invoice_id, event_id, at)
              VALUES ($1, $2, $3, $4, $5)
@@ -288,7 +301,7 @@ impl Tx for PgTx<'_> {
         subscription_id: &str,
     ) -> Result<Option<PaymentReversal>, StoreError> {
         payment_reversal_where(
-            &mut self.tx,
+            &mut self.session(),
             "SELECT r.payment_intent_id, r.kind, r.object_id, r.at
              FROM payment_reversals r
              JOIN payment_subscriptions p ON p.payment_intent_id = r.payment_intent_id
@@ -299,7 +312,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn grant_credits(&mut self, g: &CreditGrant, event_id: &str) -> Result<bool, StoreError> {
-        let inserted = self.tx.execute(
+        let inserted = self.session().execute(
             "INSERT INTO credit_grants
                  (checkout_session_id, price_id, customer_id, email, credits, event_id, granted_at,
                   license_id, payment_intent_id)
@@ -321,15 +334,15 @@ impl Tx for PgTx<'_> {
     }
 
     fn license(&mut self, id: &LicenseId) -> Result<Option<LicenseRecord>, StoreError> {
-        license_where(&mut self.tx, "id", id.to_hex().as_str())
+        license_where(&mut self.session(), "id", id.to_hex().as_str())
     }
 
     fn credit_account(&mut self, id: &LicenseId) -> Result<Option<CreditAccount>, StoreError> {
-        credits::account(&mut self.tx, id)
+        credits::account(&mut self.session(), id)
     }
 
     fn credit_entry(&mut self, entry: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
-        credits::append(&mut self.tx, entry)
+        credits::append(&mut self.session(), entry)
     }
 
     fn set_credit_period(
@@ -339,18 +352,18 @@ impl Tx for PgTx<'_> {
         end: Timestamp,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        credits::set_period(&mut self.tx, id, start, end, at)
+        credits::set_period(&mut self.session(), id, start, end, at)
     }
 
     fn top_ups_by_payment(
         &mut self,
         payment_intent_id: &str,
     ) -> Result<Vec<TopUpGrant>, StoreError> {
-        credits::top_ups_by_payment(&mut self.tx, payment_intent_id)
+        credits::top_ups_by_payment(&mut self.session(), payment_intent_id)
     }
 
     fn top_up_reversed(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.session().execute(
             "UPDATE credit_grants SET reversed_at = $2 WHERE id = $1",
             &[&id, &at],
         )?;
@@ -358,7 +371,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn enqueue_email(&mut self, e: &NewEmail<'_>) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.session().execute(
             "INSERT INTO email_outbox (license_id, event_id, to_address, subject, body, status,
                  attempts, next_attempt_at, created_at)
              VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
@@ -375,7 +388,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn revocation_sequence(&mut self) -> Result<u64, StoreError> {
-        Ok(revocation_counter(&mut self.tx)?.0)
+        Ok(revocation_counter(&mut self.session())?.0)
     }
 
     fn savepoint(
@@ -383,14 +396,15 @@ impl Tx for PgTx<'_> {
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
     ) -> Result<(), ApplyError> {
         // A nested transaction is a savepoint; dropped without commit, it rolls back to it.
-        let mut inner = PgTx::new(self.tx.transaction().map_err(StoreError::from)?);
+        let PgTx { tx, statements } = self;
+        let mut inner = PgTx::new(tx.transaction().map_err(StoreError::from)?, statements);
         work(&mut inner)?;
         inner.commit()?;
         Ok(())
     }
 
     fn delivery(&mut self, event_id: &str) -> Result<Option<Delivery>, StoreError> {
-        delivery(&mut self.tx, event_id)
+        delivery(&mut self.session(), event_id)
     }
 
     fn record_delivery(
@@ -400,7 +414,7 @@ impl Tx for PgTx<'_> {
         error: Option<&str>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.session().execute(
             "INSERT INTO webhook_events
                  (id, type, status, error, attempts, received_at, processed_at, payload)
              VALUES ($1, $2, $3, $4, 1, $5, $6, $7)
@@ -421,7 +435,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn record_attempt(&mut self, event_id: &str) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.session().execute(
             "UPDATE webhook_events SET attempts = attempts + 1 WHERE id = $1",
             &[&event_id],
         )?;
@@ -429,14 +443,14 @@ impl Tx for PgTx<'_> {
     }
 
     fn record_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
-        admin::record(&mut self.tx, entry)
+        admin::record(&mut self.session(), entry)
     }
 
     fn lock_credits(&mut self, id: &LicenseId) -> Result<(), StoreError> {
         // An advisory lock keyed by the licence id's 64 bits: exactly one per licence, and it needs
         // no account row to exist. (The one-key space is shared with the migration and write locks;
         // a licence id equal to one of those would only wait more, never deadlock: same lock.)
-        self.tx.execute(
+        self.session().execute(
             "SELECT pg_advisory_xact_lock($1)",
             &[&i64::from_be_bytes(id.0)],
         )?;
@@ -444,7 +458,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn license_status(&mut self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
-        license_status(&mut self.tx, id)
+        license_status(&mut self.session(), id)
     }
 
     fn idempotent_answer(
@@ -452,7 +466,7 @@ impl Tx for PgTx<'_> {
         id: &LicenseId,
         key: &str,
     ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
-        credits::idempotent_answer(&mut self.tx, id, key)
+        credits::idempotent_answer(&mut self.session(), id, key)
     }
 
     fn keep_idempotent_answer(
@@ -463,11 +477,11 @@ impl Tx for PgTx<'_> {
         answer: &StoredAnswer,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        credits::keep_idempotent_answer(&mut self.tx, id, key, fingerprint, answer, at)
+        credits::keep_idempotent_answer(&mut self.session(), id, key, fingerprint, answer, at)
     }
 
     fn insert_reservation(&mut self, id: &LicenseId, r: &Reservation) -> Result<(), StoreError> {
-        credits::insert_reservation(&mut self.tx, id, r)
+        credits::insert_reservation(&mut self.session(), id, r)
     }
 
     fn reservation(
@@ -475,7 +489,7 @@ impl Tx for PgTx<'_> {
         id: &LicenseId,
         reservation_id: &str,
     ) -> Result<Option<Reservation>, StoreError> {
-        credits::reservation(&mut self.tx, id, reservation_id)
+        credits::reservation(&mut self.session(), id, reservation_id)
     }
 
     fn close_reservation(
@@ -483,7 +497,7 @@ impl Tx for PgTx<'_> {
         id: &LicenseId,
         closed: &Reservation,
     ) -> Result<bool, StoreError> {
-        credits::close_reservation(&mut self.tx, id, closed)
+        credits::close_reservation(&mut self.session(), id, closed)
     }
 
     fn due_reservations(
@@ -491,6 +505,6 @@ impl Tx for PgTx<'_> {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<(LicenseId, String)>, StoreError> {
-        credits::due_reservations(&mut self.tx, now, limit)
+        credits::due_reservations(&mut self.session(), now, limit)
     }
 }

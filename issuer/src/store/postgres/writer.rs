@@ -59,12 +59,13 @@ fn next(receiver: &Queue) -> Option<Box<dyn WriteJob>> {
 /// Runs `job` in a transaction: committed if it succeeded, rolled back if it failed or panicked;
 /// its answer is given after the commit.
 fn run(pool: &r2d2::Pool<Manager>, job: Box<dyn WriteJob>) {
-    let mut client = match pool.get() {
-        Ok(client) => client,
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
         Err(err) => return job.abandon(&StoreError::from(err)),
     };
+    let (client, statements) = conn.parts();
     let mut tx = match client.transaction() {
-        Ok(tx) => PgTx::new(tx),
+        Ok(tx) => PgTx::new(tx, statements),
         Err(err) => return job.abandon(&StoreError::from(err)),
     };
     // A job that panicked dropped its reply: its client hears "stopped before answering".
