@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::{AdminToken, Config, Secret};
-use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
+use crate::keyring::{KeyOrigin, KeySource, Keyring, KeyringError};
 use crate::private_files::create_private_dir;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
@@ -82,35 +82,39 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
             path.display()
         );
     }
+    let store: Arc<dyn crate::store::Store> = Arc::new(
+        SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?,
+    );
+    // Processes on SQLite share the data directory, so the keys stay in files there; a store that
+    // processes on several machines share keeps them itself (`KeySource::database`).
     let (keyring, origin) = Keyring::load(
         config.signing_key_file.as_deref(),
         &config.data_dir,
         &config.retired_public_keys,
+        KeySource::Directory,
     )
     .map_err(StartError::Keys)?;
-    let dev_key_path = config.data_dir.join(DEV_KEY_FILE);
+    let dev_key_path = keyring.development_key_location();
     match origin {
         KeyOrigin::Configured => {}
         KeyOrigin::NewDevelopmentKey => tracing::warn!(
-            path = %dev_key_path.display(),
+            path = %dev_key_path,
             public_key = %keyring.active().public_key(),
             "DEVELOPMENT SIGNING KEY CREATED: licences signed with it are only for testing; \
              set [signing] key_file for production"
         ),
         KeyOrigin::ExistingDevelopmentKey => tracing::warn!(
-            path = %dev_key_path.display(),
+            path = %dev_key_path,
             public_key = %keyring.active().public_key(),
             "using the DEVELOPMENT signing key; set [signing] key_file for production"
         ),
     }
-    let store =
-        SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
     let verified_keys = VerifiedKeys::new(&keyring.trusted()).map_err(StartError::Verifier)?;
     let rate_limits = Arc::new(RateLimits::new(&config));
     Ok(AppState {
         rate_limits,
         config: Arc::new(config),
-        store: Arc::new(store),
+        store,
         keyring: Arc::new(keyring),
         verified_keys: Arc::new(verified_keys),
         outbox: Arc::default(),
