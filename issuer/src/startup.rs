@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{AdminToken, Config, Secret};
 use crate::keyring::{KeyOrigin, KeySource, Keyring, KeyringError};
-use crate::private_files::create_private_dir;
+use crate::private_files::{create_private_dir, open_to_others};
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
@@ -176,20 +176,11 @@ fn development_secret(
 /// Refuses a data directory that group or others may use: 0700 is applied only to a directory the
 /// issuer creates, and one made beforehand (by a package or `mkdir`) is often 0755.
 fn refuse_open_dir(path: &std::path::Path) -> Result<(), StartError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(StartError::DataDir)?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(StartError::DataDirNotPrivate {
-                path: path.to_owned(),
-                mode,
-            });
-        }
+    match open_to_others(path).map_err(StartError::DataDir)? {
+        Some(mode) => Err(StartError::DataDirNotPrivate {
+            path: path.to_owned(),
+            mode,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }

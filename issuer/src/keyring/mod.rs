@@ -129,7 +129,7 @@ pub enum KeyringError {
     TooManyKeys,
     /// Other processes took every key id this rotation chose.
     RotationContended,
-    /// No signing key: keys live in the database, none is there, and one is configured.
+    /// No signing key: none is configured, and none is kept where keys live (removed meanwhile).
     NoKey,
     /// The key-encryption key could not be had.
     Kek(KekError),
@@ -169,7 +169,10 @@ impl std::fmt::Display for KeyringError {
             KeyringError::RotationContended => {
                 f.write_str("other issuer processes are rotating keys at the same time: try again")
             }
-            KeyringError::NoKey => f.write_str("no signing key: the database holds none"),
+            KeyringError::NoKey => f.write_str(
+                "no signing key: none is configured (`signing.key_file`) and none is kept where \
+                 signing keys live",
+            ),
             KeyringError::Kek(err) => err.fmt(f),
             KeyringError::Unseal { key_id, problem } => match problem {
                 OpenError::WrongKek => write!(

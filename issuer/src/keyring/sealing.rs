@@ -22,6 +22,7 @@ use tessera_keys::{PublicKey, SigningKey};
 use zeroize::Zeroizing;
 
 use crate::config::{KekSource, KEK_VARIABLE};
+use crate::private_files::open_to_others;
 
 const FORMAT: u8 = 1;
 const NONCE_LEN: usize = 24;
@@ -224,20 +225,11 @@ fn read_private(path: &Path) -> Result<Zeroizing<String>, KekError> {
         path: path.to_owned(),
         source,
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(unreadable)?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(KekError::Exposed {
-                path: path.to_owned(),
-                mode,
-            });
-        }
+    if let Some(mode) = open_to_others(path).map_err(unreadable)? {
+        return Err(KekError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
     }
     std::fs::read_to_string(path)
         .map(Zeroizing::new)
