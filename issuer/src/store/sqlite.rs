@@ -1041,7 +1041,7 @@ impl Store for SqliteStore {
         })?;
         rows.map(|row| {
             let (key_id, public_key, sealed_secret, created_at) = row?;
-            stored_signing_key(key_id, &public_key, sealed_secret, created_at)
+            StoredSigningKey::from_row(key_id, &public_key, sealed_secret, created_at)
         })
         .collect()
     }
@@ -1059,29 +1059,6 @@ impl Store for SqliteStore {
         )?;
         Ok(added == 1)
     }
-}
-
-/// A signing key row, checked: its public key parses and carries the row's key id.
-fn stored_signing_key(
-    key_id: i64,
-    public_key: &str,
-    sealed_secret: Vec<u8>,
-    created_at: Timestamp,
-) -> Result<StoredSigningKey, StoreError> {
-    let public_key = tessera_keys::PublicKey::from_text(public_key)
-        .ok()
-        .filter(|public| i64::from(public.id) == key_id)
-        .ok_or_else(|| {
-            StoreError::corrupt(format!(
-                "signing key {key_id}: the stored public key is not a public key of that id"
-            ))
-        })?;
-    Ok(StoredSigningKey {
-        key_id: public_key.id,
-        public_key,
-        sealed_secret,
-        created_at,
-    })
 }
 
 #[cfg(test)]
