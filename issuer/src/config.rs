@@ -22,6 +22,12 @@ pub struct Config {
     pub signing_key_file: Option<PathBuf>,
     /// Public keys of retired signing keys, still trusted for verification and published.
     pub retired_public_keys: Vec<PublicKey>,
+    /// Where the key-encryption key that seals signing keys kept in the database comes from, if
+    /// it is given (see [`crate::keyring::sealing`]).
+    pub key_encryption_key: Option<KekSource>,
+    /// How often every process reads the signing keys again from where they live, so that a
+    /// rotation made by another process signs here too (`[signing] reload_seconds`).
+    pub key_reload_interval: std::time::Duration,
     /// Seconds after expiry during which a subscription's licence keeps working.
     pub grace_seconds: u32,
     /// Seconds after a licence is issued during which its Checkout Session id still fetches its key
@@ -138,9 +144,15 @@ impl StripeMode {
     }
 }
 
-/// A secret string that never appears in `Debug` output or logs.
+/// A secret string that never appears in `Debug` output or logs, wiped from memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl Secret {
     /// Wraps a secret value.
@@ -158,6 +170,15 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(…)")
     }
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Debug)]
+pub enum KekSource {
+    /// `TESSERA_KEY_ENCRYPTION_KEY`: the key itself, as 64 hex digits or base64.
+    Environment(Secret),
+    /// `[signing] key_encryption_key_file`: a file (mode 0600) holding the key as the variable does.
+    File(PathBuf),
 }
 
 /// What buying one Stripe price gets the customer.
@@ -257,6 +278,8 @@ struct AdminTokenFile {
 #[serde(deny_unknown_fields)]
 struct SigningFile {
     key_file: Option<PathBuf>,
+    key_encryption_key_file: Option<PathBuf>,
+    reload_seconds: Option<u64>,
     #[serde(default)]
     retired_public_keys: Vec<String>,
 }
@@ -339,6 +362,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory, relative to where the issuer starts.
 pub const DEFAULT_DATA_DIR: &str = "tessera-data";
 
+/// The environment variable that gives the key-encryption key.
+pub const KEK_VARIABLE: &str = "TESSERA_KEY_ENCRYPTION_KEY";
+
+/// How often signing keys are read again when `[signing] reload_seconds` is not set.
+pub const DEFAULT_KEY_RELOAD_SECONDS: u64 = 2;
+
 /// Environment variables the issuer reads, for tests and for a sealed environment.
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
@@ -348,6 +377,9 @@ pub struct Environment {
     pub secret_key: Option<String>,
     /// `SMTP_PASSWORD`.
     pub smtp_password: Option<String>,
+    /// `TESSERA_KEY_ENCRYPTION_KEY`: seals the signing keys kept in the database; wins over
+    /// `[signing] key_encryption_key_file`.
+    pub key_encryption_key: Option<Secret>,
 }
 
 impl Environment {
@@ -362,6 +394,7 @@ impl Environment {
             webhook_secret: non_empty("STRIPE_WEBHOOK_SECRET"),
             secret_key: non_empty("STRIPE_SECRET_KEY"),
             smtp_password: non_empty("SMTP_PASSWORD"),
+            key_encryption_key: non_empty(KEK_VARIABLE).map(Secret),
         }
     }
 }
@@ -499,6 +532,22 @@ impl Config {
         .map_err(|why| invalid("limits.credit_burst_per_license", why))?;
 
         let smtp = file.smtp.map(|smtp| smtp_config(smtp, env)).transpose()?;
+        // The variable wins, as STRIPE_WEBHOOK_SECRET does: a sealed environment can override a file.
+        let key_encryption_key = match (
+            &env.key_encryption_key,
+            file.signing.key_encryption_key_file,
+        ) {
+            (Some(key), _) => Some(KekSource::Environment(key.clone())),
+            (None, Some(path)) => Some(KekSource::File(path)),
+            (None, None) => None,
+        };
+        let key_reload_seconds = file
+            .signing
+            .reload_seconds
+            .unwrap_or(DEFAULT_KEY_RELOAD_SECONDS);
+        if key_reload_seconds == 0 {
+            return Err(invalid("signing.reload_seconds", "must be positive"));
+        }
         let mut admin_tokens: Vec<AdminToken> = Vec::new();
         for (i, token) in file.admin.tokens.into_iter().enumerate() {
             let parsed = AdminToken::from_hash(&token.name, &token.sha256)
@@ -522,6 +571,8 @@ impl Config {
             data_dir: file.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             signing_key_file: file.signing.key_file,
             retired_public_keys,
+            key_encryption_key,
+            key_reload_interval: std::time::Duration::from_secs(key_reload_seconds),
             grace_seconds,
             checkout_session_key_seconds: i64::from(checkout_session_key_hours) * 3600,
             stripe: StripeConfig {

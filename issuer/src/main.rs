@@ -100,6 +100,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mailer = tessera_issuer::email::start(&state)
             .map_err(|err| format!("cannot set up e-mail delivery ([smtp]): {err}"))?;
         let sweeper = tessera_issuer::credits::sweeper::start(&state);
+        let key_reloader = tessera_issuer::keyring::reloader::start(
+            std::sync::Arc::clone(&state.keyring),
+            std::sync::Arc::clone(&state.verified_keys),
+            state.config.key_reload_interval,
+        );
         let _housekeeping = tessera_issuer::rate_limit::RateLimits::start_housekeeping(
             std::sync::Arc::clone(&state.rate_limits),
         );
@@ -112,6 +117,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(%address, "listening");
         tessera_issuer::serve(listener, state, tessera_issuer::server::shutdown_signal()).await;
         sweeper.stop().await;
+        key_reloader.stop().await;
         if let Some(mailer) = mailer {
             mailer.stop().await;
         }
