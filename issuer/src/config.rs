@@ -87,6 +87,9 @@ pub struct ConnectionLimits {
     /// How long a connection is kept open after an answer for the next request; `None`: a connection
     /// serves one request only.
     pub keep_alive: Option<std::time::Duration>,
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, so that a load
+    /// balancer stops sending new ones before the listener closes. Zero: close at once.
+    pub drain: std::time::Duration,
 }
 
 /// How the issuer talks to Stripe.
@@ -309,6 +312,7 @@ struct LimitsFile {
     max_connections: Option<usize>,
     header_read_timeout_seconds: Option<u64>,
     keep_alive_seconds: Option<u64>,
+    drain_seconds: Option<u64>,
     requests_per_second_per_ip: Option<u32>,
     burst_per_ip: Option<u32>,
     credit_requests_per_second_per_license: Option<u32>,
@@ -600,6 +604,9 @@ impl Config {
     }
 }
 
+/// The longest drain after SIGTERM: orchestrators kill a process that takes much longer to stop.
+const MAX_DRAIN_SECONDS: u64 = 300;
+
 fn connection_limits(limits: &LimitsFile) -> Result<ConnectionLimits, ConfigError> {
     let max_connections = limits.max_connections.unwrap_or(512);
     if max_connections == 0 {
@@ -613,10 +620,18 @@ fn connection_limits(limits: &LimitsFile) -> Result<ConnectionLimits, ConfigErro
         ));
     }
     let keep_alive = limits.keep_alive_seconds.unwrap_or(5);
+    let drain = limits.drain_seconds.unwrap_or(0);
+    if drain > MAX_DRAIN_SECONDS {
+        return Err(invalid(
+            "limits.drain_seconds",
+            format!("must be at most {MAX_DRAIN_SECONDS}"),
+        ));
+    }
     Ok(ConnectionLimits {
         max_connections,
         header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
         keep_alive: (keep_alive > 0).then(|| std::time::Duration::from_secs(keep_alive)),
+        drain: std::time::Duration::from_secs(drain),
     })
 }
 

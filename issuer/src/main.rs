@@ -115,7 +115,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Tests and scripts read this line to learn the port when listening on port 0.
         println!("tessera-issuer listening on http://{address}");
         tracing::info!(%address, "listening");
-        tessera_issuer::serve(listener, state, tessera_issuer::server::shutdown_signal()).await;
+        let stop = tessera_issuer::server::drain_then_stop(state.clone());
+        tessera_issuer::serve(listener, state, stop).await;
         sweeper.stop().await;
         key_reloader.stop().await;
         if let Some(mailer) = mailer {

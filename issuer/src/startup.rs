@@ -118,6 +118,7 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
         keyring: Arc::new(keyring),
         verified_keys: Arc::new(verified_keys),
         outbox: Arc::default(),
+        draining: Arc::default(),
     })
 }
 
