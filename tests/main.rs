@@ -5,5 +5,6 @@ mod cli;
 mod issuer;
 mod key_vectors;
 mod properties;
+mod store;
 mod util;
 mod vectors;

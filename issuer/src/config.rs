@@ -28,6 +28,12 @@ pub struct Config {
     pub signing_key_file: Option<PathBuf>,
     /// Public keys of retired signing keys, still trusted for verification and published.
     pub retired_public_keys: Vec<PublicKey>,
+    /// Where the key-encryption key that seals signing keys kept in the database comes from, if
+    /// it is given (see [`crate::keyring::sealing`]).
+    pub key_encryption_key: Option<KekSource>,
+    /// How often every process reads the signing keys again from where they live, so that a
+    /// rotation made by another process signs here too (`[signing] reload_seconds`).
+    pub key_reload_interval: std::time::Duration,
     /// Seconds after expiry during which a subscription's licence keeps working.
     pub grace_seconds: u32,
     /// Seconds after a licence is issued during which its Checkout Session id still fetches its key
@@ -87,6 +93,9 @@ pub struct ConnectionLimits {
     /// How long a connection is kept open after an answer for the next request; `None`: a connection
     /// serves one request only.
     pub keep_alive: Option<std::time::Duration>,
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, so that a load
+    /// balancer stops sending new ones before the listener closes. Zero: close at once.
+    pub drain: std::time::Duration,
 }
 
 /// How the issuer talks to Stripe.
@@ -144,9 +153,15 @@ impl StripeMode {
     }
 }
 
-/// A secret string that never appears in `Debug` output or logs.
+/// A secret string that never appears in `Debug` output or logs, wiped from memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl Secret {
     /// Wraps a secret value.
@@ -164,6 +179,15 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(…)")
     }
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Debug)]
+pub enum KekSource {
+    /// `TESSERA_KEY_ENCRYPTION_KEY`: the key itself, as 64 hex digits or base64.
+    Environment(Secret),
+    /// `[signing] key_encryption_key_file`: a file (mode 0600) holding the key as the variable does.
+    File(PathBuf),
 }
 
 /// What buying one Stripe price gets the customer.
@@ -265,6 +289,8 @@ struct AdminTokenFile {
 #[serde(deny_unknown_fields)]
 struct SigningFile {
     key_file: Option<PathBuf>,
+    key_encryption_key_file: Option<PathBuf>,
+    reload_seconds: Option<u64>,
     #[serde(default)]
     retired_public_keys: Vec<String>,
 }
@@ -294,6 +320,7 @@ struct LimitsFile {
     max_connections: Option<usize>,
     header_read_timeout_seconds: Option<u64>,
     keep_alive_seconds: Option<u64>,
+    drain_seconds: Option<u64>,
     requests_per_second_per_ip: Option<u32>,
     burst_per_ip: Option<u32>,
     credit_requests_per_second_per_license: Option<u32>,
@@ -347,6 +374,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory, relative to where the issuer starts.
 pub const DEFAULT_DATA_DIR: &str = "tessera-data";
 
+/// The environment variable that gives the key-encryption key.
+pub const KEK_VARIABLE: &str = "TESSERA_KEY_ENCRYPTION_KEY";
+
+/// How often signing keys are read again when `[signing] reload_seconds` is not set.
+pub const DEFAULT_KEY_RELOAD_SECONDS: u64 = 2;
+
 /// Environment variables the issuer reads, for tests and for a sealed environment.
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
@@ -358,6 +391,9 @@ pub struct Environment {
     pub smtp_password: Option<String>,
     /// `DATABASE_URL`: PostgreSQL; wins over `[database] url`.
     pub database_url: Option<String>,
+    /// `TESSERA_KEY_ENCRYPTION_KEY`: seals the signing keys kept in the database; wins over
+    /// `[signing] key_encryption_key_file`.
+    pub key_encryption_key: Option<Secret>,
 }
 
 impl Environment {
@@ -373,6 +409,7 @@ impl Environment {
             secret_key: non_empty("STRIPE_SECRET_KEY"),
             smtp_password: non_empty("SMTP_PASSWORD"),
             database_url: non_empty("DATABASE_URL"),
+            key_encryption_key: non_empty(KEK_VARIABLE).map(Secret),
         }
     }
 }
@@ -511,6 +548,22 @@ impl Config {
 
         let smtp = file.smtp.map(|smtp| smtp_config(smtp, env)).transpose()?;
         let database = database::database_config(file.database, env.database_url.as_deref())?;
+        // The variable wins, as STRIPE_WEBHOOK_SECRET does: a sealed environment can override a file.
+        let key_encryption_key = match (
+            &env.key_encryption_key,
+            file.signing.key_encryption_key_file,
+        ) {
+            (Some(key), _) => Some(KekSource::Environment(key.clone())),
+            (None, Some(path)) => Some(KekSource::File(path)),
+            (None, None) => None,
+        };
+        let key_reload_seconds = file
+            .signing
+            .reload_seconds
+            .unwrap_or(DEFAULT_KEY_RELOAD_SECONDS);
+        if key_reload_seconds == 0 {
+            return Err(invalid("signing.reload_seconds", "must be positive"));
+        }
         let mut admin_tokens: Vec<AdminToken> = Vec::new();
         for (i, token) in file.admin.tokens.into_iter().enumerate() {
             let parsed = AdminToken::from_hash(&token.name, &token.sha256)
@@ -535,6 +588,8 @@ impl Config {
             database,
             signing_key_file: file.signing.key_file,
             retired_public_keys,
+            key_encryption_key,
+            key_reload_interval: std::time::Duration::from_secs(key_reload_seconds),
             grace_seconds,
             checkout_session_key_seconds: i64::from(checkout_session_key_hours) * 3600,
             stripe: StripeConfig {
@@ -562,6 +617,9 @@ impl Config {
     }
 }
 
+/// The longest drain after SIGTERM: orchestrators kill a process that takes much longer to stop.
+const MAX_DRAIN_SECONDS: u64 = 300;
+
 fn connection_limits(limits: &LimitsFile) -> Result<ConnectionLimits, ConfigError> {
     let max_connections = limits.max_connections.unwrap_or(512);
     if max_connections == 0 {
@@ -575,10 +633,18 @@ fn connection_limits(limits: &LimitsFile) -> Result<ConnectionLimits, ConfigErro
         ));
     }
     let keep_alive = limits.keep_alive_seconds.unwrap_or(5);
+    let drain = limits.drain_seconds.unwrap_or(0);
+    if drain > MAX_DRAIN_SECONDS {
+        return Err(invalid(
+            "limits.drain_seconds",
+            format!("must be at most {MAX_DRAIN_SECONDS}"),
+        ));
+    }
     Ok(ConnectionLimits {
         max_connections,
         header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
         keep_alive: (keep_alive > 0).then(|| std::time::Duration::from_secs(keep_alive)),
+        drain: std::time::Duration::from_secs(drain),
     })
 }
 

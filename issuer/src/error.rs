@@ -73,6 +73,8 @@ pub enum ApiError {
     Internal(String),
     /// 503: a dependency (the database) is not available.
     Unavailable(String),
+    /// 503 `draining`: the process is stopping after SIGTERM; `/readyz` says so while it drains.
+    Draining,
     /// 503 `storage_unavailable` with `Retry-After`: storage failed in a way a later attempt can
     /// get past (disk full or read-only, I/O error); logged with its detail, answered bare.
     StorageUnavailable(String),
@@ -241,6 +243,11 @@ impl IntoResponse for ApiError {
                     "service unavailable",
                 )
             }
+            ApiError::Draining => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "draining",
+                "this process is stopping: send requests to another",
+            ),
             ApiError::NotConfigured { code, message } => {
                 (StatusCode::SERVICE_UNAVAILABLE, *code, message.as_str())
             }

@@ -1,4 +1,4 @@
-//! Liveness and readiness probes.
+//! Liveness and readiness probes. Readiness is per process: a load balancer asks each one.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -41,10 +41,15 @@ async fn healthz() -> Json<Probe> {
     tag = "health",
     responses(
         (status = 200, description = "Ready", body = Probe),
-        (status = 503, description = "`unavailable`: the database does not answer", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the database does not answer; `draining`: the \
+            process is stopping after SIGTERM (it still serves requests, but a load balancer should \
+            send new ones elsewhere)", body = ErrorBody),
     )
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<Probe>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::Draining);
+    }
     state
         .db(|store| store.ready())
         .await

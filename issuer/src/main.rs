@@ -100,6 +100,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mailer = tessera_issuer::email::start(&state)
             .map_err(|err| format!("cannot set up e-mail delivery ([smtp]): {err}"))?;
         let sweeper = tessera_issuer::credits::sweeper::start(&state);
+        let key_reloader = tessera_issuer::keyring::reloader::start(
+            std::sync::Arc::clone(&state.keyring),
+            std::sync::Arc::clone(&state.verified_keys),
+            state.config.key_reload_interval,
+        );
         let _housekeeping = tessera_issuer::rate_limit::RateLimits::start_housekeeping(
             std::sync::Arc::clone(&state.rate_limits),
         );
@@ -110,8 +115,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Tests and scripts read this line to learn the port when listening on port 0.
         println!("tessera-issuer listening on http://{address}");
         tracing::info!(%address, "listening");
-        tessera_issuer::serve(listener, state, tessera_issuer::server::shutdown_signal()).await;
+        let stop = tessera_issuer::server::drain_then_stop(state.clone());
+        tessera_issuer::serve(listener, state, stop).await;
         sweeper.stop().await;
+        key_reloader.stop().await;
         if let Some(mailer) = mailer {
             mailer.stop().await;
         }

@@ -50,15 +50,17 @@ async fn keys(State(state): State<AppState>) -> Json<KeysResponse> {
 
 /// Every public key apps should trust, the active one first.
 pub fn published(state: &AppState) -> Vec<PublishedKey> {
-    let active = state.keyring.active().id();
+    // One read of the keyring: the active key is the first trusted one, even if the keys are read
+    // again (after a rotation elsewhere) meanwhile.
     state
         .keyring
         .trusted()
         .iter()
-        .map(|key| PublishedKey {
+        .enumerate()
+        .map(|(i, key)| PublishedKey {
             key_id: key.id,
             public_key: key.to_string(),
-            active: key.id == active,
+            active: i == 0,
         })
         .collect()
 }

@@ -163,6 +163,24 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Resolves once the process may stop serving: after SIGTERM or Ctrl-C, `/readyz` answers 503 for
+/// the configured drain (`[limits] drain_seconds`) while requests are still served, so that a load
+/// balancer sends new ones elsewhere first; then requests in flight finish.
+pub async fn drain_then_stop(state: crate::state::AppState) {
+    shutdown_signal().await;
+    let drain = state.config.connections.drain;
+    if !drain.is_zero() {
+        state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            seconds = drain.as_secs(),
+            "draining: /readyz answers 503, requests are still served"
+        );
+        tokio::time::sleep(drain).await;
+    }
     tracing::info!("shutting down: finishing requests in flight");
 }
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::config::{AdminToken, Config, Secret};
-use crate::keyring::{KeyOrigin, Keyring, KeyringError, DEV_KEY_FILE};
-use crate::private_files::create_private_dir;
+use crate::keyring::{KeyOrigin, KeySource, Keyring, KeyringError};
+use crate::private_files::{create_private_dir, open_to_others};
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
@@ -82,38 +82,43 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
             path.display()
         );
     }
+    let store: Arc<dyn crate::store::Store> = Arc::new(
+        SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?,
+    );
+    // Processes on SQLite share the data directory, so the keys stay in files there; a store that
+    // processes on several machines share keeps them itself (`KeySource::database`).
     let (keyring, origin) = Keyring::load(
         config.signing_key_file.as_deref(),
         &config.data_dir,
         &config.retired_public_keys,
+        KeySource::Directory,
     )
     .map_err(StartError::Keys)?;
-    let dev_key_path = config.data_dir.join(DEV_KEY_FILE);
+    let dev_key_path = keyring.development_key_location();
     match origin {
         KeyOrigin::Configured => {}
         KeyOrigin::NewDevelopmentKey => tracing::warn!(
-            path = %dev_key_path.display(),
+            path = %dev_key_path,
             public_key = %keyring.active().public_key(),
             "DEVELOPMENT SIGNING KEY CREATED: licences signed with it are only for testing; \
              set [signing] key_file for production"
         ),
         KeyOrigin::ExistingDevelopmentKey => tracing::warn!(
-            path = %dev_key_path.display(),
+            path = %dev_key_path,
             public_key = %keyring.active().public_key(),
             "using the DEVELOPMENT signing key; set [signing] key_file for production"
         ),
     }
-    let store =
-        SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
     let verified_keys = VerifiedKeys::new(&keyring.trusted()).map_err(StartError::Verifier)?;
     let rate_limits = Arc::new(RateLimits::new(&config));
     Ok(AppState {
         rate_limits,
         config: Arc::new(config),
-        store: Arc::new(store),
+        store,
         keyring: Arc::new(keyring),
         verified_keys: Arc::new(verified_keys),
         outbox: Arc::default(),
+        draining: Arc::default(),
     })
 }
 
@@ -172,20 +177,11 @@ fn development_secret(
 /// Refuses a data directory that group or others may use: 0700 is applied only to a directory the
 /// issuer creates, and one made beforehand (by a package or `mkdir`) is often 0755.
 fn refuse_open_dir(path: &std::path::Path) -> Result<(), StartError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(StartError::DataDir)?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(StartError::DataDirNotPrivate {
-                path: path.to_owned(),
-                mode,
-            });
-        }
+    match open_to_others(path).map_err(StartError::DataDir)? {
+        Some(mode) => Err(StartError::DataDirNotPrivate {
+            path: path.to_owned(),
+            mode,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }

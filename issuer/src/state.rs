@@ -24,6 +24,9 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Notified after a webhook's effects commit, so that the e-mail sender looks for new mail.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Set when the process has been asked to stop: `/readyz` then answers 503 while requests are
+    /// still served (see [`crate::server::drain_then_stop`]).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for AppState {

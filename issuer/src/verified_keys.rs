@@ -81,14 +81,18 @@ impl VerifiedKeys {
         })
     }
 
-    /// Trusts `keys` from now on (after a key rotation). Remembered texts stay: every key that signed
-    /// them is still among the trusted.
+    /// Trusts `keys` from now on (after a key rotation, here or read from where keys live). The
+    /// remembered texts are forgotten: a key read again may have dropped a key that signed some of
+    /// them (a rotated key deleted), and keys change seldom enough that checking them again is cheap.
     pub fn trust(&self, keys: &[PublicKey]) -> Result<(), SetupError> {
         let verifier = Verifier::new(keys)?;
-        *self
+        let mut current = self
             .verifier
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = verifier;
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Cleared while the old verifier cannot be used, so that no check by it is remembered after.
+        self.seen().clear();
+        *current = verifier;
         Ok(())
     }
 
@@ -105,17 +109,25 @@ impl VerifiedKeys {
         let remembered = self.seen().get(key.as_slice()).copied();
         let claims = match remembered {
             Some(claims) => claims,
-            None => match self.verify_signature(&key, now) {
-                Ok(claims) => {
-                    let mut seen = self.seen();
-                    if seen.len() >= CAPACITY {
-                        seen.clear();
+            None => {
+                // Held until the claims are remembered, so that `trust` cannot forget the
+                // remembered keys between this check and that.
+                let verifier = self
+                    .verifier
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                match verify_signature(&verifier, &key, now) {
+                    Ok(claims) => {
+                        let mut seen = self.seen();
+                        if seen.len() >= CAPACITY {
+                            seen.clear();
+                        }
+                        seen.insert(key.into_boxed_slice(), claims);
+                        claims
                     }
-                    seen.insert(key.into_boxed_slice(), claims);
-                    claims
+                    Err(err) => return Checked::Untrusted(err),
                 }
-                Err(err) => return Checked::Untrusted(err),
-            },
+            }
         };
         let standing = match tessera_verifier::check_dates(&claims, now, true) {
             Err(err) => Standing::Refused(err),
@@ -130,32 +142,32 @@ impl VerifiedKeys {
         })
     }
 
-    /// The claims of a key (in binary form) whose signature verifies, whatever its dates (without
-    /// the licensee name, which nothing here needs).
-    fn verify_signature(&self, key: &[u8], now: UnixTime) -> Result<Claims<'static>, VerifyError> {
-        let verifier = self
-            .verifier
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut buf = LicenseBuffer::new();
-        match verifier.verify_bytes(key, now, &mut buf) {
-            Ok(license) => Ok(without_licensee(license.claims())),
-            // Reported only after the signature checked out, so the claims can be trusted; the
-            // verifier does not hand them back for a refused key, so decode the same bytes again.
-            Err(VerifyError::Expired { .. } | VerifyError::NotYetValid { .. }) => {
-                let mut buf = LicenseBuffer::new();
-                let signed = buf.decode_bytes(key).map_err(VerifyError::from)?;
-                Ok(without_licensee(&signed.claims))
-            }
-            Err(err) => Err(err),
-        }
-    }
-
     fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Claims<'static>>> {
         // The table holds plain values; one left half-updated by a panic is still a valid table.
         self.seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The claims of a key (in binary form) whose signature `verifier` verifies, whatever its dates
+/// (without the licensee name, which nothing here needs).
+fn verify_signature(
+    verifier: &Verifier<'static>,
+    key: &[u8],
+    now: UnixTime,
+) -> Result<Claims<'static>, VerifyError> {
+    let mut buf = LicenseBuffer::new();
+    match verifier.verify_bytes(key, now, &mut buf) {
+        Ok(license) => Ok(without_licensee(license.claims())),
+        // Reported only after the signature checked out, so the claims can be trusted; the
+        // verifier does not hand them back for a refused key, so decode the same bytes again.
+        Err(VerifyError::Expired { .. } | VerifyError::NotYetValid { .. }) => {
+            let mut buf = LicenseBuffer::new();
+            let signed = buf.decode_bytes(key).map_err(VerifyError::from)?;
+            Ok(without_licensee(&signed.claims))
+        }
+        Err(err) => Err(err),
     }
 }
 
@@ -222,6 +234,15 @@ mod tests {
         assert_eq!(standing(&keys, &text, 2_050), "grace");
         assert_eq!(standing(&keys, &text, 2_100), "expired");
         assert_eq!(keys.seen().len(), 1);
+    }
+
+    #[test]
+    fn keys_no_longer_trusted_are_refused_though_remembered() {
+        let (keys, text) = key(2_000);
+        assert_eq!(standing(&keys, &text, 1_500), "valid");
+        let other = SigningKey::from_seed(2, &[4; 32]);
+        keys.trust(&[other.public_key()]).unwrap();
+        assert_eq!(standing(&keys, &text, 1_500), "untrusted");
     }
 
     #[test]

@@ -107,9 +107,15 @@ impl SigningKey {
         signed
     }
 
+    /// The 32-byte Ed25519 seed ([`SigningKey::from_seed`] makes the key again from it), for
+    /// storing the key elsewhere than in a key file; wiped from memory when dropped.
+    pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.inner.to_bytes())
+    }
+
     /// The signing-key file's contents; wiped from memory when dropped.
     pub fn to_file_text(&self) -> Zeroizing<String> {
-        let seed = Zeroizing::new(self.inner.to_bytes());
+        let seed = self.to_seed();
         let encoded = Zeroizing::new(Base64UrlUnpadded::encode_string(&*seed));
         let mut text = Zeroizing::new(String::with_capacity(160));
         text.push_str(

@@ -159,3 +159,32 @@ fn a_kept_alive_connection_is_closed_after_keep_alive_seconds_without_a_request(
     let answers = read_until_closed(stream, "a kept-alive connection after its answers");
     assert_eq!(answers.matches("HTTP/1.1 200").count(), 2, "{answers}");
 }
+
+/// For a load balancer: after SIGTERM the process fails its readiness probe for `drain_seconds`
+/// while it still answers every request, then stops by itself.
+#[test]
+fn after_sigterm_readiness_fails_while_requests_are_still_served_then_the_process_exits() {
+    let workspace = Workspace::new("[limits]\ndrain_seconds = 4\n");
+    let issuer = workspace.start();
+    assert_eq!(get_json(&issuer.url("/readyz")).0, 200);
+    issuer.terminate();
+    let mut draining = None;
+    for _ in 0..60 {
+        let answer = get_json(&issuer.url("/readyz"));
+        if answer.0 == 503 {
+            draining = Some(answer.1);
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let draining = draining.expect("readiness fails soon after SIGTERM");
+    assert_eq!(draining["error"], "draining", "{draining}");
+    // Still served meanwhile: liveness, and real work.
+    assert_eq!(get_json(&issuer.url("/healthz")).0, 200);
+    let (status, keys) = get_json(&issuer.url("/v1/keys"));
+    assert_eq!(status, 200, "{keys}");
+    assert!(
+        issuer.exited_within(Duration::from_secs(30)),
+        "the issuer exits by itself after draining"
+    );
+}

@@ -188,10 +188,21 @@ impl Issuer {
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
-    pub fn stop(mut self) -> bool {
+    pub fn stop(self) -> bool {
+        self.terminate();
+        self.exited_within(Duration::from_secs(5))
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..100 {
+    }
+
+    /// Whether the process exits successfully within `deadline`.
+    pub fn exited_within(mut self, deadline: Duration) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.success();
             }

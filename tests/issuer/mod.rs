@@ -8,6 +8,7 @@ mod credit_faults;
 mod credits;
 mod email;
 pub mod harness;
+mod key_rotation;
 mod limits;
 mod openapi;
 mod page;

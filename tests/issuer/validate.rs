@@ -333,6 +333,61 @@ fn example_config() -> (PathBuf, String) {
 }
 
 #[test]
+fn the_example_signing_settings_parse_and_the_kek_variable_wins_over_the_file() {
+    use tessera_issuer::config::{Config, Environment, KekSource, Secret};
+
+    let (_, text) = example_config();
+    let config = Config::from_toml_str(&text, &Environment::default()).unwrap();
+    assert_eq!(
+        config.key_reload_interval,
+        std::time::Duration::from_secs(2)
+    );
+    assert!(config.key_encryption_key.is_none(), "commented out");
+
+    let set = text
+        .replacen("# reload_seconds = 2", "reload_seconds = 5", 1)
+        .replacen(
+            "# key_encryption_key_file = ",
+            "key_encryption_key_file = ",
+            1,
+        );
+    let config = Config::from_toml_str(&set, &Environment::default()).unwrap();
+    assert_eq!(
+        config.key_reload_interval,
+        std::time::Duration::from_secs(5)
+    );
+    assert!(
+        matches!(&config.key_encryption_key, Some(KekSource::File(path))
+            if path.as_os_str() == "/etc/tessera/key-encryption-key"),
+        "{:?}",
+        config.key_encryption_key
+    );
+    let kek = "ab".repeat(32);
+    let env = Environment {
+        key_encryption_key: Some(Secret::new(kek.clone())),
+        ..Environment::default()
+    };
+    let config = Config::from_toml_str(&set, &env).unwrap();
+    assert!(
+        matches!(&config.key_encryption_key, Some(KekSource::Environment(from_env))
+            if from_env.expose() == kek),
+        "{:?}",
+        config.key_encryption_key
+    );
+    assert!(
+        !format!("{config:?}").contains(&kek),
+        "the KEK is not in Debug"
+    );
+
+    let never = text.replacen("# reload_seconds = 2", "reload_seconds = 0", 1);
+    let err = Config::from_toml_str(&never, &Environment::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config `signing.reload_seconds`: must be positive"
+    );
+}
+
+#[test]
 fn example_config_parses_and_shows_every_setting() {
     use tessera_issuer::config::{Config, Environment, Sale, StripeMode};
 

@@ -51,6 +51,7 @@ on_every_backend!(
     concurrent_reservations_never_overspend_and_keys_replay_across_callers,
     expiry_and_settlement_racing_close_each_reservation_once,
     an_audited_change_commits_with_its_entry_or_not_at_all,
+    the_first_signing_key_of_an_id_is_kept_and_read_back_lowest_id_first,
 );
 
 fn grant(store: &dyn Store, top_up: i64) {
@@ -304,4 +305,24 @@ fn licensed() -> LicenseRecord {
         created_at: 1,
         updated_at: 1,
     }
+}
+
+fn the_first_signing_key_of_an_id_is_kept_and_read_back_lowest_id_first(store: &dyn Store) {
+    let stored = |id: u32, sealed: u8| crate::store::StoredSigningKey {
+        key_id: id,
+        public_key: tessera_keys::SigningKey::generate(id).public_key(),
+        sealed_secret: vec![sealed; 73],
+        created_at: 1_800_000_000,
+    };
+    assert!(store.signing_keys().unwrap().is_empty());
+    let (two, one) = (stored(2, 7), stored(1, 8));
+    assert!(store.add_signing_key(&two).unwrap());
+    assert!(store.add_signing_key(&one).unwrap());
+    assert!(
+        !store.add_signing_key(&stored(2, 9)).unwrap(),
+        "id 2 is taken"
+    );
+    let highest = stored(u32::MAX, 0);
+    assert!(store.add_signing_key(&highest).unwrap());
+    assert_eq!(store.signing_keys().unwrap(), [one, two, highest]);
 }

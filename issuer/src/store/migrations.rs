@@ -233,4 +233,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE subscriptions ADD COLUMN checkout_session_id TEXT;
     ALTER TABLE subscriptions ADD COLUMN email TEXT;
     "#,
+    // 8: signing keys kept in the database (when processes share no directory): the public key in
+    //    clear, the secret sealed with the key-encryption key, which the database never sees.
+    r#"
+    CREATE TABLE signing_keys (
+        key_id        INTEGER PRIMARY KEY CHECK (key_id BETWEEN 0 AND 4294967295),
+        public_key    TEXT NOT NULL,                   -- tspk1_…, carrying the same key id
+        sealed_secret BLOB NOT NULL,
+        created_at    INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];

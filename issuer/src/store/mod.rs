@@ -19,12 +19,14 @@ mod migrations;
 mod operations;
 mod pending;
 pub mod postgres;
+mod signing_keys;
 pub mod sqlite;
 
 pub use admin::*;
 pub use credits::*;
 pub use operations::queued;
 pub use pending::{Panicked, Pending, RanJob, WriteJob};
+pub use signing_keys::StoredSigningKey;
 
 use std::sync::Arc;
 
@@ -692,6 +694,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every credit account's cached numbers beside the same numbers recomputed from the ledger and
     /// the open reservations, read in one transaction (see [`LedgerMismatch::differs`]).
     fn credit_totals(&self) -> Result<Vec<LedgerMismatch>, StoreError>;
+
+    /// Every signing key kept in the database, lowest key id first.
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+
+    /// Keeps `key` unless a key with its id is kept already; returns whether it was new. Two
+    /// processes that make a key with the same id at once (the first key, or two rotations) learn
+    /// which one the database kept.
+    fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError>;
 }
 
 /// An e-mail for the outbox, made where the key it carries is issued.

@@ -29,7 +29,7 @@ pub use tx::PgTx;
 use super::{
     ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IssuedKey,
     LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail,
-    PaymentReversal, Reservation, Revocations, Store, StoreError, StoreErrorKind,
+    PaymentReversal, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
     SubscriptionRecord, Timestamp, Tx, WriteJob,
 };
 
@@ -422,6 +422,40 @@ impl Store for PgStore {
     fn credit_totals(&self) -> Result<Vec<LedgerMismatch>, StoreError> {
         #[allow(clippy::redundant_closure)] // the function alone is not general over the lifetimes
         self.snapshot(|tx| credits::totals(tx))
+    }
+
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.client()?
+            .session()
+            .query(
+                "SELECT key_id, public_key, sealed_secret, created_at FROM signing_keys
+                 ORDER BY key_id",
+                &[],
+            )?
+            .iter()
+            .map(|row| {
+                StoredSigningKey::from_row(
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                )
+            })
+            .collect()
+    }
+
+    fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
+        let added = self.client()?.session().execute(
+            "INSERT INTO signing_keys (key_id, public_key, sealed_secret, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING",
+            &[
+                &i64::from(key.key_id),
+                &key.public_key.to_string(),
+                &key.sealed_secret,
+                &key.created_at,
+            ],
+        )?;
+        Ok(added == 1)
     }
 }
 

@@ -17,7 +17,7 @@ use super::{
     IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord,
     LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail, PaymentReversal,
     PaymentSubscription, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredAnswer,
-    SubscriptionRecord, Timestamp, TopUpGrant, Tx, WriteJob,
+    StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant, Tx, WriteJob,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -1024,6 +1024,40 @@ impl Store for SqliteStore {
         let totals = credits::totals(&tx)?;
         tx.commit()?;
         Ok(totals)
+    }
+
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT key_id, public_key, sealed_secret, created_at FROM signing_keys ORDER BY key_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (key_id, public_key, sealed_secret, created_at) = row?;
+            StoredSigningKey::from_row(key_id, &public_key, sealed_secret, created_at)
+        })
+        .collect()
+    }
+
+    fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
+        let added = self.write_conn().1.execute(
+            "INSERT INTO signing_keys (key_id, public_key, sealed_secret, created_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO NOTHING",
+            params![
+                i64::from(key.key_id),
+                key.public_key.to_string(),
+                key.sealed_secret,
+                key.created_at
+            ],
+        )?;
+        Ok(added == 1)
     }
 }
 

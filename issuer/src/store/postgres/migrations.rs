@@ -13,14 +13,14 @@ const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6131;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append one.
 ///
-/// Version 1 is the schema SQLite's seven migrations (`store/migrations.rs`) produce, with the
+/// Version 1 is the schema SQLite's eight migrations (`store/migrations.rs`) produce, with the
 /// same tables, columns, constraints and indexes, so that a SQLite database copies across as it is:
 /// `BIGINT` for SQLite's `INTEGER`, identity columns for its row ids (`BY DEFAULT`, so copied rows
 /// keep their ids; a copy then moves each identity past the largest id), licence ids as the same
 /// 16 hex digits, `lower(email)` for the `COLLATE NOCASE` index, and every text column in the "C"
 /// collation: compared and ordered byte by byte, as SQLite does, whatever the database's locale.
 pub(super) const MIGRATIONS: &[&str] = &[
-    // 1: everything SQLite's migrations 1 to 7 made.
+    // 1: everything SQLite's migrations 1 to 8 made.
     r#"
     CREATE TABLE licenses (
         id                  TEXT COLLATE "C" PRIMARY KEY,       -- 16 hex digits, as signed into the keys
@@ -221,6 +221,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         details    TEXT COLLATE "C" NOT NULL                    -- JSON object
     );
     CREATE INDEX audit_log_by_license ON audit_log (license_id, id);
+
+    -- Signing keys kept in the database (when processes share no directory): the public key in
+    -- clear, the secret sealed with the key-encryption key, which the database never sees.
+    CREATE TABLE signing_keys (
+        key_id        BIGINT PRIMARY KEY CHECK (key_id BETWEEN 0 AND 4294967295),
+        public_key    TEXT COLLATE "C" NOT NULL,                -- tspk1_…, carrying the same key id
+        sealed_secret BYTEA NOT NULL,
+        created_at    BIGINT NOT NULL
+    );
     "#,
 ];
 

@@ -400,9 +400,7 @@ pub(super) fn totals(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreErro
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{
-        Idempotent, LedgerKind, ReserveOutcome, ReserveRequest, SettleOutcome, Settlement, Store,
-    };
+    use crate::store::{Idempotent, LedgerKind, ReserveOutcome, ReserveRequest, Store};
 
     const ID: LicenseId = LicenseId([0, 0, 0, 0, 0, 0, 0, 7]);
 
@@ -417,11 +415,6 @@ mod tests {
             kind,
             ..NewLedgerEntry::adjustment(&ID, period, top_up, "test", "test", 1)
         }
-    }
-
-    fn balances(store: &SqliteStore) -> CreditBalances {
-        let (account, _) = store.credits(&ID).unwrap();
-        account.balances
     }
 
     fn render(outcome: &ReserveOutcome) -> StoredAnswer {
@@ -458,25 +451,6 @@ mod tests {
     }
 
     #[test]
-    fn a_balance_never_goes_below_zero_and_the_transaction_rolls_back() {
-        let (_dir, store) = store();
-        store
-            .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 5, 0)))
-            .unwrap();
-        let result = store.immediate(|conn| {
-            append(conn, &entry(LedgerKind::Adjustment, 0, 3))?;
-            append(conn, &entry(LedgerKind::Adjustment, -6, 0))
-        });
-        assert!(result.is_err());
-        let after = balances(&store);
-        assert_eq!((after.period, after.top_up), (5, 0));
-        assert_eq!(
-            (&store as &dyn Store).verify_credit_ledger().unwrap(),
-            vec![]
-        );
-    }
-
-    #[test]
     fn the_check_reports_cached_balances_that_differ_from_the_ledger() {
         let (_dir, store) = store();
         store
@@ -496,67 +470,5 @@ mod tests {
         assert_eq!(mismatches[0].cached[1], 31);
         assert_eq!(mismatches[0].ledger[1], 30);
         assert_eq!(mismatches[0].open_reservations, [0, 20]);
-    }
-
-    #[test]
-    fn period_credits_released_after_a_renewal_expire() {
-        let (_dir, store) = store();
-        store
-            .immediate(|conn| {
-                set_period(conn, &ID, Some(0), 100, 1)?;
-                append(conn, &entry(LedgerKind::Grant, 10, 0))
-            })
-            .unwrap();
-        let id = reserve_id(&store, "a", 8);
-        // The renewal: the 2 unreserved credits expire, 10 new ones arrive.
-        store
-            .immediate(|conn| {
-                append(conn, &entry(LedgerKind::Expiry, -2, 0))?;
-                append(conn, &entry(LedgerKind::Grant, 10, 0))?;
-                set_period(conn, &ID, Some(100), 200, 2)
-            })
-            .unwrap();
-        let outcome = (&store as &dyn Store)
-            .settle_reservation(ID, id, Settlement::Commit { used: 3 }, 20)
-            .wait()
-            .unwrap();
-        let Ok(SettleOutcome::Settled(reservation, balances)) = outcome else {
-            panic!("{outcome:?}");
-        };
-        assert_eq!(reservation.used, Some(3));
-        assert_eq!((balances.period, balances.period_reserved), (10, 0));
-        assert_eq!(
-            (&store as &dyn Store).verify_credit_ledger().unwrap(),
-            vec![]
-        );
-    }
-
-    #[test]
-    fn an_open_reservation_past_its_ttl_expires_before_it_is_settled() {
-        let (_dir, store) = store();
-        store
-            .immediate(|conn| append(conn, &entry(LedgerKind::Grant, 0, 10)))
-            .unwrap();
-        let id = reserve_id(&store, "a", 4);
-        let outcome = (&store as &dyn Store)
-            .settle_reservation(ID, id, Settlement::Commit { used: 1 }, 70)
-            .wait()
-            .unwrap();
-        assert!(
-            matches!(&outcome, Ok(SettleOutcome::Conflict(r)) if r.status == ReservationStatus::Expired),
-            "{outcome:?}"
-        );
-        assert_eq!(
-            (&store as &dyn Store)
-                .expire_reservations(1_000, 10)
-                .wait()
-                .unwrap(),
-            0
-        );
-        assert_eq!(balances(&store).top_up, 10);
-        assert_eq!(
-            (&store as &dyn Store).verify_credit_ledger().unwrap(),
-            vec![]
-        );
     }
 }
