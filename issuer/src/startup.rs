@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::config::{AdminToken, Config, Secret};
+use crate::config::{AdminToken, Config, KekSource, Secret};
 use crate::keyring::{KeyOrigin, KeySource, Keyring, KeyringError};
 use crate::private_files::{create_private_dir, open_to_others};
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::verified_keys::VerifiedKeys;
 
 /// The database file's name inside the data directory.
@@ -82,16 +83,41 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
             path.display()
         );
     }
-    let store: Arc<dyn crate::store::Store> = Arc::new(
-        SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?,
-    );
-    // Processes on SQLite share the data directory, so the keys stay in files there; a store that
-    // processes on several machines share keeps them itself (`KeySource::database`).
+    let store = open_store(&config)?;
+    // Processes on SQLite share the data directory, so the keys stay in files there; processes on
+    // PostgreSQL may share nothing but the database, so it keeps the keys, sealed with the
+    // key-encryption key.
+    let source = match &config.database {
+        None => KeySource::Directory,
+        Some(_) => {
+            if config.development && config.key_encryption_key.is_none() {
+                let path = config.data_dir.join(DEV_KEY_ENCRYPTION_KEY_FILE);
+                let key = development_secret(&path, || {
+                    let random: [u8; 32] = rand::random();
+                    random.iter().map(|byte| format!("{byte:02x}")).collect()
+                })
+                .map_err(StartError::DataDir)?;
+                config.key_encryption_key = Some(KekSource::Environment(Secret::new(key)));
+                tracing::warn!(
+                    path = %path.display(),
+                    "using a DEVELOPMENT key-encryption key for the signing keys in the database; \
+                     set TESSERA_KEY_ENCRYPTION_KEY (the same on every process) for production"
+                );
+            }
+            // Taken out of the configuration, so that the key does not stay in memory for the life
+            // of the process.
+            KeySource::database(
+                Arc::clone(&store),
+                config.key_encryption_key.take().as_ref(),
+            )
+            .map_err(StartError::Keys)?
+        }
+    };
     let (keyring, origin) = Keyring::load(
         config.signing_key_file.as_deref(),
         &config.data_dir,
         &config.retired_public_keys,
-        KeySource::Directory,
+        source,
     )
     .map_err(StartError::Keys)?;
     let dev_key_path = keyring.development_key_location();
@@ -122,18 +148,42 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
     })
 }
 
+/// Opens the configured database: PostgreSQL if `[database] url` (or `DATABASE_URL`) names one,
+/// else SQLite in the data directory. Blocks: never call it on the async executor.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match &config.database {
+        Some(database) => {
+            tracing::info!(url = %database.url, pool_size = database.pool_size, "database: PostgreSQL");
+            Arc::new(
+                PgStore::open(database.url.expose(), database.pool_size)
+                    .map_err(StartError::Store)?,
+            )
+        }
+        None => {
+            let path = config.data_dir.join(DATABASE_FILE);
+            tracing::info!(path = %path.display(), "database: SQLite");
+            Arc::new(SqliteStore::open(&path).map_err(StartError::Store)?)
+        }
+    })
+}
+
 /// Runs the credit ledger check on the configured database.
 pub fn check_credits(config: &Config) -> Result<crate::credits::check::CheckReport, StartError> {
-    let path = config.data_dir.join(DATABASE_FILE);
-    if !path.exists() {
-        return Err(StartError::Store(StoreError::internal(format!(
-            "no database at {} (is `data_dir` right?)",
-            path.display()
-        ))));
+    if config.database.is_none() {
+        let path = config.data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Err(StartError::Store(StoreError::internal(format!(
+                "no database at {} (is `data_dir` right?)",
+                path.display()
+            ))));
+        }
     }
-    let store = SqliteStore::open(&path).map_err(StartError::Store)?;
-    crate::credits::check::check(&store).map_err(StartError::Store)
+    let store = open_store(config)?;
+    crate::credits::check::check(&*store).map_err(StartError::Store)
 }
+
+/// The file holding the development key-encryption key (PostgreSQL only), in the data directory.
+pub const DEV_KEY_ENCRYPTION_KEY_FILE: &str = "dev-key-encryption-key";
 
 /// The file holding the development admin token, in the data directory.
 pub const DEV_ADMIN_TOKEN_FILE: &str = "dev-admin-token";
