@@ -172,6 +172,8 @@ async fn adjust(
         if tx.license(&id)?.is_none() {
             return Err(ApiError::NotFound(super::NO_LICENSE));
         }
+        // The balance is read and adjusted with no credit operation in between.
+        tx.lock_credits(&id)?;
         let balances = tx
             .credit_account(&id)?
             .map(|account| account.balances)

@@ -153,6 +153,8 @@ pub(super) fn take_back_top_ups(
     object_id: &str,
 ) -> Result<(), ApplyError> {
     for grant in tx.top_ups_by_payment(payment_intent_id)? {
+        // What is left is read and taken back with no credit operation in between.
+        tx.lock_credits(&grant.license_id)?;
         let left = tx
             .credit_account(&grant.license_id)?
             .map_or(0, |account| account.balances.top_up);

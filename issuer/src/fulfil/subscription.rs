@@ -171,6 +171,8 @@ pub(super) fn reset_period_credits(
         }) => (*credits_per_period).min(MAX_AMOUNT),
         _ => 0,
     };
+    // The unused period credits are read and expired with no credit operation in between.
+    tx.lock_credits(&license.id)?;
     let account = tx.credit_account(&license.id)?;
     if account
         .as_ref()

@@ -239,8 +239,10 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     // Held until the transaction ends: a second process waits here, then sees the versions the
     // first one recorded.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    // The table exists after the first start; PostgreSQL's notice saying so is not worth a log line.
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS schema_migrations (
              version    BIGINT PRIMARY KEY,
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
          )",
