@@ -234,7 +234,7 @@ fn keygen_writes_a_private_key_file_and_prints_only_the_public_key() {
         out.contains("const ISSUER: PublicKey = PublicKey::new(\n    7,\n"),
         "{out}"
     );
-    assert_eq!(out.matches("0x").count(), 32, "{out}");
+    assert_eq!(out.matches(" 0x").count(), 32, "{out}");
 
     // pubkey gives the same key, in the same shape minus the "wrote" line.
     let pubkey = sandbox.ok(["pubkey", "issuer.key"]);

@@ -84,6 +84,12 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
         );
     }
     let store = open_store(&config)?;
+    match &config.database {
+        Some(database) => {
+            tracing::info!(url = %database.url, pool_size = database.pool_size, "database: PostgreSQL")
+        }
+        None => tracing::info!("database: SQLite in the data directory"),
+    }
     // Processes on SQLite share the data directory, so the keys stay in files there; processes on
     // PostgreSQL may share nothing but the database, so it keeps the keys, sealed with the
     // key-encryption key.
@@ -152,18 +158,12 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
 /// else SQLite in the data directory. Blocks: never call it on the async executor.
 pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(match &config.database {
-        Some(database) => {
-            tracing::info!(url = %database.url, pool_size = database.pool_size, "database: PostgreSQL");
-            Arc::new(
-                PgStore::open(database.url.expose(), database.pool_size)
-                    .map_err(StartError::Store)?,
-            )
-        }
-        None => {
-            let path = config.data_dir.join(DATABASE_FILE);
-            tracing::info!(path = %path.display(), "database: SQLite");
-            Arc::new(SqliteStore::open(&path).map_err(StartError::Store)?)
-        }
+        Some(database) => Arc::new(
+            PgStore::open(database.url.expose(), database.pool_size).map_err(StartError::Store)?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(StartError::Store)?,
+        ),
     })
 }
 
