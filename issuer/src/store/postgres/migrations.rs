@@ -239,8 +239,10 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     // Held until the transaction ends: a second process waits here, then sees the versions the
     // first one recorded.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    // Without the NOTICE that the table exists, which the client would log at every start.
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS schema_migrations (
              version    BIGINT PRIMARY KEY,
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
          )",
