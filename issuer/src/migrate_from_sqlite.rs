@@ -61,6 +61,8 @@ pub enum MigrateError {
     Kek(KekError),
     /// The signing key files could not be read, or the copied keys do not make a keyring.
     Keys(KeyringError),
+    /// The target could not be connected to: the server and why, with its causes.
+    Unreachable(String),
     /// The target could not be opened (connected to, migrated).
     Open(StoreError),
     /// The copy was refused or failed: the target is left as it was.
@@ -94,6 +96,7 @@ impl std::fmt::Display for MigrateError {
             ),
             MigrateError::Kek(err) => err.fmt(f),
             MigrateError::Keys(err) => err.fmt(f),
+            MigrateError::Unreachable(why) => f.write_str(why),
             MigrateError::Open(err) => write!(f, "cannot open the target database: {err}"),
             MigrateError::Copy(err) => write!(f, "nothing copied: {err}"),
             MigrateError::Check(err) => write!(f, "copied, but the credit check failed: {err}"),
@@ -109,7 +112,7 @@ impl std::error::Error for MigrateError {
             MigrateError::Keys(err) => Some(err),
             MigrateError::Open(err) | MigrateError::Check(err) => Some(err),
             MigrateError::Copy(err) => Some(err),
-            MigrateError::BadTarget(_) => None,
+            MigrateError::BadTarget(_) | MigrateError::Unreachable(_) => None,
         }
     }
 }
@@ -209,6 +212,7 @@ pub fn migrate(mut config: Config, migration: Migration) -> Result<Summary, Migr
         .map(|key| kek.seal_for_store(key, created_at))
         .collect();
 
+    reach(&to)?;
     let store = Arc::new(PgStore::open(to.expose(), POOL_SIZE).map_err(MigrateError::Open)?);
     let copy = store
         .copy_from_sqlite(&from, &sealed)
@@ -223,6 +227,23 @@ pub fn migrate(mut config: Config, migration: Migration) -> Result<Summary, Migr
         keys,
         check,
     })
+}
+
+/// Connects to `url` once, so that a server that cannot be reached or a database that does not
+/// exist is told at once, with its cause, rather than after the pool has tried for seconds.
+fn reach(url: &DatabaseUrl) -> Result<(), MigrateError> {
+    let client = ::postgres::Client::connect(url.expose(), ::postgres::NoTls).map_err(|err| {
+        let mut why = format!("cannot connect to {url}: {err}");
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            why.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        MigrateError::Unreachable(why.split_whitespace().collect::<Vec<_>>().join(" "))
+    })?;
+    // Closing waits for the server's goodbye; its failure changes nothing here.
+    let _ = client.close();
+    Ok(())
 }
 
 /// The active key id and the trusted key ids of an issuer on `store`, as it loads them at start

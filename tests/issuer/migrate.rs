@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tessera_issuer::store::sqlite::SqliteStore;
 use tessera_issuer::testing::TestDatabase;
 use tessera_keys::PublicKey;
 
@@ -288,6 +289,23 @@ fn a_bad_target_or_a_missing_source_is_refused_with_one_line() {
     assert_eq!(code, 2, "{message}");
     assert!(
         message.starts_with("error: nothing copied: no SQLite database at "),
+        "{message}"
+    );
+
+    // With one, a server that cannot be reached is said at once, with its cause.
+    let data = workspace.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    drop(SqliteStore::open(&data.join("tessera.sqlite3")).unwrap());
+    let (code, message) = refusal(&migrate(
+        &workspace,
+        &["--to", "postgres://tessera:s3cret@127.0.0.1:1/tessera"],
+    ));
+    assert_eq!(code, 1, "{message}");
+    assert!(
+        message.starts_with(
+            "error: cannot connect to postgres://tessera:***@127.0.0.1:1/tessera: error \
+             connecting to server: "
+        ),
         "{message}"
     );
 }
