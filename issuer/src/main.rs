@@ -48,12 +48,15 @@ enum Command {
     /// Recompute every credit account from its ledger and report any difference from the cached
     /// balances; exits 0 if all agree, 1 if any differs. Safe beside a running issuer.
     CheckCredits,
-    /// Copy this issuer's SQLite database into an empty PostgreSQL database, ids and all, with the
-    /// signing keys kept as files in the data directory, sealed into the database with the
-    /// key-encryption key (TESSERA_KEY_ENCRYPTION_KEY or [signing] key_encryption_key_file; in
-    /// development, the one in the data directory, made if missing); then check the credit ledger
-    /// there. A configured [signing] key_file stays a file. Stop the issuer first: what it writes
-    /// after the copy starts is not copied. The SQLite file is only read.
+    /// Copy this issuer's SQLite database and signing keys into an empty PostgreSQL database, then
+    /// check the credit ledger there.
+    ///
+    /// Every row is copied, ids and all, in one transaction. The signing keys kept as files in the
+    /// data directory are sealed into the database with the key-encryption key
+    /// (TESSERA_KEY_ENCRYPTION_KEY or [signing] key_encryption_key_file; in development, the one in
+    /// the data directory, made if missing); a configured [signing] key_file stays a file. Stop
+    /// the issuer first: what it writes after the copy starts is not copied. The SQLite file is
+    /// only read.
     ///
     /// Exit codes: 0 copied and consistent; 1 failed (nothing copied); 2 bad --to or --from;
     /// 3 the target holds data (nothing copied); 4 the SQLite database needs this issuer started on
