@@ -48,13 +48,35 @@ enum Command {
     /// Recompute every credit account from its ledger and report any difference from the cached
     /// balances; exits 0 if all agree, 1 if any differs. Safe beside a running issuer.
     CheckCredits,
+    /// Copy this issuer's SQLite database and signing keys into an empty PostgreSQL database, then
+    /// check the credit ledger there.
+    ///
+    /// Every row is copied, ids and all, in one transaction. The signing keys kept as files in the
+    /// data directory are sealed into the database with the key-encryption key
+    /// (TESSERA_KEY_ENCRYPTION_KEY or [signing] key_encryption_key_file; in development, the one in
+    /// the data directory, made if missing); a configured [signing] key_file stays a file. Stop
+    /// the issuer first: what it writes after the copy starts is not copied. The SQLite file is
+    /// only read.
+    ///
+    /// Exit codes: 0 copied and consistent; 1 failed (nothing copied); 2 bad --to or --from;
+    /// 3 the target holds data (nothing copied); 4 the SQLite database needs this issuer started on
+    /// it once first (nothing copied); 5 copied, but the credit check found differences.
+    MigrateFromSqlite {
+        /// The PostgreSQL database to copy into (postgres://user@host/database); it must hold no
+        /// rows. Its schema is made if missing.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The SQLite database to copy [default: tessera.sqlite3 in the configured data_dir].
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
@@ -80,16 +102,34 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut config = Config::load(args.config.as_deref(), &Environment::from_process())?;
-    if let Some(Command::CheckCredits) = args.command {
-        let report = tessera_issuer::startup::check_credits(&config)?;
-        print!("{}", report.text());
-        return if report.is_consistent() {
-            Ok(())
-        } else {
-            Err("the credit ledger check found differences".into())
-        };
+    match args.command {
+        Some(Command::CheckCredits) => {
+            let report = tessera_issuer::startup::check_credits(&config)?;
+            print!("{}", report.text());
+            return if report.is_consistent() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err("the credit ledger check found differences".into())
+            };
+        }
+        Some(Command::MigrateFromSqlite { to, from }) => {
+            let migration = tessera_issuer::migrate_from_sqlite::Migration { to, from };
+            return Ok(
+                match tessera_issuer::migrate_from_sqlite::migrate(config, migration) {
+                    Ok(summary) => {
+                        print!("{}", summary.text());
+                        ExitCode::from(summary.exit_code())
+                    }
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        ExitCode::from(err.exit_code())
+                    }
+                },
+            );
+        }
+        None => {}
     }
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -125,5 +165,5 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     tracing::info!("stopped");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -96,20 +96,7 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
     let source = match &config.database {
         None => KeySource::Directory,
         Some(_) => {
-            if config.development && config.key_encryption_key.is_none() {
-                let path = config.data_dir.join(DEV_KEY_ENCRYPTION_KEY_FILE);
-                let key = development_secret(&path, || {
-                    let random: [u8; 32] = rand::random();
-                    random.iter().map(|byte| format!("{byte:02x}")).collect()
-                })
-                .map_err(StartError::DataDir)?;
-                config.key_encryption_key = Some(KekSource::Environment(Secret::new(key)));
-                tracing::warn!(
-                    path = %path.display(),
-                    "using a DEVELOPMENT key-encryption key for the signing keys in the database; \
-                     set TESSERA_KEY_ENCRYPTION_KEY (the same on every process) for production"
-                );
-            }
+            use_development_kek(&mut config).map_err(StartError::DataDir)?;
             // Taken out of the configuration, so that the key does not stay in memory for the life
             // of the process.
             KeySource::database(
@@ -152,6 +139,26 @@ pub fn open(mut config: Config) -> Result<AppState, StartError> {
         outbox: Arc::default(),
         draining: Arc::default(),
     })
+}
+
+/// In development mode with no key-encryption key given, sets the development one from the data
+/// directory (made on first use), which seals the signing keys kept in the database.
+pub fn use_development_kek(config: &mut Config) -> std::io::Result<()> {
+    if !config.development || config.key_encryption_key.is_some() {
+        return Ok(());
+    }
+    let path = config.data_dir.join(DEV_KEY_ENCRYPTION_KEY_FILE);
+    let key = development_secret(&path, || {
+        let random: [u8; 32] = rand::random();
+        random.iter().map(|byte| format!("{byte:02x}")).collect()
+    })?;
+    config.key_encryption_key = Some(KekSource::Environment(Secret::new(key)));
+    tracing::warn!(
+        path = %path.display(),
+        "using a DEVELOPMENT key-encryption key for the signing keys in the database; \
+         set TESSERA_KEY_ENCRYPTION_KEY (the same on every process) for production"
+    );
+    Ok(())
 }
 
 /// Opens the configured database: PostgreSQL if `[database] url` (or `DATABASE_URL`) names one,

@@ -13,8 +13,20 @@ use super::seed::now;
 /// Far longer than the reload interval (2 s by default): only a reload that never comes fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Asserts that the licence `key` names `signer`'s key id and verifies with `signer` alone.
+pub(super) fn assert_signed_by(key: &str, signer: &PublicKey) {
+    let mut buf = LicenseBuffer::new();
+    let signed = buf.decode_text(key).expect("a licence key");
+    assert_eq!(signed.claims.key_id, signer.id);
+    let mut buf = LicenseBuffer::new();
+    Verifier::new(&[*signer])
+        .unwrap()
+        .verify(key, UnixTime(now()), &mut buf)
+        .expect("signed by that key");
+}
+
 /// Status and JSON answer of a POST of `body`, with the admin token if given.
-fn post(issuer: &Issuer, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+pub(super) fn post(issuer: &Issuer, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
     let mut request = http()
         .post(issuer.url(path))
         .header("Content-Type", "application/json");
@@ -86,16 +98,9 @@ fn a_rotation_on_one_process_signs_on_another_sharing_the_data_directory_within_
         &json!({"product": "demo-app", "tier": "pro", "reason": "after the rotation"}),
     );
     assert_eq!(status, 201, "{issued}");
-    let key = issued["key"].as_str().unwrap();
-    let mut buf = LicenseBuffer::new();
-    let signed = buf.decode_text(key).expect("a licence key");
-    assert_eq!(u64::from(signed.claims.key_id), new_id);
-    let trusted = [PublicKey::from_text(&new_key).unwrap()];
-    let mut buf = LicenseBuffer::new();
-    Verifier::new(&trusted)
-        .unwrap()
-        .verify(key, UnixTime(now()), &mut buf)
-        .expect("signed by the rotated key");
+    let signer = PublicKey::from_text(&new_key).unwrap();
+    assert_eq!(u64::from(signer.id), new_id);
+    assert_signed_by(issued["key"].as_str().unwrap(), &signer);
     // The second process trusts it for validation too: a licence the first signs checks out there.
     let (status, from_first) = post(
         &first,

@@ -106,28 +106,36 @@ pub(super) fn database_config(
             format!("must be from 1 to {MAX_POOL_SIZE}"),
         ));
     }
-    let (field, url) = match (env_url, file.url) {
-        (Some(url), _) => ("DATABASE_URL", url.trim().to_owned()),
-        (None, Some(url)) => ("database.url", url.trim().to_owned()),
+    let (field, url) = match (env_url, file.url.as_deref()) {
+        (Some(url), _) => ("DATABASE_URL", url),
+        (None, Some(url)) => ("database.url", url),
         (None, None) => return Ok(None),
     };
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(invalid(field, "must be a postgres:// or postgresql:// URL"));
-    }
-    refuse_placeholder(field, &url)?;
-    // Checked now, so that a typo stops the issuer here with the field named. The client's
-    // messages name the option at fault, never its value.
-    if let Err(err) = url.parse::<::postgres::Config>() {
-        let why = std::error::Error::source(&err).map_or(err.to_string(), |s| s.to_string());
-        return Err(invalid(
-            field,
-            format!("is not a valid PostgreSQL URL: {why}"),
-        ));
-    }
     Ok(Some(DatabaseConfig {
-        url: DatabaseUrl(url),
+        url: DatabaseUrl::parse(field, url)?,
         pool_size,
     }))
+}
+
+impl DatabaseUrl {
+    /// `url`, given as `field` (a setting, a variable or an option, named in the error), if it is
+    /// a PostgreSQL URL. Checked before any connection, so that a typo stops here with `field`
+    /// named; the error names the option at fault, never its value.
+    pub fn parse(field: &str, url: &str) -> Result<DatabaseUrl, ConfigError> {
+        let url = url.trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(field, "must be a postgres:// or postgresql:// URL"));
+        }
+        refuse_placeholder(field, url)?;
+        if let Err(err) = url.parse::<::postgres::Config>() {
+            let why = std::error::Error::source(&err).map_or(err.to_string(), |s| s.to_string());
+            return Err(invalid(
+                field,
+                format!("is not a valid PostgreSQL URL: {why}"),
+            ));
+        }
+        Ok(DatabaseUrl(url.to_owned()))
+    }
 }
 
 #[cfg(test)]

@@ -71,10 +71,7 @@ impl KeySource {
         store: Arc<dyn Store>,
         kek: Option<&KekSource>,
     ) -> Result<KeySource, KeyringError> {
-        let kek = kek
-            .ok_or(KekError::Missing)
-            .and_then(Kek::load)
-            .map_err(KeyringError::Kek)?;
+        let kek = Kek::configured(kek).map_err(KeyringError::Kek)?;
         Ok(KeySource::Database { store, kek })
     }
 }
@@ -371,6 +368,23 @@ impl Places {
         }
         Ok(KeySet { active, trusted })
     }
+}
+
+/// The keys a keyring of the directory source loads from files in `data_dir` beside the configured
+/// `key_file`: the development key (only when no key is configured, as at start) and the keys made
+/// by rotations, lowest key id first. Makes none. For moving the keys into a database.
+pub fn directory_keys(
+    key_file: Option<&Path>,
+    data_dir: &Path,
+) -> Result<Vec<SigningKey>, KeyringError> {
+    let dev_key = data_dir.join(DEV_KEY_FILE);
+    let mut keys = match key_file {
+        None if dev_key.exists() => vec![read(&dev_key)?],
+        _ => Vec::new(),
+    };
+    keys.extend(sources::read_rotated(&data_dir.join(ROTATED_KEYS_DIR))?);
+    keys.sort_by_key(SigningKey::id);
+    Ok(keys)
 }
 
 /// The signing key in the file at `path`.

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{KekSource, KEK_VARIABLE};
 use crate::private_files::open_to_others;
+use crate::store::{StoredSigningKey, Timestamp};
 
 const FORMAT: u8 = 1;
 const NONCE_LEN: usize = 24;
@@ -145,6 +146,21 @@ impl Kek {
     pub fn from_bytes(bytes: &[u8; 32]) -> Kek {
         Kek {
             cipher: XChaCha20Poly1305::new(bytes.into()),
+        }
+    }
+
+    /// The KEK from `source`, which is required: keys in the database are never kept unsealed.
+    pub fn configured(source: Option<&KekSource>) -> Result<Kek, KekError> {
+        Kek::load(source.ok_or(KekError::Missing)?)
+    }
+
+    /// `key` as the database keeps it, its secret sealed, made at `created_at`.
+    pub fn seal_for_store(&self, key: &SigningKey, created_at: Timestamp) -> StoredSigningKey {
+        StoredSigningKey {
+            key_id: key.id(),
+            public_key: key.public_key(),
+            sealed_secret: self.seal(key),
+            created_at,
         }
     }
 

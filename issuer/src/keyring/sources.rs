@@ -8,7 +8,7 @@ use tessera_keys::{PublicKey, SigningKey};
 use super::sealing::{Kek, OpenError};
 use super::{read, KeyOrigin, KeyringError, DEV_KEY_ID};
 use crate::private_files::create_private_dir;
-use crate::store::{Store, StoredSigningKey, Timestamp};
+use crate::store::{Store, Timestamp};
 
 /// Where keys made on first start and by rotations are kept.
 pub(super) enum Source {
@@ -114,12 +114,7 @@ impl Source {
         match self {
             Source::Directory { rotated, .. } => add_file(rotated, key),
             Source::Database { store, kek } => store
-                .add_signing_key(&StoredSigningKey {
-                    key_id: key.id(),
-                    public_key: key.public_key(),
-                    sealed_secret: kek.seal(key),
-                    created_at: crate::clock::now().0 as Timestamp,
-                })
+                .add_signing_key(&kek.seal_for_store(key, crate::clock::now().0 as Timestamp))
                 .map_err(KeyringError::Store),
         }
     }
@@ -171,7 +166,7 @@ fn add_file(dir: &Path, key: &SigningKey) -> Result<bool, KeyringError> {
 }
 
 /// The keys made by earlier rotations, oldest (lowest key id) first.
-fn read_rotated(dir: &Path) -> Result<Vec<SigningKey>, KeyringError> {
+pub(super) fn read_rotated(dir: &Path) -> Result<Vec<SigningKey>, KeyringError> {
     let unreadable = |source| KeyringError::Create {
         path: dir.to_owned(),
         source,

@@ -18,6 +18,7 @@ use tessera_keys::LicenseId;
 mod admin;
 mod connection;
 mod credits;
+pub mod from_sqlite;
 mod migrations;
 #[cfg(test)]
 mod tests;
@@ -445,18 +446,26 @@ impl Store for PgStore {
     }
 
     fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
-        let added = self.client()?.session().execute(
-            "INSERT INTO signing_keys (key_id, public_key, sealed_secret, created_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING",
-            &[
-                &i64::from(key.key_id),
-                &key.public_key.to_string(),
-                &key.sealed_secret,
-                &key.created_at,
-            ],
-        )?;
-        Ok(added == 1)
+        add_signing_key(&mut self.client()?.session(), key)
     }
+}
+
+/// Keeps `key` unless a key with its id is kept already; returns whether it was new.
+fn add_signing_key(
+    client: &mut Session<'_, impl GenericClient>,
+    key: &StoredSigningKey,
+) -> Result<bool, StoreError> {
+    let added = client.execute(
+        "INSERT INTO signing_keys (key_id, public_key, sealed_secret, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING",
+        &[
+            &i64::from(key.key_id),
+            &key.public_key.to_string(),
+            &key.sealed_secret,
+            &key.created_at,
+        ],
+    )?;
+    Ok(added == 1)
 }
 
 fn license_status(
