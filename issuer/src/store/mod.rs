@@ -362,13 +362,20 @@ impl StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut text = self.kind.describe().to_owned();
-        for part in [
-            Some(self.detail.clone()),
-            self.source.as_ref().map(|s| s.to_string()),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|part| !part.is_empty())
+        // The whole chain of causes: a driver's own message is often only "db error", its cause
+        // says which database refused what.
+        let mut causes = Vec::new();
+        let mut cause = self
+            .source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static));
+        while let Some(error) = cause {
+            causes.push(error.to_string());
+            cause = error.source();
+        }
+        for part in std::iter::once(self.detail.clone())
+            .chain(causes)
+            .filter(|part| !part.is_empty())
         {
             text.push_str(": ");
             text.push_str(&part);

@@ -97,6 +97,12 @@ impl PgStore {
         let config: ::postgres::Config = url.parse().map_err(|err: ::postgres::Error| {
             StoreError::internal("not a PostgreSQL URL").caused_by(err)
         })?;
+        // Connected to once before the pool, so that a server that cannot be reached or a database
+        // that does not exist is told at once, with its cause, not after the pool has tried for
+        // seconds.
+        let mut first = config.connect(::postgres::NoTls)?;
+        migrations::migrate(&mut first)?;
+        let _ = first.close();
         // One connection kept open, the others made when a burst needs them: several processes
         // share the server's connection limit.
         let pool = r2d2::Pool::builder()
@@ -104,7 +110,6 @@ impl PgStore {
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
             .build_unchecked(Manager::new(config));
-        migrations::migrate(pool.get()?.client())?;
         let writer = writer::Writer::start(pool.clone(), pool_size.max(1)).map_err(|err| {
             StoreError::internal("cannot start the writer threads").caused_by(err)
         })?;

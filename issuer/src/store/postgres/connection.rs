@@ -49,7 +49,8 @@ impl r2d2::ManageConnection for Manager {
 }
 
 impl Connection {
-    /// The client itself, for what runs once (migrations, tests).
+    /// The client itself, for tests.
+    #[cfg(test)]
     pub(super) fn client(&mut self) -> &mut Client {
         &mut self.client
     }
