@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::credit_faults::{hammer, CLIENTS, OPERATIONS};
+use super::credit_faults::{assert_check_credits_passes, hammer, CLIENTS, OPERATIONS};
 use super::credits::{
     assert_ledger_matches, balances, commit, funded_licence, ledger, reserve, subscribe,
     top_up_session, try_commit,
@@ -154,18 +154,6 @@ fn scalar(workspace: &Workspace, sql: &str) -> i64 {
     db(workspace)
         .query_row(sql, [], |row| row.get(0))
         .expect(sql)
-}
-
-/// Asserts that `tessera-issuer check-credits` finds every account equal to its ledger.
-fn assert_check_credits_passes(workspace: &Workspace) {
-    let checked = workspace.check_credits();
-    assert_eq!(
-        checked.status.code(),
-        Some(0),
-        "check-credits: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
 }
 
 #[test]

@@ -73,6 +73,14 @@ pub(super) fn setup() -> (Workspace, FakeStripe) {
     (Workspace::new(&config(&fake)), fake)
 }
 
+/// As [`setup`], with the issuers on a PostgreSQL database of their own (see
+/// [`Workspace::on_postgres`]); `None`, after a notice, without PostgreSQL.
+pub(super) fn setup_on_postgres() -> Option<(Workspace, FakeStripe)> {
+    let fake = FakeStripe::start();
+    let workspace = Workspace::on_postgres(&config(&fake))?;
+    Some((workspace, fake))
+}
+
 pub(super) fn db(workspace: &Workspace) -> rusqlite::Connection {
     rusqlite::Connection::open_with_flags(
         workspace.path().join("data/tessera.sqlite3"),
