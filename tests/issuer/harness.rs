@@ -1,7 +1,7 @@
 //! The real `tessera-issuer` binary on an ephemeral loopback port, with a temporary data directory,
 //! on SQLite in that directory or on a PostgreSQL test database of its own.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -37,6 +37,8 @@ pub struct Issuer {
 /// A directory that outlives restarts of the issuer: config file and data directory; and, for a
 /// workspace [`Workspace::on_postgres`], the database every issuer started on it shares.
 pub struct Workspace {
+    /// Opened on first use by [`Workspace::store`]; closed before the database goes.
+    store: OnceCell<Box<dyn Store>>,
     /// Declared before `dir`: the database goes (and the connections of any issuer still running
     /// with it) while the directory is still there.
     postgres: Option<TestDatabase>,
@@ -53,6 +55,7 @@ impl Workspace {
         let dir = tempfile::tempdir().expect("temporary directory");
         write_config(dir.path(), extra_config);
         Workspace {
+            store: OnceCell::new(),
             postgres: None,
             dir,
             extra_config: extra_config.to_owned(),
@@ -78,16 +81,20 @@ impl Workspace {
         self.dir.path()
     }
 
-    /// The store the issuers keep their data in, opened beside them, for tests to read what they
-    /// did through the same interface on either backend.
-    pub fn store(&self) -> Box<dyn Store> {
-        match &self.postgres {
-            Some(db) => Box::new(PgStore::open(db.url(), 2).expect("open the PostgreSQL store")),
-            None => Box::new(
-                SqliteStore::open(&self.dir.path().join("data/tessera.sqlite3"))
-                    .expect("open the issuer's SQLite store"),
-            ),
-        }
+    /// The store the issuers keep their data in, opened beside them (once an issuer has made it),
+    /// for tests to read what they did through the same interface on either backend.
+    pub fn store(&self) -> &dyn Store {
+        self.store
+            .get_or_init(|| match &self.postgres {
+                Some(db) => {
+                    Box::new(PgStore::open(db.url(), 2).expect("open the PostgreSQL store"))
+                }
+                None => Box::new(
+                    SqliteStore::open(&self.dir.path().join("data/tessera.sqlite3"))
+                        .expect("open the issuer's SQLite store"),
+                ),
+            })
+            .as_ref()
     }
 
     /// What points an issuer or a command at this workspace's database, if it is PostgreSQL.

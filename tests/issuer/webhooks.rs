@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use serde_json::{json, Value};
+use tessera_issuer::store::LicenseQuery;
 
 use super::harness::{get_json, Issuer, Workspace};
 use super::seed::now;
@@ -95,15 +96,18 @@ pub(super) fn count(workspace: &Workspace, sql: &str, param: &str) -> i64 {
         .expect(sql)
 }
 
-/// `(status, error)` of the recorded delivery of `event`.
+/// `(status, error, attempts)` of the recorded delivery of `event`.
 pub(super) fn delivery(workspace: &Workspace, event: &Value) -> (String, Option<String>, i64) {
-    db(workspace)
-        .query_row(
-            "SELECT status, error, attempts FROM webhook_events WHERE id = ?1",
-            [event["id"].as_str().unwrap()],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .expect("a recorded delivery")
+    let recorded = workspace
+        .store()
+        .delivery(event["id"].as_str().unwrap())
+        .expect("read the delivery")
+        .expect("a recorded delivery");
+    (
+        recorded.status.as_str().to_owned(),
+        recorded.error,
+        i64::from(recorded.attempts),
+    )
 }
 
 pub(super) fn licence(issuer: &Issuer, session: &str) -> Value {
@@ -140,29 +144,35 @@ fn subscription_licence(workspace: &Workspace, subscription: &str) -> (Value, i6
     (state, n)
 }
 
+/// How many licences `query` finds, and how many keys they have between them.
+fn licences_and_keys(workspace: &Workspace, query: LicenseQuery) -> (i64, i64) {
+    let store = workspace.store();
+    let found = store.find_licenses(&query, 100).expect("find the licences");
+    let keys = found
+        .iter()
+        .map(|found| {
+            let (_, keys) = store
+                .license(&found.id)
+                .expect("read the licence")
+                .expect("a licence found is on record");
+            keys.len() as i64
+        })
+        .sum();
+    (found.len() as i64, keys)
+}
+
+/// How many keys the licence that follows `subscription` has.
 pub(super) fn keys_of_subscription(workspace: &Workspace, subscription: &str) -> i64 {
-    count(
+    licences_and_keys(
         workspace,
-        "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
-         WHERE l.subscription_id = ?1",
-        subscription,
+        LicenseQuery::Subscription(subscription.to_owned()),
     )
+    .1
 }
 
 /// How many licences checkout session `session` made, and how many keys they have between them.
 pub(super) fn licences_and_keys_of_session(workspace: &Workspace, session: &str) -> (i64, i64) {
-    let licences = count(
-        workspace,
-        "SELECT count(*) FROM licenses WHERE checkout_session_id = ?1",
-        session,
-    );
-    let keys = count(
-        workspace,
-        "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
-         WHERE l.checkout_session_id = ?1",
-        session,
-    );
-    (licences, keys)
+    licences_and_keys(workspace, LicenseQuery::CheckoutSession(session.to_owned()))
 }
 
 pub(super) fn public_key(issuer: &Issuer) -> String {
