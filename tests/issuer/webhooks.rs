@@ -481,6 +481,105 @@ fn the_same_event_delivered_five_times_or_concurrently_has_one_effect() {
     );
 }
 
+/// Purchases in a webhook storm, and senders delivering each of them at once.
+const STORM_PURCHASES: usize = 12;
+const STORM_SENDERS: usize = 6;
+
+/// A storm over `processes` issuers sharing `workspace`'s database: every one of
+/// [`STORM_PURCHASES`] purchases (half of them through the line-items path, so that a delivery
+/// also waits on the network) delivered by [`STORM_SENDERS`] senders at once, each sender to
+/// another issuer. Each purchase makes exactly one licence with one key, whichever process
+/// answered first, and every process then serves that same key.
+fn a_webhook_storm_over_processes_makes_one_licence_per_purchase(
+    (workspace, fake): (Workspace, FakeStripe),
+    processes: usize,
+) {
+    let issuers: Vec<Issuer> = (0..processes).map(|_| workspace.start()).collect();
+    let purchases: Vec<Value> = (0..STORM_PURCHASES)
+        .map(|n| {
+            let session = if n % 2 == 0 {
+                paid_session(
+                    "payment",
+                    json!({"metadata": {"tessera_price": "price_pro_year"}}),
+                )
+            } else {
+                let session = paid_session("payment", json!({}));
+                fake.line_items(session["id"].as_str().unwrap(), &["price_pro_year"]);
+                session
+            };
+            event("checkout.session.completed", session, now())
+        })
+        .collect();
+    for purchase in &purchases {
+        let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let senders: Vec<_> = (0..STORM_SENDERS)
+                .map(|sender| {
+                    let issuer = &issuers[sender % processes];
+                    scope.spawn(move || deliver(issuer, purchase))
+                })
+                .collect();
+            senders.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let id = purchase["id"].as_str().unwrap();
+        assert!(
+            answers.iter().all(|(status, _)| *status == 200),
+            "{id}: {answers:?}"
+        );
+        let processed = answers
+            .iter()
+            .filter(|(_, body)| body["status"] == "processed")
+            .count();
+        let duplicates = answers
+            .iter()
+            .filter(|(_, body)| body["status"] == "duplicate")
+            .count();
+        assert_eq!(
+            (processed, duplicates),
+            (1, STORM_SENDERS - 1),
+            "{id}: {answers:?}"
+        );
+        assert_eq!(
+            delivery(&workspace, purchase),
+            ("processed".to_owned(), None, STORM_SENDERS as i64),
+            "{id}: every delivery counted"
+        );
+    }
+    for purchase in &purchases {
+        let session = purchase["data"]["object"]["id"].as_str().unwrap();
+        assert_eq!(
+            licences_and_keys_of_session(&workspace, session),
+            (1, 1),
+            "{session}"
+        );
+        let served: Vec<Value> = issuers
+            .iter()
+            .map(|issuer| licence(issuer, session)["key"].clone())
+            .collect();
+        assert!(served[0].is_string(), "{served:?}");
+        assert!(
+            served.iter().all(|key| *key == served[0]),
+            "{session}: {served:?}"
+        );
+    }
+    assert_eq!(
+        workspace.store().deliveries(true, None, 10).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn a_webhook_storm_over_two_processes_sharing_one_sqlite_file_makes_one_licence_per_purchase() {
+    a_webhook_storm_over_processes_makes_one_licence_per_purchase(setup(), 2);
+}
+
+#[test]
+fn a_webhook_storm_over_three_processes_on_postgres_makes_one_licence_per_purchase() {
+    let Some(setup) = setup_on_postgres() else {
+        return;
+    };
+    a_webhook_storm_over_processes_makes_one_licence_per_purchase(setup, 3);
+}
+
 #[test]
 fn refused_deliveries_have_no_effect_and_unknown_types_are_recorded_as_ignored() {
     let (workspace, _fake) = setup();
