@@ -22,8 +22,8 @@ use super::stripe_fixtures::{
     deliver, event, paid_invoice, paid_session, signature, try_deliver, unique, FakeStripe, SECRET,
 };
 use super::webhooks::{
-    count, delivery, keys_of_subscription, licence, licences_and_keys_of_session, setup,
-    setup_on_postgres,
+    count, delivery, keys_of_subscription, licence, licences_and_keys_of_session, on_postgres,
+    setup,
 };
 
 const DAY: u64 = 86_400;
@@ -336,10 +336,7 @@ fn sigkill_during_webhooks_and_credits_then_stripe_redelivers() {
 
 #[test]
 fn one_of_three_processes_on_postgres_killed_during_webhooks_and_credits_then_stripe_redelivers() {
-    let Some(setup) = setup_on_postgres() else {
-        return;
-    };
-    sigkill_during_webhooks_and_credits_then_stripe_redelivers_on(setup, 3);
+    on_postgres(|setup| sigkill_during_webhooks_and_credits_then_stripe_redelivers_on(setup, 3));
 }
 
 /// Asserts that `what` was answered 503 `storage_unavailable`, in the API's JSON shape: storage

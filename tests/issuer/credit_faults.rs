@@ -18,7 +18,7 @@ use super::credits::{
 };
 use super::harness::{Issuer, Workspace};
 use super::stripe_fixtures::FakeStripe;
-use super::webhooks::{setup, setup_on_postgres};
+use super::webhooks::{on_postgres, setup};
 
 /// Client threads in a [`hammer`] run.
 pub(super) const CLIENTS: u64 = 8;
@@ -436,10 +436,7 @@ fn two_processes_sharing_one_database_never_overspend_or_spend_twice() {
 
 #[test]
 fn three_processes_on_one_postgres_database_never_overspend_or_spend_twice() {
-    let Some(setup) = setup_on_postgres() else {
-        return;
-    };
-    processes_sharing_one_database_never_overspend_or_spend_twice(setup, 3);
+    on_postgres(|setup| processes_sharing_one_database_never_overspend_or_spend_twice(setup, 3));
 }
 
 /// [`hammer`] on `processes` issuers sharing `workspace`'s database, one of which is killed
@@ -493,10 +490,9 @@ fn sigkill_mid_run_loses_nothing_and_expired_reservations_are_released_after_res
 
 #[test]
 fn one_of_three_processes_on_postgres_killed_mid_run_loses_nothing_and_survivors_sweep() {
-    let Some(setup) = setup_on_postgres() else {
-        return;
-    };
-    sigkill_mid_run_loses_nothing_and_expired_reservations_are_released(setup, 3);
+    on_postgres(|setup| {
+        sigkill_mid_run_loses_nothing_and_expired_reservations_are_released(setup, 3)
+    });
 }
 
 /// Asserts that `tessera-issuer check-credits` finds every account equal to its ledger.

@@ -74,12 +74,13 @@ pub(super) fn setup() -> (Workspace, FakeStripe) {
     (Workspace::new(&config(&fake)), fake)
 }
 
-/// As [`setup`], with the issuers on a PostgreSQL database of their own (see
-/// [`Workspace::on_postgres`]); `None`, after a notice, without PostgreSQL.
-pub(super) fn setup_on_postgres() -> Option<(Workspace, FakeStripe)> {
+/// Runs `test` on what [`setup`] makes, but with the issuers on a PostgreSQL database of their own
+/// (see [`Workspace::on_postgres`]); without PostgreSQL, skips it after a notice.
+pub(super) fn on_postgres(test: impl FnOnce((Workspace, FakeStripe))) {
     let fake = FakeStripe::start();
-    let workspace = Workspace::on_postgres(&config(&fake))?;
-    Some((workspace, fake))
+    if let Some(workspace) = Workspace::on_postgres(&config(&fake)) {
+        test((workspace, fake));
+    }
 }
 
 pub(super) fn db(workspace: &Workspace) -> rusqlite::Connection {
@@ -574,10 +575,7 @@ fn a_webhook_storm_over_two_processes_sharing_one_sqlite_file_makes_one_licence_
 
 #[test]
 fn a_webhook_storm_over_three_processes_on_postgres_makes_one_licence_per_purchase() {
-    let Some(setup) = setup_on_postgres() else {
-        return;
-    };
-    a_webhook_storm_over_processes_makes_one_licence_per_purchase(setup, 3);
+    on_postgres(|setup| a_webhook_storm_over_processes_makes_one_licence_per_purchase(setup, 3));
 }
 
 #[test]
