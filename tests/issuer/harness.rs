@@ -1,11 +1,11 @@
 //! The real `tessera-issuer` binary on an ephemeral loopback port, with a temporary data directory,
 //! on SQLite in that directory or on a PostgreSQL test database of its own.
 
-use std::cell::{Cell, OnceCell};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -38,14 +38,14 @@ pub struct Issuer {
 /// workspace [`Workspace::on_postgres`], the database every issuer started on it shares.
 pub struct Workspace {
     /// Opened on first use by [`Workspace::store`]; closed before the database goes.
-    store: OnceCell<Box<dyn Store>>,
+    store: OnceLock<Box<dyn Store>>,
     /// Declared before `dir`: the database goes (and the connections of any issuer still running
     /// with it) while the directory is still there.
     postgres: Option<TestDatabase>,
     dir: TempDir,
     extra_config: String,
     /// Issuers started so far on a PostgreSQL workspace, each with a directory of its own.
-    processes: Cell<usize>,
+    processes: AtomicUsize,
 }
 
 impl Workspace {
@@ -55,11 +55,11 @@ impl Workspace {
         let dir = tempfile::tempdir().expect("temporary directory");
         write_config(dir.path(), extra_config);
         Workspace {
-            store: OnceCell::new(),
+            store: OnceLock::new(),
             postgres: None,
             dir,
             extra_config: extra_config.to_owned(),
-            processes: Cell::new(0),
+            processes: AtomicUsize::new(0),
         }
     }
 
@@ -115,8 +115,7 @@ impl Workspace {
     /// Starts the issuer on this workspace with extra environment variables.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Issuer {
         let dir = if self.postgres.is_some() {
-            let n = self.processes.get() + 1;
-            self.processes.set(n);
+            let n = self.processes.fetch_add(1, Ordering::Relaxed) + 1;
             let dir = self.dir.path().join(format!("process-{n}"));
             std::fs::create_dir(&dir).expect("a directory for the process");
             write_config(&dir, &self.extra_config);

@@ -1,6 +1,7 @@
 //! A key rotation made by one issuer process is used by the others, without a restart: those
 //! sharing its data directory (SQLite) or its database (PostgreSQL, where the keys live sealed)
-//! each read their signing keys again every `[signing] reload_seconds`.
+//! each read their signing keys again every `[signing] reload_seconds`. And processes starting at
+//! once on an empty PostgreSQL database agree on its first key.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,26 @@ fn a_rotation_on_one_of_three_processes_on_postgres_signs_on_the_others_within_s
     };
     let issuers: Vec<Issuer> = (0..3).map(|_| workspace.start()).collect();
     a_rotation_on_the_first_process_signs_on_the_others(&issuers, &token, "editor");
+}
+
+#[test]
+fn three_processes_starting_at_once_on_an_empty_postgres_database_agree_on_one_signing_key() {
+    let fake = FakeStripe::start();
+    let Some(workspace) = Workspace::on_postgres(&config(&fake)) else {
+        return;
+    };
+    // Each migrates the empty database and makes a first signing key if there is none: only one
+    // of each may be kept, and all must then sign with it.
+    let issuers: Vec<Issuer> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..3).map(|_| scope.spawn(|| workspace.start())).collect();
+        starting.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let seen: Vec<(Vec<u64>, String)> = issuers.iter().map(published).collect();
+    assert_eq!(seen[0].0, [1], "{seen:?}");
+    assert!(seen.iter().all(|keys| *keys == seen[0]), "{seen:?}");
+    let kept = workspace.store().signing_keys().unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].public_key.to_string(), seen[0].1);
 }
 
 /// Rotates the signing key on the first of `issuers` (all on one key so far, signing licences of
