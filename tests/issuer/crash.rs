@@ -301,6 +301,12 @@ fn sigkill_during_webhooks_and_credits_then_stripe_redelivers_on(
             );
         }
     }
+    // And no other: every licence here was bought by the one buyer of the fixtures.
+    let bought = workspace
+        .store()
+        .find_licenses(&LicenseQuery::Email("buyer@example.com".to_owned()), 1_000)
+        .unwrap();
+    assert_eq!(bought.len(), PURCHASES + SUBSCRIPTIONS + 1);
     assert_eq!(
         workspace.store().deliveries(true, None, 10).unwrap(),
         vec![],
