@@ -137,11 +137,11 @@ impl Workspace {
         )
     }
 
-    /// Starts the issuer on this workspace so that a test can take its disk away with
-    /// [`Issuer::limit_file_size`]: through `sh`, which ignores SIGXFSZ (an ignored signal stays
-    /// ignored through `exec`), so that a write past the limit fails with `EFBIG`, as one on a full
-    /// or read-only disk fails, instead of killing the process; and with its log carried to
-    /// `issuer.log` through a pipe, which the limit does not apply to.
+    /// Starts the issuer on this workspace, on SQLite whatever the workspace, so that a test can
+    /// take its disk away with [`Issuer::limit_file_size`]: through `sh`, which ignores SIGXFSZ (an
+    /// ignored signal stays ignored through `exec`), so that a write past the limit fails with
+    /// `EFBIG`, as one on a full or read-only disk fails, instead of killing the process; and with
+    /// its log carried to `issuer.log` through a pipe, which the limit does not apply to.
     pub fn start_with_disk_control(&self) -> Issuer {
         let config = self.dir.path().join("tessera.toml");
         Issuer::start(
@@ -168,7 +168,7 @@ impl Workspace {
     }
 
     /// Starts the issuer as the README's first command does, with no config file (the embedded
-    /// default, data in `./tessera-data`), but on a free port.
+    /// default, data in `./tessera-data`), but on a free port: on SQLite, whatever the workspace.
     pub fn start_embedded_default(&self) -> Issuer {
         Issuer::start(
             self.dir.path(),
