@@ -17,7 +17,8 @@ use super::credits::{
     try_release, try_reserve,
 };
 use super::harness::{Issuer, Workspace};
-use super::webhooks::setup;
+use super::stripe_fixtures::FakeStripe;
+use super::webhooks::{on_postgres, setup};
 
 /// Client threads in a [`hammer`] run.
 pub(super) const CLIENTS: u64 = 8;
@@ -410,27 +411,49 @@ pub(super) fn hammer<R>(
     })
 }
 
-#[test]
-fn two_processes_sharing_one_database_never_overspend_or_spend_twice() {
-    let (workspace, fake) = setup();
-    // Same config, same data directory: one SQLite file, two writers, two sweepers.
-    let first = workspace.start();
-    let second = workspace.start();
-    let (key, initial) = funded_licence(&first, &fake);
-    let record = hammer(&[first.base_url(), second.base_url()], &key, true, |_| ()).0;
+/// [`hammer`] with the clients spread over `processes` issuers started on `workspace`, which share
+/// its database.
+fn processes_sharing_one_database_never_overspend_or_spend_twice(
+    (workspace, fake): (Workspace, FakeStripe),
+    processes: usize,
+) {
+    let issuers: Vec<Issuer> = (0..processes).map(|_| workspace.start()).collect();
+    let (key, initial) = funded_licence(&issuers[0], &fake);
+    let base_urls: Vec<&str> = issuers.iter().map(Issuer::base_url).collect();
+    let record = hammer(&base_urls, &key, true, |_| ()).0;
     // Certain, not likely: the clients' choices do not depend on timing, and all of them granted
     // would commit more than the account holds.
     assert!(record.refused > 0, "no request was refused");
-    record.check(&workspace, &second, &key, initial);
+    record.check(&workspace, issuers.last().unwrap(), &key, initial);
+    assert_check_credits_passes(&workspace);
 }
 
 #[test]
-fn sigkill_mid_run_loses_nothing_and_expired_reservations_are_released_after_restart() {
-    let (workspace, fake) = setup();
-    let issuer = workspace.start();
-    let (key, initial) = funded_licence(&issuer, &fake);
-    let base_url = issuer.base_url().to_owned();
-    let (mut record, left_open) = hammer(&[&base_url], &key, true, |progress| {
+fn two_processes_sharing_one_database_never_overspend_or_spend_twice() {
+    // Same config, same data directory: one SQLite file, two writers, two sweepers.
+    processes_sharing_one_database_never_overspend_or_spend_twice(setup(), 2);
+}
+
+#[test]
+fn three_processes_on_one_postgres_database_never_overspend_or_spend_twice() {
+    on_postgres(|setup| processes_sharing_one_database_never_overspend_or_spend_twice(setup, 3));
+}
+
+/// [`hammer`] on `processes` issuers sharing `workspace`'s database, one of which is killed
+/// (SIGKILL) a third of the way through with a short reservation just made on it. The clients of
+/// the killed one send again what it left unanswered to another; with no other, to the killed one
+/// started again. Its reservation can then be released only by a sweeper of a process still
+/// running or started since.
+fn sigkill_mid_run_loses_nothing_and_expired_reservations_are_released(
+    (workspace, fake): (Workspace, FakeStripe),
+    processes: usize,
+) {
+    let mut issuers: Vec<Issuer> = (0..processes).map(|_| workspace.start()).collect();
+    let (key, initial) = funded_licence(&issuers[0], &fake);
+    let base_urls: Vec<String> = issuers.iter().map(|i| i.base_url().to_owned()).collect();
+    let urls: Vec<&str> = base_urls.iter().map(String::as_str).collect();
+    let victim = issuers.remove(0);
+    let (mut record, left_open) = hammer(&urls, &key, true, |progress| {
         // Part-way, by the clients' own count: with requests in flight whatever the machine's speed.
         let deadline = Instant::now() + Duration::from_secs(60);
         while progress.load(Ordering::Relaxed) < CLIENTS * OPERATIONS / 3
@@ -438,21 +461,48 @@ fn sigkill_mid_run_loses_nothing_and_expired_reservations_are_released_after_res
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        // Made just before the kill, so its TTL is surely still running when the issuer dies: only
-        // the restarted issuer's sweeper can release it.
+        // Made just before the kill, so its TTL is surely still running when the issuer dies.
         let mut left_open = Record::default();
         let step = Step::Reserve {
             idempotency_key: "open-at-the-kill".to_owned(),
             body: json!({ "amount": 1, "ttl_seconds": SHORT_TTL }),
             plan: Plan::Abandon,
         };
-        left_open.attempt(&base_url, &key, step);
-        issuer.kill();
+        left_open.attempt(victim.base_url(), &key, step);
+        victim.kill();
         left_open
     });
     record.absorb(left_open);
 
-    let issuer = workspace.start();
-    record.retry_unknown(issuer.base_url(), &key);
-    record.check(&workspace, &issuer, &key, initial);
+    if issuers.is_empty() {
+        issuers.push(workspace.start());
+    }
+    let survivor = &issuers[0];
+    record.retry_unknown(survivor.base_url(), &key);
+    record.check(&workspace, survivor, &key, initial);
+    assert_check_credits_passes(&workspace);
+}
+
+#[test]
+fn sigkill_mid_run_loses_nothing_and_expired_reservations_are_released_after_restart() {
+    sigkill_mid_run_loses_nothing_and_expired_reservations_are_released(setup(), 1);
+}
+
+#[test]
+fn one_of_three_processes_on_postgres_killed_mid_run_loses_nothing_and_survivors_sweep() {
+    on_postgres(|setup| {
+        sigkill_mid_run_loses_nothing_and_expired_reservations_are_released(setup, 3)
+    });
+}
+
+/// Asserts that `tessera-issuer check-credits` finds every account equal to its ledger.
+pub(super) fn assert_check_credits_passes(workspace: &Workspace) {
+    let checked = workspace.check_credits();
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "check-credits: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }

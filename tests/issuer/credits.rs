@@ -4,8 +4,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tessera_issuer::store::sqlite::SqliteStore;
-use tessera_issuer::store::Store;
 use tessera_keys::SigningKey;
 
 use super::credit_faults::hammer;
@@ -206,9 +204,7 @@ pub(super) fn assert_ledger_matches(workspace: &Workspace, issuer: &Issuer, key:
         b["reserved"].as_i64().unwrap(),
         "reserved"
     );
-    let store: Box<dyn Store> =
-        Box::new(SqliteStore::open(&workspace.path().join("data/tessera.sqlite3")).unwrap());
-    assert_eq!(store.verify_credit_ledger().unwrap(), vec![]);
+    assert_eq!(workspace.store().verify_credit_ledger().unwrap(), vec![]);
 }
 
 /// A subscription on `price_pro_monthly` (100 credits a period) whose first period ends at

@@ -1,15 +1,26 @@
-//! The real `tessera-issuer` binary on an ephemeral loopback port, with a temporary data directory.
+//! The real `tessera-issuer` binary on an ephemeral loopback port, with a temporary data directory,
+//! on SQLite in that directory or on a PostgreSQL test database of its own.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tempfile::TempDir;
+use tessera_issuer::store::postgres::PgStore;
+use tessera_issuer::store::sqlite::SqliteStore;
+use tessera_issuer::store::Store;
+use tessera_issuer::testing::TestDatabase;
 
 use crate::util::issuer_bin;
+
+/// The key-encryption key of every issuer on a PostgreSQL workspace: the same on each process, as
+/// in production, so that each can unseal the signing keys another made.
+const TEST_KEY_ENCRYPTION_KEY: &str =
+    "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 
 /// How long the issuer may take to start before a test fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,27 +34,77 @@ pub struct Issuer {
     log_copier: Option<JoinHandle<()>>,
 }
 
-/// A directory that outlives restarts of the issuer: config file and data directory.
+/// A directory that outlives restarts of the issuer: config file and data directory; and, for a
+/// workspace [`Workspace::on_postgres`], the database every issuer started on it shares.
 pub struct Workspace {
+    /// Opened on first use by [`Workspace::store`]; closed before the database goes.
+    store: OnceLock<Box<dyn Store>>,
+    /// Declared before `dir`: the database goes (and the connections of any issuer still running
+    /// with it) while the directory is still there.
+    postgres: Option<TestDatabase>,
     dir: TempDir,
+    extra_config: String,
+    /// Issuers started so far on a PostgreSQL workspace, each with a directory of its own.
+    processes: AtomicUsize,
 }
 
 impl Workspace {
     /// A new directory with `extra_config` (TOML) written as the config; `listen` and `data_dir` are
-    /// set here.
+    /// set here. Issuers started on it share its data directory and the SQLite database there.
     pub fn new(extra_config: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let config = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{extra_config}",
-            dir.path().join("data")
-        );
-        std::fs::write(dir.path().join("tessera.toml"), config).expect("write config");
-        Workspace { dir }
+        write_config(dir.path(), extra_config);
+        Workspace {
+            store: OnceLock::new(),
+            postgres: None,
+            dir,
+            extra_config: extra_config.to_owned(),
+            processes: AtomicUsize::new(0),
+        }
+    }
+
+    /// As [`Workspace::new`], but every issuer started on it runs on one fresh PostgreSQL test
+    /// database (`DATABASE_URL`) with the same key-encryption key, and shares nothing else: each
+    /// has a directory of its own (`process-<n>`: config, data directory, log), as processes on
+    /// several machines would. `None`, after a printed notice, without a PostgreSQL server (a
+    /// failure instead under `TESSERA_REQUIRE_POSTGRES=1`).
+    pub fn on_postgres(extra_config: &str) -> Option<Workspace> {
+        let postgres = TestDatabase::create()?;
+        Some(Workspace {
+            postgres: Some(postgres),
+            ..Workspace::new(extra_config)
+        })
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The store the issuers keep their data in, opened beside them (once an issuer has made it),
+    /// for tests to read what they did through the same interface on either backend.
+    pub fn store(&self) -> &dyn Store {
+        self.store
+            .get_or_init(|| match &self.postgres {
+                Some(db) => {
+                    Box::new(PgStore::open(db.url(), 2).expect("open the PostgreSQL store"))
+                }
+                None => Box::new(
+                    SqliteStore::open(&self.dir.path().join("data/tessera.sqlite3"))
+                        .expect("open the issuer's SQLite store"),
+                ),
+            })
+            .as_ref()
+    }
+
+    /// What points an issuer or a command at this workspace's database, if it is PostgreSQL.
+    fn database_env(&self) -> Vec<(&'static str, &str)> {
+        self.postgres.as_ref().map_or_else(Vec::new, |db| {
+            vec![
+                ("DATABASE_URL", db.url()),
+                ("TESSERA_KEY_ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY),
+            ]
+        })
     }
 
     /// Starts the issuer on this workspace.
@@ -53,20 +114,34 @@ impl Workspace {
 
     /// Starts the issuer on this workspace with extra environment variables.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Issuer {
-        let config = self.dir.path().join("tessera.toml");
+        let dir = if self.postgres.is_some() {
+            let n = self.processes.fetch_add(1, Ordering::Relaxed) + 1;
+            let dir = self.dir.path().join(format!("process-{n}"));
+            std::fs::create_dir(&dir).expect("a directory for the process");
+            write_config(&dir, &self.extra_config);
+            dir
+        } else {
+            self.dir.path().to_owned()
+        };
+        let config = dir.join("tessera.toml");
+        let env: Vec<(&str, &str)> = self
+            .database_env()
+            .into_iter()
+            .chain(env.iter().copied())
+            .collect();
         Issuer::start(
-            self.dir.path(),
+            &dir,
             &["--config".as_ref(), config.as_os_str()],
-            env,
+            &env,
             false,
         )
     }
 
-    /// Starts the issuer on this workspace so that a test can take its disk away with
-    /// [`Issuer::limit_file_size`]: through `sh`, which ignores SIGXFSZ (an ignored signal stays
-    /// ignored through `exec`), so that a write past the limit fails with `EFBIG`, as one on a full
-    /// or read-only disk fails, instead of killing the process; and with its log carried to
-    /// `issuer.log` through a pipe, which the limit does not apply to.
+    /// Starts the issuer on this workspace, on SQLite whatever the workspace, so that a test can
+    /// take its disk away with [`Issuer::limit_file_size`]: through `sh`, which ignores SIGXFSZ (an
+    /// ignored signal stays ignored through `exec`), so that a write past the limit fails with
+    /// `EFBIG`, as one on a full or read-only disk fails, instead of killing the process; and with
+    /// its log carried to `issuer.log` through a pipe, which the limit does not apply to.
     pub fn start_with_disk_control(&self) -> Issuer {
         let config = self.dir.path().join("tessera.toml");
         Issuer::start(
@@ -86,12 +161,14 @@ impl Workspace {
             .current_dir(self.dir.path())
             .env_remove("STRIPE_WEBHOOK_SECRET")
             .env_remove("STRIPE_SECRET_KEY")
+            .env_remove("DATABASE_URL")
+            .envs(self.database_env())
             .output()
             .expect("run tessera-issuer check-credits")
     }
 
     /// Starts the issuer as the README's first command does, with no config file (the embedded
-    /// default, data in `./tessera-data`), but on a free port.
+    /// default, data in `./tessera-data`), but on a free port: on SQLite, whatever the workspace.
     pub fn start_embedded_default(&self) -> Issuer {
         Issuer::start(
             self.dir.path(),
@@ -100,6 +177,16 @@ impl Workspace {
             false,
         )
     }
+}
+
+/// Writes `dir/tessera.toml`: a free loopback port, `dir/data` as the data directory, and
+/// `extra_config`.
+fn write_config(dir: &Path, extra_config: &str) {
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{extra_config}",
+        dir.join("data")
+    );
+    std::fs::write(dir.join("tessera.toml"), config).expect("write config");
 }
 
 impl Issuer {
@@ -129,6 +216,9 @@ impl Issuer {
             .current_dir(dir)
             .env_remove("STRIPE_WEBHOOK_SECRET")
             .env_remove("STRIPE_SECRET_KEY")
+            // On SQLite unless the workspace says otherwise, whatever the developer's shell holds.
+            .env_remove("DATABASE_URL")
+            .env_remove("TESSERA_KEY_ENCRYPTION_KEY")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use serde_json::{json, Value};
+use tessera_issuer::store::LicenseQuery;
 
 use super::harness::{get_json, Issuer, Workspace};
 use super::seed::now;
@@ -73,6 +74,15 @@ pub(super) fn setup() -> (Workspace, FakeStripe) {
     (Workspace::new(&config(&fake)), fake)
 }
 
+/// Runs `test` on what [`setup`] makes, but with the issuers on a PostgreSQL database of their own
+/// (see [`Workspace::on_postgres`]); without PostgreSQL, skips it after a notice.
+pub(super) fn on_postgres(test: impl FnOnce((Workspace, FakeStripe))) {
+    let fake = FakeStripe::start();
+    if let Some(workspace) = Workspace::on_postgres(&config(&fake)) {
+        test((workspace, fake));
+    }
+}
+
 pub(super) fn db(workspace: &Workspace) -> rusqlite::Connection {
     rusqlite::Connection::open_with_flags(
         workspace.path().join("data/tessera.sqlite3"),
@@ -87,15 +97,18 @@ pub(super) fn count(workspace: &Workspace, sql: &str, param: &str) -> i64 {
         .expect(sql)
 }
 
-/// `(status, error)` of the recorded delivery of `event`.
+/// `(status, error, attempts)` of the recorded delivery of `event`.
 pub(super) fn delivery(workspace: &Workspace, event: &Value) -> (String, Option<String>, i64) {
-    db(workspace)
-        .query_row(
-            "SELECT status, error, attempts FROM webhook_events WHERE id = ?1",
-            [event["id"].as_str().unwrap()],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .expect("a recorded delivery")
+    let recorded = workspace
+        .store()
+        .delivery(event["id"].as_str().unwrap())
+        .expect("read the delivery")
+        .expect("a recorded delivery");
+    (
+        recorded.status.as_str().to_owned(),
+        recorded.error,
+        i64::from(recorded.attempts),
+    )
 }
 
 pub(super) fn licence(issuer: &Issuer, session: &str) -> Value {
@@ -132,29 +145,35 @@ fn subscription_licence(workspace: &Workspace, subscription: &str) -> (Value, i6
     (state, n)
 }
 
+/// How many licences `query` finds, and how many keys they have between them.
+fn licences_and_keys(workspace: &Workspace, query: LicenseQuery) -> (i64, i64) {
+    let store = workspace.store();
+    let found = store.find_licenses(&query, 100).expect("find the licences");
+    let keys = found
+        .iter()
+        .map(|found| {
+            let (_, keys) = store
+                .license(&found.id)
+                .expect("read the licence")
+                .expect("a licence found is on record");
+            keys.len() as i64
+        })
+        .sum();
+    (found.len() as i64, keys)
+}
+
+/// How many keys the licence that follows `subscription` has.
 pub(super) fn keys_of_subscription(workspace: &Workspace, subscription: &str) -> i64 {
-    count(
+    licences_and_keys(
         workspace,
-        "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
-         WHERE l.subscription_id = ?1",
-        subscription,
+        LicenseQuery::Subscription(subscription.to_owned()),
     )
+    .1
 }
 
 /// How many licences checkout session `session` made, and how many keys they have between them.
 pub(super) fn licences_and_keys_of_session(workspace: &Workspace, session: &str) -> (i64, i64) {
-    let licences = count(
-        workspace,
-        "SELECT count(*) FROM licenses WHERE checkout_session_id = ?1",
-        session,
-    );
-    let keys = count(
-        workspace,
-        "SELECT count(*) FROM license_keys k JOIN licenses l ON l.id = k.license_id
-         WHERE l.checkout_session_id = ?1",
-        session,
-    );
-    (licences, keys)
+    licences_and_keys(workspace, LicenseQuery::CheckoutSession(session.to_owned()))
 }
 
 pub(super) fn public_key(issuer: &Issuer) -> String {
@@ -461,6 +480,102 @@ fn the_same_event_delivered_five_times_or_concurrently_has_one_effect() {
         licences_and_keys_of_session(&workspace, &racing_session),
         (1, 1)
     );
+}
+
+/// Purchases in a webhook storm, and senders delivering each of them at once.
+const STORM_PURCHASES: usize = 12;
+const STORM_SENDERS: usize = 6;
+
+/// A storm over `processes` issuers sharing `workspace`'s database: every one of
+/// [`STORM_PURCHASES`] purchases (half of them through the line-items path, so that a delivery
+/// also waits on the network) delivered by [`STORM_SENDERS`] senders at once, each sender to
+/// another issuer. Each purchase makes exactly one licence with one key, whichever process
+/// answered first, and every process then serves that same key.
+fn a_webhook_storm_over_processes_makes_one_licence_per_purchase(
+    (workspace, fake): (Workspace, FakeStripe),
+    processes: usize,
+) {
+    let issuers: Vec<Issuer> = (0..processes).map(|_| workspace.start()).collect();
+    let purchases: Vec<Value> = (0..STORM_PURCHASES)
+        .map(|n| {
+            let session = if n % 2 == 0 {
+                paid_session(
+                    "payment",
+                    json!({"metadata": {"tessera_price": "price_pro_year"}}),
+                )
+            } else {
+                let session = paid_session("payment", json!({}));
+                fake.line_items(session["id"].as_str().unwrap(), &["price_pro_year"]);
+                session
+            };
+            event("checkout.session.completed", session, now())
+        })
+        .collect();
+    for purchase in &purchases {
+        let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let senders: Vec<_> = (0..STORM_SENDERS)
+                .map(|sender| {
+                    let issuer = &issuers[sender % processes];
+                    scope.spawn(move || deliver(issuer, purchase))
+                })
+                .collect();
+            senders.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let id = purchase["id"].as_str().unwrap();
+        assert!(
+            answers.iter().all(|(status, _)| *status == 200),
+            "{id}: {answers:?}"
+        );
+        let processed = answers
+            .iter()
+            .filter(|(_, body)| body["status"] == "processed")
+            .count();
+        let duplicates = answers
+            .iter()
+            .filter(|(_, body)| body["status"] == "duplicate")
+            .count();
+        assert_eq!(
+            (processed, duplicates),
+            (1, STORM_SENDERS - 1),
+            "{id}: {answers:?}"
+        );
+        assert_eq!(
+            delivery(&workspace, purchase),
+            ("processed".to_owned(), None, STORM_SENDERS as i64),
+            "{id}: every delivery counted"
+        );
+    }
+    for purchase in &purchases {
+        let session = purchase["data"]["object"]["id"].as_str().unwrap();
+        assert_eq!(
+            licences_and_keys_of_session(&workspace, session),
+            (1, 1),
+            "{session}"
+        );
+        let served: Vec<Value> = issuers
+            .iter()
+            .map(|issuer| licence(issuer, session)["key"].clone())
+            .collect();
+        assert!(served[0].is_string(), "{served:?}");
+        assert!(
+            served.iter().all(|key| *key == served[0]),
+            "{session}: {served:?}"
+        );
+    }
+    assert_eq!(
+        workspace.store().deliveries(true, None, 10).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn a_webhook_storm_over_two_processes_sharing_one_sqlite_file_makes_one_licence_per_purchase() {
+    a_webhook_storm_over_processes_makes_one_licence_per_purchase(setup(), 2);
+}
+
+#[test]
+fn a_webhook_storm_over_three_processes_on_postgres_makes_one_licence_per_purchase() {
+    on_postgres(|setup| a_webhook_storm_over_processes_makes_one_licence_per_purchase(setup, 3));
 }
 
 #[test]

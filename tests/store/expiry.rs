@@ -5,8 +5,8 @@ use tessera_issuer::store::{NewLedgerEntry, ReservationStatus, SettleOutcome, Se
 use tessera_keys::LicenseId;
 
 use super::fixtures::{
-    assert_ledger_holds, balances, grant, ledger, license_id, numbers, request, reservation_id,
-    reserved, rows_of, settle, split, write,
+    assert_ledger_holds, at_once, balances, grant, ledger, license_id, numbers, request,
+    reservation_id, reserved, rows_of, settle, split, write,
 };
 use super::on_each_backend;
 
@@ -183,5 +183,56 @@ fn expiring_reservations_takes_only_those_due_and_each_once() {
         assert_eq!(balances(store, &two), [0, 100, 0, 0]);
         assert_ledger_holds(store, &one);
         assert_ledger_holds(store, &two);
+    });
+}
+
+#[test]
+fn two_sweepers_and_late_settlements_racing_close_each_reservation_once() {
+    on_each_backend(|store| {
+        const HELD: usize = 6;
+        const SWEEPERS: usize = 2;
+        let id = license_id(1);
+        grant(store, &id, 0, 60, 1_000);
+        let held: Vec<String> = (0..HELD)
+            .map(|i| reservation_id(&reserved(store, request(&id, &format!("r{i}"), 10, 60, 10))))
+            .collect();
+
+        // Past every TTL, two sweepers (as on two processes) and a client per reservation at once.
+        let expired_by_sweepers: Vec<Option<usize>> = at_once(SWEEPERS + HELD, |thread| {
+            if thread < SWEEPERS {
+                return Some(store.expire_reservations(1_000, 100).wait().unwrap());
+            }
+            let outcome = settle(
+                store,
+                &id,
+                &held[thread - SWEEPERS],
+                Settlement::Release,
+                1_000,
+            );
+            // A release after the TTL answers the expired reservation, whoever expired it.
+            assert!(
+                matches!(&outcome, Ok(SettleOutcome::Settled(r, _)) if r.status == ReservationStatus::Expired),
+                "{outcome:?}"
+            );
+            None
+        });
+        let swept: usize = expired_by_sweepers.into_iter().flatten().sum();
+        assert!(swept <= HELD, "{swept} expired by the sweepers");
+
+        assert_eq!(balances(store, &id), [0, 60, 0, 0]);
+        assert!(store.credits(&id).unwrap().1.is_empty());
+        for held in &held {
+            let closings = rows_of(store, &id, "release")
+                .into_iter()
+                .filter(|row| row.reservation_id.as_deref() == Some(held.as_str()))
+                .count();
+            assert_eq!(closings, 1, "reservation {held} is closed once");
+        }
+        assert_eq!(
+            ledger(store, &id).len(),
+            1 + HELD + HELD,
+            "one grant, the reservations, one closing each"
+        );
+        assert_ledger_holds(store, &id);
     });
 }

@@ -13,12 +13,19 @@ mod expiry;
 mod fixtures;
 mod licenses;
 mod settle;
+mod signing_keys;
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
+use tessera_issuer::store::postgres::PgStore;
 use tessera_issuer::store::sqlite::SqliteStore;
 use tessera_issuer::store::{Store, StoreError};
+use tessera_issuer::testing::TestDatabase;
+
+/// Connections of the PostgreSQL store under test: at least as many as threads any test runs at
+/// once, so that none waits on the pool rather than on the database's locks.
+const POSTGRES_POOL: u32 = 8;
 
 /// One backend under test, with whatever keeps its data alive (a temporary directory, a test
 /// database) for as long as the store is used.
@@ -36,9 +43,11 @@ pub fn backends() -> Vec<Backend> {
         Some(backend("sqlite", tempdir(), |dir| {
             SqliteStore::open(&dir.path().join("db.sqlite3"))
         })),
-        // PostgreSQL goes here when its backend lands (`None`, after a printed notice, when the
-        // server is unreachable, unless TESSERA_REQUIRE_POSTGRES=1 makes that a failure):
-        // tessera_issuer::testing::TestDatabase::create().map(|db| backend("postgres", db, |db| tessera_issuer::store::postgres::PgStore::open(db.url(), 8))),
+        // `None`, after a printed notice, when the server is unreachable, unless
+        // TESSERA_REQUIRE_POSTGRES=1 makes that a failure. Its pool is as large as the suite's
+        // busiest test has threads, each connection standing for another issuer process.
+        TestDatabase::create()
+            .map(|db| backend("postgres", db, |db| PgStore::open(db.url(), POSTGRES_POOL))),
     ]
     .into_iter()
     .flatten()

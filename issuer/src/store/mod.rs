@@ -12,8 +12,6 @@
 //! answer at once, so that a backend can group many of them into one durable commit.
 
 mod admin;
-#[cfg(test)]
-mod conformance;
 mod credits;
 mod migrations;
 mod operations;

@@ -48,33 +48,8 @@ impl StoredSigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::SqliteStore;
-    use crate::store::{Store, StoreErrorKind};
+    use crate::store::StoreErrorKind;
     use tessera_keys::SigningKey;
-
-    fn stored(id: u32, sealed: u8) -> StoredSigningKey {
-        StoredSigningKey {
-            key_id: id,
-            public_key: SigningKey::generate(id).public_key(),
-            sealed_secret: vec![sealed; 73],
-            created_at: 1_800_000_000,
-        }
-    }
-
-    #[test]
-    fn the_first_key_of_an_id_is_kept_and_read_back_lowest_id_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("tessera.sqlite3")).unwrap();
-        assert!(store.signing_keys().unwrap().is_empty());
-        let (two, one) = (stored(2, 7), stored(1, 8));
-        assert!(store.add_signing_key(&two).unwrap());
-        assert!(store.add_signing_key(&one).unwrap());
-        assert!(
-            !store.add_signing_key(&stored(2, 9)).unwrap(),
-            "id 2 is taken"
-        );
-        assert_eq!(store.signing_keys().unwrap(), [one, two]);
-    }
 
     #[test]
     fn a_row_whose_public_key_is_not_of_its_id_is_corrupt() {
