@@ -28,8 +28,8 @@ mod writer;
 pub use tx::PgTx;
 
 use super::rows::{
-    self, Columns, CREDIT_GRANT_COLUMNS, DELIVERY_COLUMNS, KEY_COLUMNS, LICENSE_COLUMNS,
-    OUTBOX_COLUMNS, SIGNING_KEY_COLUMNS, SUBSCRIPTION_COLUMNS,
+    self, CREDIT_GRANT_COLUMNS, DELIVERY_COLUMNS, KEY_COLUMNS, LICENSE_COLUMNS, OUTBOX_COLUMNS,
+    SIGNING_KEY_COLUMNS, SUBSCRIPTION_COLUMNS,
 };
 use super::{
     ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, IssuedKey, LedgerEntry,
@@ -80,27 +80,7 @@ impl From<r2d2::Error> for StoreError {
     }
 }
 
-impl Columns for Row {
-    fn int(&self, index: usize) -> Result<i64, StoreError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn text(&self, index: usize) -> Result<String, StoreError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
-        Ok(self.try_get(index)?)
-    }
-}
+super::rows::impl_columns!(Row, try_get);
 
 fn kind_of(state: &SqlState) -> StoreErrorKind {
     let code = state.code();

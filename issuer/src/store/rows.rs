@@ -24,6 +24,35 @@ pub(crate) trait Columns {
     fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError>;
 }
 
+/// Implements [`Columns`] for a backend's row type `$row`, whose method `$get` reads a column as
+/// any type the driver converts to (failing with an error [`StoreError`] takes `From`).
+macro_rules! impl_columns {
+    ($row:ty, $get:ident) => {
+        impl $crate::store::rows::Columns for $row {
+            fn int(&self, index: usize) -> Result<i64, StoreError> {
+                Ok(self.$get(index)?)
+            }
+
+            fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+                Ok(self.$get(index)?)
+            }
+
+            fn text(&self, index: usize) -> Result<String, StoreError> {
+                Ok(self.$get(index)?)
+            }
+
+            fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+                Ok(self.$get(index)?)
+            }
+
+            fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+                Ok(self.$get(index)?)
+            }
+        }
+    };
+}
+pub(crate) use impl_columns;
+
 /// `value` as stored, narrowed to the type the record holds.
 pub(crate) fn narrow<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
     T::try_from(value).map_err(|_| StoreError::corrupt(format!("{what} out of range: {value}")))
@@ -325,4 +354,103 @@ pub(crate) fn audit_entry(row: &dyn Columns) -> Result<AuditEntry, StoreError> {
         reason: row.optional_text(5)?,
         details: row.text(6)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreErrorKind;
+    use crate::testing::TestDatabase;
+
+    /// Decodes the one row that `select` (of literals only) gives, on SQLite and, when it can be
+    /// reached, on PostgreSQL.
+    fn decoded_on_each<T>(
+        select: &str,
+        decode: fn(&dyn Columns) -> Result<T, StoreError>,
+    ) -> Vec<Result<T, StoreError>> {
+        let sqlite = rusqlite::Connection::open_in_memory().unwrap();
+        let mut stmt = sqlite.prepare(select).unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let mut decoded = vec![decode(rows.next().unwrap().unwrap())];
+        if let Some(db) = TestDatabase::create() {
+            let mut client = ::postgres::Client::connect(db.url(), ::postgres::NoTls).unwrap();
+            decoded.push(decode(&client.query_one(select, &[]).unwrap()));
+        }
+        decoded
+    }
+
+    /// The message of the corrupt-store error each backend's decoding of `select` gives.
+    fn corrupt_on_each<T: std::fmt::Debug>(
+        select: &str,
+        decode: fn(&dyn Columns) -> Result<T, StoreError>,
+    ) -> Vec<String> {
+        decoded_on_each(select, decode)
+            .into_iter()
+            .map(|decoded| {
+                let err = decoded.unwrap_err();
+                assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+                err.to_string()
+            })
+            .collect()
+    }
+
+    /// A licence row of literals, with `status` and `tier` as given.
+    fn license_row(status: &str, tier: i64) -> String {
+        format!(
+            "SELECT '0000000000000a07', CAST(3 AS BIGINT), CAST({tier} AS BIGINT),
+                 CAST(-1 AS BIGINT), '{status}', CAST(NULL AS TEXT), 'a@example.com',
+                 CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+                 CAST(NULL AS BIGINT), CAST(10 AS BIGINT), CAST(11 AS BIGINT)"
+        )
+    }
+
+    #[test]
+    fn a_licence_row_reads_back_the_same_on_each_backend() {
+        for decoded in decoded_on_each(&license_row("active", 2), license) {
+            let license = decoded.unwrap();
+            assert_eq!(license.id, LicenseId([0, 0, 0, 0, 0, 0, 0x0a, 0x07]));
+            assert_eq!((license.product, license.tier), (3, 2));
+            assert_eq!(license.features, u64::MAX, "all 64 bits, stored signed");
+            assert_eq!(license.status, LicenseStatus::Active);
+            assert_eq!(license.email.as_deref(), Some("a@example.com"));
+            assert_eq!(license.customer_id, None);
+            assert_eq!(license.expires_at, None);
+            assert_eq!((license.created_at, license.updated_at), (10, 11));
+        }
+    }
+
+    #[test]
+    fn values_a_record_cannot_hold_are_a_corrupt_store_that_says_what() {
+        for message in corrupt_on_each(&license_row("lost", 2), license) {
+            assert!(
+                message.contains("licence row `0000000000000a07`"),
+                "{message}"
+            );
+        }
+        for message in corrupt_on_each(&license_row("active", 300), license) {
+            assert!(message.contains("tier out of range: 300"), "{message}");
+        }
+        let negative = "SELECT 'r1', CAST(-5 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT),
+             'open', CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(1 AS BIGINT),
+             CAST(2 AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)";
+        for message in corrupt_on_each(negative, reservation) {
+            assert!(
+                message.contains("reservation amount out of range: -5"),
+                "{message}"
+            );
+        }
+        for message in corrupt_on_each("SELECT 'not hex', 'r1'", due_reservation) {
+            assert!(
+                message.contains("reservation r1 names a licence id `not hex`"),
+                "{message}"
+            );
+        }
+        let disputed = "SELECT 'pi_1', 'chargeback', 'dp_1', CAST(5 AS BIGINT)";
+        for message in corrupt_on_each(disputed, payment_reversal) {
+            assert!(
+                message.contains("payment reversal kind `chargeback`"),
+                "{message}"
+            );
+        }
+    }
 }

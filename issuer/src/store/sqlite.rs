@@ -68,27 +68,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-impl Columns for Row<'_> {
-    fn int(&self, index: usize) -> Result<i64, StoreError> {
-        Ok(self.get(index)?)
-    }
-
-    fn optional_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
-        Ok(self.get(index)?)
-    }
-
-    fn text(&self, index: usize) -> Result<String, StoreError> {
-        Ok(self.get(index)?)
-    }
-
-    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.get(index)?)
-    }
-
-    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
-        Ok(self.get(index)?)
-    }
-}
+super::rows::impl_columns!(Row<'_>, get);
 
 /// The first row `stmt` selects with `params`, decoded by `decode`.
 pub(super) fn first<T>(
