@@ -17,6 +17,7 @@ mod migrations;
 mod operations;
 mod pending;
 pub mod postgres;
+mod rows;
 mod signing_keys;
 pub mod sqlite;
 

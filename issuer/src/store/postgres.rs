@@ -27,10 +27,14 @@ mod writer;
 
 pub use tx::PgTx;
 
+use super::rows::{
+    self, CREDIT_GRANT_COLUMNS, DELIVERY_COLUMNS, KEY_COLUMNS, LICENSE_COLUMNS, OUTBOX_COLUMNS,
+    SIGNING_KEY_COLUMNS, SUBSCRIPTION_COLUMNS,
+};
 use super::{
-    ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IssuedKey,
-    LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail,
-    PaymentReversal, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
+    ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, IssuedKey, LedgerEntry,
+    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail, PaymentReversal,
+    Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
     SubscriptionRecord, Timestamp, Tx, WriteJob,
 };
 
@@ -75,6 +79,8 @@ impl From<r2d2::Error> for StoreError {
         StoreError::unavailable("no database connection").caused_by(err)
     }
 }
+
+super::rows::impl_columns!(Row, try_get);
 
 fn kind_of(state: &SqlState) -> StoreErrorKind {
     let code = state.code();
@@ -203,14 +209,11 @@ impl Store for PgStore {
     fn revocations(&self) -> Result<Revocations, StoreError> {
         self.snapshot(|tx| {
             let (sequence, changed_at) = revocation_counter(tx)?;
-            let ids = tx
-                .query(
-                    "SELECT license_id FROM revocations ORDER BY license_id",
-                    &[],
-                )?
-                .iter()
-                .map(|row| license_id(&row.try_get::<_, String>(0)?, "revoked licence"))
-                .collect::<Result<Vec<_>, _>>()?;
+            let ids = tx.every(
+                "SELECT license_id FROM revocations ORDER BY license_id",
+                &[],
+                rows::revoked_license,
+            )?;
             Ok(Revocations {
                 sequence,
                 changed_at,
@@ -241,30 +244,14 @@ impl Store for PgStore {
 
     /// The credits granted by Checkout Session `id`.
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
-        self.client()?
-            .session()
-            .query(
-                "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at,
-                     license_id, payment_intent_id
-                 FROM credit_grants WHERE checkout_session_id = $1 ORDER BY id",
-                &[&checkout_session_id],
-            )?
-            .iter()
-            .map(|row| {
-                Ok(CreditGrant {
-                    checkout_session_id: row.try_get(0)?,
-                    price_id: row.try_get(1)?,
-                    customer_id: row.try_get(2)?,
-                    email: row.try_get(3)?,
-                    credits: narrow(row.try_get(4)?, "granted credits")?,
-                    granted_at: row.try_get(5)?,
-                    license_id: row
-                        .try_get::<_, Option<String>>(6)?
-                        .and_then(|id| LicenseId::from_hex(&id)),
-                    payment_intent_id: row.try_get(7)?,
-                })
-            })
-            .collect()
+        self.client()?.session().every(
+            &format!(
+                "SELECT {CREDIT_GRANT_COLUMNS} FROM credit_grants
+                 WHERE checkout_session_id = $1 ORDER BY id"
+            ),
+            &[&checkout_session_id],
+            rows::credit_grant,
+        )
     }
 
     /// Claims the queued e-mail due first at `now`, if any, leasing it until `lease_until` (see
@@ -276,28 +263,18 @@ impl Store for PgStore {
     ) -> Result<Option<OutboxEmail>, StoreError> {
         // SKIP LOCKED: a row another process is claiming right now is passed over, not waited for
         // and then claimed a second time.
-        self.client()?
-            .session()
-            .query_opt(
+        self.client()?.session().first(
+            &format!(
                 "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = $2
                  WHERE id = (SELECT id FROM email_outbox
                              WHERE status = 'queued' AND next_attempt_at <= $1
                              ORDER BY next_attempt_at, id LIMIT 1
                              FOR UPDATE SKIP LOCKED)
-                 RETURNING id, license_id, to_address, subject, body, attempts",
-                &[&now, &lease_until],
-            )?
-            .map(|row| {
-                Ok(OutboxEmail {
-                    id: row.try_get(0)?,
-                    license_id: row.try_get(1)?,
-                    to: row.try_get(2)?,
-                    subject: row.try_get(3)?,
-                    body: row.try_get(4)?,
-                    attempts: narrow(row.try_get(5)?, "e-mail attempts")?,
-                })
-            })
-            .transpose()
+                 RETURNING {OUTBOX_COLUMNS}"
+            ),
+            &[&now, &lease_until],
+            rows::outbox_email,
+        )
     }
 
     /// Records that e-mail `id` was accepted by the SMTP server.
@@ -431,23 +408,11 @@ impl Store for PgStore {
     }
 
     fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
-        self.client()?
-            .session()
-            .query(
-                "SELECT key_id, public_key, sealed_secret, created_at FROM signing_keys
-                 ORDER BY key_id",
-                &[],
-            )?
-            .iter()
-            .map(|row| {
-                StoredSigningKey::from_row(
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                )
-            })
-            .collect()
+        self.client()?.session().every(
+            &format!("SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY key_id"),
+            &[],
+            rows::signing_key,
+        )
     }
 
     fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
@@ -477,58 +442,11 @@ fn license_status(
     client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Option<LicenseStatus>, StoreError> {
-    client
-        .query_opt(
-            "SELECT status FROM licenses WHERE id = $1",
-            &[&id.to_hex().as_str()],
-        )?
-        .map(|row| {
-            let name: String = row.try_get(0)?;
-            LicenseStatus::from_name(&name)
-                .ok_or_else(|| StoreError::corrupt(format!("licence status `{name}`")))
-        })
-        .transpose()
-}
-
-/// `value` as stored, narrowed to the type the record holds.
-fn narrow<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
-    T::try_from(value).map_err(|_| StoreError::corrupt(format!("{what} out of range: {value}")))
-}
-
-fn license_id(hex: &str, what: &str) -> Result<LicenseId, StoreError> {
-    LicenseId::from_hex(hex).ok_or_else(|| StoreError::corrupt(format!("{what} id `{hex}`")))
-}
-
-const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
-     checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
-
-fn license_from_row(row: &Row) -> Result<LicenseRecord, StoreError> {
-    let id: String = row.try_get(0)?;
-    let status: String = row.try_get(4)?;
-    let features: i64 = row.try_get(3)?;
-    let (Some(license_id), Some(status)) =
-        (LicenseId::from_hex(&id), LicenseStatus::from_name(&status))
-    else {
-        return Err(StoreError::corrupt(format!(
-            "licence row `{id}` has a bad id or status"
-        )));
-    };
-    Ok(LicenseRecord {
-        id: license_id,
-        product: narrow(row.try_get(1)?, "product id")?,
-        tier: narrow(row.try_get(2)?, "tier")?,
-        features: features as u64,
-        status,
-        customer_id: row.try_get(5)?,
-        email: row.try_get(6)?,
-        checkout_session_id: row.try_get(7)?,
-        subscription_id: row.try_get(8)?,
-        payment_intent_id: row.try_get(9)?,
-        price_id: row.try_get(10)?,
-        expires_at: row.try_get(11)?,
-        created_at: row.try_get(12)?,
-        updated_at: row.try_get(13)?,
-    })
+    client.first(
+        "SELECT status FROM licenses WHERE id = $1",
+        &[&id.to_hex().as_str()],
+        rows::license_status,
+    )
 }
 
 fn license_where(
@@ -539,91 +457,40 @@ fn license_where(
     let sql = format!(
         "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {column} = $1 ORDER BY created_at LIMIT 1"
     );
-    client
-        .query_opt(&sql, &[&value])?
-        .map(|row| license_from_row(&row))
-        .transpose()
+    client.first(&sql, &[&value], rows::license)
 }
 
 fn keys_of(
     client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Vec<IssuedKey>, StoreError> {
-    client
-        .query(
-            "SELECT key_text, signing_key_id, issued_at, expires_at, reason
-             FROM license_keys WHERE license_id = $1 ORDER BY id",
-            &[&id.to_hex().as_str()],
-        )?
-        .iter()
-        .map(|row| {
-            Ok(IssuedKey {
-                key: row.try_get(0)?,
-                signing_key_id: narrow(row.try_get(1)?, "signing key id")?,
-                issued_at: row.try_get(2)?,
-                expires_at: row.try_get(3)?,
-                reason: row.try_get(4)?,
-            })
-        })
-        .collect()
-}
-
-const DELIVERY_COLUMNS: &str = "id, type, status, error, attempts, received_at, processed_at";
-
-fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
-    let status: String = row.try_get(2)?;
-    let Some(status) = DeliveryStatus::from_name(&status) else {
-        return Err(StoreError::corrupt(format!("delivery status `{status}`")));
-    };
-    Ok(Delivery {
-        event_id: row.try_get(0)?,
-        event_type: row.try_get(1)?,
-        status,
-        error: row.try_get(3)?,
-        attempts: narrow(row.try_get(4)?, "delivery attempts")?,
-        received_at: row.try_get(5)?,
-        processed_at: row.try_get(6)?,
-    })
+    client.every(
+        &format!("SELECT {KEY_COLUMNS} FROM license_keys WHERE license_id = $1 ORDER BY id"),
+        &[&id.to_hex().as_str()],
+        rows::issued_key,
+    )
 }
 
 fn delivery(
     client: &mut Session<'_, impl GenericClient>,
     event_id: &str,
 ) -> Result<Option<Delivery>, StoreError> {
-    client
-        .query_opt(
-            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_events WHERE id = $1"),
-            &[&event_id],
-        )?
-        .map(|row| delivery_from_row(&row))
-        .transpose()
+    client.first(
+        &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_events WHERE id = $1"),
+        &[&event_id],
+        rows::delivery,
+    )
 }
 
 fn subscription(
     client: &mut Session<'_, impl GenericClient>,
     id: &str,
 ) -> Result<Option<SubscriptionRecord>, StoreError> {
-    client
-        .query_opt(
-            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
-                    checkout_session_id, email
-             FROM subscriptions WHERE id = $1",
-            &[&id],
-        )?
-        .map(|row| {
-            Ok(SubscriptionRecord {
-                id: row.try_get(0)?,
-                customer_id: row.try_get(1)?,
-                price_id: row.try_get(2)?,
-                price_as_of: row.try_get(3)?,
-                paid_through: row.try_get(4)?,
-                canceled_at: row.try_get(5)?,
-                updated_at: row.try_get(6)?,
-                checkout_session_id: row.try_get(7)?,
-                email: row.try_get(8)?,
-            })
-        })
-        .transpose()
+    client.first(
+        &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"),
+        &[&id],
+        rows::subscription,
+    )
 }
 
 /// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
@@ -633,39 +500,19 @@ fn payment_reversal_where(
     sql: &str,
     param: &str,
 ) -> Result<Option<PaymentReversal>, StoreError> {
-    let Some(row) = client.query_opt(sql, &[&param])? else {
-        return Ok(None);
-    };
-    let kind: String = row.try_get(1)?;
-    let kind = match kind.as_str() {
-        "refund" => "refund",
-        "dispute" => "dispute",
-        other => {
-            return Err(StoreError::corrupt(format!(
-                "payment reversal kind `{other}`"
-            )))
-        }
-    };
-    Ok(Some(PaymentReversal {
-        payment_intent_id: row.try_get(0)?,
-        kind,
-        object_id: row.try_get(2)?,
-        at: row.try_get(3)?,
-    }))
+    client.first(sql, &[&param], rows::payment_reversal)
 }
 
 /// The revocation list's sequence number and when it last changed (0 and 0 before any revocation).
 fn revocation_counter(
     client: &mut Session<'_, impl GenericClient>,
 ) -> Result<(u64, Timestamp), StoreError> {
-    let (sequence, changed_at) = match client.query_opt(
+    let counter = client.first(
         "SELECT value, changed_at FROM counters WHERE name = $1",
         &[&REVOCATION_SEQUENCE],
-    )? {
-        Some(row) => (row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?),
-        None => (0, 0),
-    };
-    Ok((sequence.max(0) as u64, changed_at))
+        rows::revocation_counter,
+    )?;
+    Ok(counter.unwrap_or((0, 0)))
 }
 
 #[cfg(test)]

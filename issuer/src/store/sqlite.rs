@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, Params, Row, Statement, TransactionBehavior};
 use tessera_keys::LicenseId;
 
 mod admin;
@@ -12,6 +12,10 @@ mod credits;
 mod writer;
 
 use super::migrations::MIGRATIONS;
+use super::rows::{
+    self, Columns, CREDIT_GRANT_COLUMNS, DELIVERY_COLUMNS, KEY_COLUMNS, LICENSE_COLUMNS,
+    OUTBOX_COLUMNS, PAYMENT_SUBSCRIPTION_COLUMNS, SIGNING_KEY_COLUMNS, SUBSCRIPTION_COLUMNS,
+};
 use super::{
     signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus,
     IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord,
@@ -62,6 +66,32 @@ impl From<rusqlite::Error> for StoreError {
         };
         StoreError::new(kind, "").caused_by(err)
     }
+}
+
+super::rows::impl_columns!(Row<'_>, get);
+
+/// The first row `stmt` selects with `params`, decoded by `decode`.
+pub(super) fn first<T>(
+    stmt: &mut Statement<'_>,
+    params: impl Params,
+    decode: impl FnOnce(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut rows = stmt.query(params)?;
+    rows.next()?.map(|row| decode(row)).transpose()
+}
+
+/// Every row `stmt` selects with `params`, decoded by `decode`.
+pub(super) fn every<T>(
+    stmt: &mut Statement<'_>,
+    params: impl Params,
+    mut decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = stmt.query(params)?;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
 }
 
 impl SqliteStore {
@@ -208,40 +238,6 @@ fn write_license(conn: &Connection, sql: &str, l: &LicenseRecord) -> Result<(), 
     Ok(())
 }
 
-pub(super) const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
-     checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
-
-pub(super) fn license_from_row(
-    row: &Row<'_>,
-) -> rusqlite::Result<Result<LicenseRecord, StoreError>> {
-    let id: String = row.get(0)?;
-    let status: String = row.get(4)?;
-    let features: i64 = row.get(3)?;
-    let (Some(license_id), Some(status)) =
-        (LicenseId::from_hex(&id), LicenseStatus::from_name(&status))
-    else {
-        return Ok(Err(StoreError::corrupt(format!(
-            "licence row `{id}` has a bad id or status"
-        ))));
-    };
-    Ok(Ok(LicenseRecord {
-        id: license_id,
-        product: row.get(1)?,
-        tier: row.get(2)?,
-        features: features as u64,
-        status,
-        customer_id: row.get(5)?,
-        email: row.get(6)?,
-        checkout_session_id: row.get(7)?,
-        subscription_id: row.get(8)?,
-        payment_intent_id: row.get(9)?,
-        price_id: row.get(10)?,
-        expires_at: row.get(11)?,
-        created_at: row.get(12)?,
-        updated_at: row.get(13)?,
-    }))
-}
-
 fn license_where(
     conn: &Connection,
     column: &str,
@@ -250,57 +246,21 @@ fn license_where(
     let sql = format!(
         "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {column} = ?1 ORDER BY created_at LIMIT 1"
     );
-    conn.query_row(&sql, [value], license_from_row)
-        .optional()?
-        .transpose()
+    first(&mut *conn.prepare_cached(&sql)?, [value], rows::license)
 }
 
 fn keys_of(conn: &Connection, id: &LicenseId) -> Result<Vec<IssuedKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key_text, signing_key_id, issued_at, expires_at, reason
-         FROM license_keys WHERE license_id = ?1 ORDER BY id",
-    )?;
-    let keys = stmt
-        .query_map([id.to_hex().as_str()], |row| {
-            Ok(IssuedKey {
-                key: row.get(0)?,
-                signing_key_id: row.get(1)?,
-                issued_at: row.get(2)?,
-                expires_at: row.get(3)?,
-                reason: row.get(4)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(keys)
-}
-
-pub(super) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
-    let status: String = row.get(2)?;
-    let Some(status) = DeliveryStatus::from_name(&status) else {
-        return Ok(Err(StoreError::corrupt(format!(
-            "delivery status `{status}`"
-        ))));
-    };
-    Ok(Ok(Delivery {
-        event_id: row.get(0)?,
-        event_type: row.get(1)?,
-        status,
-        error: row.get(3)?,
-        attempts: row.get(4)?,
-        received_at: row.get(5)?,
-        processed_at: row.get(6)?,
-    }))
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM license_keys WHERE license_id = ?1 ORDER BY id"
+    ))?;
+    every(&mut stmt, [id.to_hex().as_str()], rows::issued_key)
 }
 
 fn delivery(conn: &Connection, event_id: &str) -> Result<Option<Delivery>, StoreError> {
-    conn.query_row(
-        "SELECT id, type, status, error, attempts, received_at, processed_at
-         FROM webhook_events WHERE id = ?1",
-        [event_id],
-        delivery_from_row,
-    )
-    .optional()?
-    .transpose()
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_events WHERE id = ?1"
+    ))?;
+    first(&mut stmt, [event_id], rows::delivery)
 }
 
 fn record_delivery(
@@ -461,22 +421,11 @@ impl Tx for Effects<'_> {
         &mut self,
         payment_intent_id: &str,
     ) -> Result<Option<PaymentSubscription>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT payment_intent_id, subscription_id, invoice_id, at
-                 FROM payment_subscriptions WHERE payment_intent_id = ?1",
-                [payment_intent_id],
-                |row| {
-                    Ok(PaymentSubscription {
-                        payment_intent_id: row.get(0)?,
-                        subscription_id: row.get(1)?,
-                        invoice_id: row.get(2)?,
-                        at: row.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PAYMENT_SUBSCRIPTION_COLUMNS} FROM payment_subscriptions
+             WHERE payment_intent_id = ?1"
+        ))?;
+        first(&mut stmt, [payment_intent_id], rows::payment_subscription)
     }
 
     fn record_payment_subscription(
@@ -715,16 +664,11 @@ impl Tx for Effects<'_> {
 
 /// Licence `id`'s status, if it is on record.
 fn license_status(conn: &Connection, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM licenses WHERE id = ?1")?
-        .query_row([id.to_hex().as_str()], |row| row.get(0))
-        .optional()?;
-    status
-        .map(|name| {
-            LicenseStatus::from_name(&name)
-                .ok_or_else(|| StoreError::corrupt(format!("licence status `{name}`")))
-        })
-        .transpose()
+    first(
+        &mut *conn.prepare_cached("SELECT status FROM licenses WHERE id = ?1")?,
+        [id.to_hex().as_str()],
+        rows::license_status,
+    )
 }
 
 /// The payment reversal selected by `sql` (its columns: payment intent, kind, object, time) with
@@ -734,53 +678,18 @@ fn payment_reversal_where(
     sql: &str,
     param: &str,
 ) -> Result<Option<PaymentReversal>, StoreError> {
-    conn.query_row(sql, [param], |row| {
-        let kind: String = row.get(1)?;
-        Ok((row.get(0)?, kind, row.get(2)?, row.get(3)?))
-    })
-    .optional()?
-    .map(|(payment_intent_id, kind, object_id, at)| {
-        let kind = match kind.as_str() {
-            "refund" => "refund",
-            "dispute" => "dispute",
-            other => {
-                return Err(StoreError::corrupt(format!(
-                    "payment reversal kind `{other}`"
-                )))
-            }
-        };
-        Ok(PaymentReversal {
-            payment_intent_id,
-            kind,
-            object_id,
-            at,
-        })
-    })
-    .transpose()
+    first(
+        &mut *conn.prepare_cached(sql)?,
+        [param],
+        rows::payment_reversal,
+    )
 }
 
 fn subscription(conn: &Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, customer_id, price_id, price_as_of, paid_through, canceled_at, updated_at,
-                    checkout_session_id, email
-             FROM subscriptions WHERE id = ?1",
-            [id],
-            |row| {
-                Ok(SubscriptionRecord {
-                    id: row.get(0)?,
-                    customer_id: row.get(1)?,
-                    price_id: row.get(2)?,
-                    price_as_of: row.get(3)?,
-                    paid_through: row.get(4)?,
-                    canceled_at: row.get(5)?,
-                    updated_at: row.get(6)?,
-                    checkout_session_id: row.get(7)?,
-                    email: row.get(8)?,
-                })
-            },
-        )
-        .optional()?)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?1"
+    ))?;
+    first(&mut stmt, [id], rows::subscription)
 }
 
 impl Store for SqliteStore {
@@ -842,14 +751,7 @@ impl Store for SqliteStore {
         let (sequence, changed_at) = revocation_counter(&conn)?;
         let mut stmt =
             conn.prepare_cached("SELECT license_id FROM revocations ORDER BY license_id")?;
-        let ids = stmt
-            .query_map([], |row| row.get::<_, String>(0))?
-            .map(|id| {
-                let id = id?;
-                LicenseId::from_hex(&id)
-                    .ok_or_else(|| StoreError::corrupt(format!("revoked licence id `{id}`")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = every(&mut stmt, [], rows::revoked_license)?;
         Ok(Revocations {
             sequence,
             changed_at,
@@ -873,28 +775,11 @@ impl Store for SqliteStore {
 
     fn credit_grants(&self, checkout_session_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT checkout_session_id, price_id, customer_id, email, credits, granted_at,
-                 license_id, payment_intent_id
-             FROM credit_grants WHERE checkout_session_id = ?1 ORDER BY id",
-        )?;
-        let grants = stmt
-            .query_map([checkout_session_id], |row| {
-                Ok(CreditGrant {
-                    checkout_session_id: row.get(0)?,
-                    price_id: row.get(1)?,
-                    customer_id: row.get(2)?,
-                    email: row.get(3)?,
-                    credits: row.get::<_, i64>(4)? as u64,
-                    granted_at: row.get(5)?,
-                    license_id: row
-                        .get::<_, Option<String>>(6)?
-                        .and_then(|id| LicenseId::from_hex(&id)),
-                    payment_intent_id: row.get(7)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(grants)
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CREDIT_GRANT_COLUMNS} FROM credit_grants
+             WHERE checkout_session_id = ?1 ORDER BY id"
+        ))?;
+        every(&mut stmt, [checkout_session_id], rows::credit_grant)
     }
 
     fn claim_email(
@@ -904,26 +789,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<OutboxEmail>, StoreError> {
         // One statement, so claiming is atomic even with another process on the same file.
         let (_gate, conn) = self.write_conn();
-        Ok(conn
-            .query_row(
-                "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = ?2
-                 WHERE id = (SELECT id FROM email_outbox
-                             WHERE status = 'queued' AND next_attempt_at <= ?1
-                             ORDER BY next_attempt_at, id LIMIT 1)
-                 RETURNING id, license_id, to_address, subject, body, attempts",
-                params![now, lease_until],
-                |row| {
-                    Ok(OutboxEmail {
-                        id: row.get(0)?,
-                        license_id: row.get(1)?,
-                        to: row.get(2)?,
-                        subject: row.get(3)?,
-                        body: row.get(4)?,
-                        attempts: row.get(5)?,
-                    })
-                },
-            )
-            .optional()?)
+        let mut stmt = conn.prepare_cached(&format!(
+            "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = ?2
+             WHERE id = (SELECT id FROM email_outbox
+                         WHERE status = 'queued' AND next_attempt_at <= ?1
+                         ORDER BY next_attempt_at, id LIMIT 1)
+             RETURNING {OUTBOX_COLUMNS}"
+        ))?;
+        first(&mut stmt, params![now, lease_until], rows::outbox_email)
     }
 
     fn email_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
@@ -1028,22 +901,10 @@ impl Store for SqliteStore {
 
     fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT key_id, public_key, sealed_secret, created_at FROM signing_keys ORDER BY key_id",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
-                row.get::<_, i64>(3)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (key_id, public_key, sealed_secret, created_at) = row?;
-            StoredSigningKey::from_row(key_id, &public_key, sealed_secret, created_at)
-        })
-        .collect()
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY key_id"
+        ))?;
+        every(&mut stmt, [], rows::signing_key)
     }
 
     fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
@@ -1079,15 +940,12 @@ impl SqliteStore {
 
 /// The revocation list's sequence number and when it last changed (0 and 0 before any revocation).
 fn revocation_counter(conn: &Connection) -> Result<(u64, Timestamp), StoreError> {
-    let (sequence, changed_at) = conn
-        .query_row(
-            "SELECT value, changed_at FROM counters WHERE name = ?1",
-            [REVOCATION_SEQUENCE],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-        )
-        .optional()?
-        .unwrap_or((0, 0));
-    Ok((sequence.max(0) as u64, changed_at))
+    let counter = first(
+        &mut *conn.prepare_cached("SELECT value, changed_at FROM counters WHERE name = ?1")?,
+        [REVOCATION_SEQUENCE],
+        rows::revocation_counter,
+    )?;
+    Ok(counter.unwrap_or((0, 0)))
 }
 
 #[cfg(test)]

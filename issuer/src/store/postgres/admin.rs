@@ -1,9 +1,10 @@
 //! Support's look-ups and the audit trail in PostgreSQL.
 
-use ::postgres::{GenericClient, Row};
+use ::postgres::GenericClient;
 use tessera_keys::LicenseId;
 
-use super::{delivery_from_row, license_from_row, Session, DELIVERY_COLUMNS, LICENSE_COLUMNS};
+use super::Session;
+use crate::store::rows::{self, AUDIT_COLUMNS, DELIVERY_COLUMNS, LICENSE_COLUMNS};
 use crate::store::{AuditEntry, Delivery, LicenseQuery, LicenseRecord, NewAuditEntry, StoreError};
 
 pub(super) fn find_licenses(
@@ -19,17 +20,14 @@ pub(super) fn find_licenses(
         LicenseQuery::CheckoutSession(id) => ("checkout_session_id = $1", id.clone()),
         LicenseQuery::Id(id) => ("id = $1", id.to_hex().to_string()),
     };
-    client
-        .query(
-            &format!(
-                "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {condition}
-                 ORDER BY created_at DESC, id LIMIT $2"
-            ),
-            &[&value, &i64::from(limit)],
-        )?
-        .iter()
-        .map(license_from_row)
-        .collect()
+    client.every(
+        &format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {condition}
+             ORDER BY created_at DESC, id LIMIT $2"
+        ),
+        &[&value, &i64::from(limit)],
+        rows::license,
+    )
 }
 
 /// The events that took effect on a licence: those that issued its keys, granted or took back its
@@ -43,39 +41,33 @@ const EVENTS_OF_LICENSE: &str = "
     UNION SELECT p.event_id FROM payment_subscriptions p JOIN licenses l
           ON l.subscription_id = p.subscription_id WHERE l.id = $1";
 
-fn deliveries_from(rows: Vec<Row>) -> Result<Vec<Delivery>, StoreError> {
-    rows.iter().map(delivery_from_row).collect()
-}
-
 pub(super) fn license_deliveries(
     client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
-    deliveries_from(client.query(
+    client.every(
         &format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_events
              WHERE id IN ({EVENTS_OF_LICENSE}) ORDER BY received_at DESC, id LIMIT $2"
         ),
         &[&id.to_hex().as_str(), &i64::from(limit)],
-    )?)
+        rows::delivery,
+    )
 }
 
 pub(super) fn delivery_licenses(
     client: &mut Session<'_, impl GenericClient>,
     event_id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    client
-        .query(
-            "SELECT license_id FROM license_keys WHERE event_id = $1
-             UNION SELECT license_id FROM credit_grants WHERE event_id = $1 AND license_id IS NOT NULL
-             UNION SELECT license_id FROM credit_ledger WHERE reference = $1
-             ORDER BY 1",
-            &[&event_id],
-        )?
-        .iter()
-        .map(|row| Ok(row.try_get(0)?))
-        .collect()
+    client.every(
+        "SELECT license_id FROM license_keys WHERE event_id = $1
+         UNION SELECT license_id FROM credit_grants WHERE event_id = $1 AND license_id IS NOT NULL
+         UNION SELECT license_id FROM credit_ledger WHERE reference = $1
+         ORDER BY 1",
+        &[&event_id],
+        |row| row.text(0),
+    )
 }
 
 pub(super) fn deliveries(
@@ -84,27 +76,26 @@ pub(super) fn deliveries(
     event_type: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
-    deliveries_from(client.query(
+    client.every(
         &format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_events
              WHERE (NOT $1 OR status = 'failed') AND ($2::TEXT IS NULL OR type = $2)
              ORDER BY received_at DESC, id LIMIT $3"
         ),
         &[&failed_only, &event_type, &i64::from(limit)],
-    )?)
+        rows::delivery,
+    )
 }
 
 pub(super) fn delivery_payload(
     client: &mut Session<'_, impl GenericClient>,
     event_id: &str,
 ) -> Result<Option<(Delivery, String)>, StoreError> {
-    client
-        .query_opt(
-            &format!("SELECT {DELIVERY_COLUMNS}, payload FROM webhook_events WHERE id = $1"),
-            &[&event_id],
-        )?
-        .map(|row| Ok((delivery_from_row(&row)?, row.try_get(7)?)))
-        .transpose()
+    client.first(
+        &format!("SELECT {DELIVERY_COLUMNS}, payload FROM webhook_events WHERE id = $1"),
+        &[&event_id],
+        rows::delivery_with_payload,
+    )
 }
 
 /// Appends `entry` to the audit trail, in the caller's transaction.
@@ -132,26 +123,15 @@ pub(super) fn audit_log(
     license: Option<&LicenseId>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    client
-        .query(
-            "SELECT id, at, actor, action, license_id, reason, details FROM audit_log
-             WHERE $1::TEXT IS NULL OR license_id = $1 ORDER BY id DESC LIMIT $2",
-            &[
-                &license.map(|id| id.to_hex().to_string()),
-                &i64::from(limit),
-            ],
-        )?
-        .iter()
-        .map(|row| {
-            Ok(AuditEntry {
-                id: row.try_get(0)?,
-                at: row.try_get(1)?,
-                actor: row.try_get(2)?,
-                action: row.try_get(3)?,
-                license_id: row.try_get(4)?,
-                reason: row.try_get(5)?,
-                details: row.try_get(6)?,
-            })
-        })
-        .collect()
+    client.every(
+        &format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE $1::TEXT IS NULL OR license_id = $1 ORDER BY id DESC LIMIT $2"
+        ),
+        &[
+            &license.map(|id| id.to_hex().to_string()),
+            &i64::from(limit),
+        ],
+        rows::audit_entry,
+    )
 }

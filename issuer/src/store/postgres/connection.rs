@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, GenericClient, NoTls, Row, Statement};
 
+use crate::store::rows::Columns;
+use crate::store::StoreError;
+
 /// Opens connections for the pool (no TLS yet: loopback or a private network).
 #[derive(Debug)]
 pub(super) struct Manager {
@@ -114,6 +117,31 @@ impl<C: GenericClient> Session<'_, C> {
     ) -> Result<Row, ::postgres::Error> {
         let statement = self.prepared(sql)?;
         self.client.query_one(&statement, params)
+    }
+
+    /// The first row `sql` selects with `params`, decoded by `decode`.
+    pub(super) fn first<T>(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        decode: impl FnOnce(&dyn Columns) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.query_opt(sql, params)?
+            .map(|row| decode(&row))
+            .transpose()
+    }
+
+    /// Every row `sql` selects with `params`, decoded by `decode`.
+    pub(super) fn every<T>(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        mut decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(sql, params)?
+            .iter()
+            .map(|row| decode(row))
+            .collect()
     }
 
     pub(super) fn execute(

@@ -1,13 +1,17 @@
 //! Credit accounts in PostgreSQL: typed reads and writes, no rules. Every function runs on whatever
 //! it is given, a pooled connection or a transaction.
 
-use ::postgres::{GenericClient, Row};
+use ::postgres::GenericClient;
 use tessera_keys::LicenseId;
 
-use super::{narrow, Session};
+use super::Session;
+use crate::store::rows::{
+    self, ACCOUNT_COLUMNS, IDEMPOTENT_ANSWER_COLUMNS, LEDGER_COLUMNS, RESERVATION_COLUMNS,
+    TOP_UP_COLUMNS,
+};
 use crate::store::{
-    signed, CreditAccount, CreditBalances, LedgerEntry, LedgerMismatch, NewLedgerEntry,
-    Reservation, ReservationStatus, StoreError, StoredAnswer, Timestamp, TopUpGrant,
+    signed, CreditAccount, LedgerEntry, LedgerMismatch, NewLedgerEntry, Reservation, StoreError,
+    StoredAnswer, Timestamp, TopUpGrant,
 };
 
 fn hex(id: &LicenseId) -> String {
@@ -18,25 +22,11 @@ pub(super) fn account(
     client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Option<CreditAccount>, StoreError> {
-    let Some(row) = client.query_opt(
-        "SELECT period_balance, top_up_balance, period_reserved, top_up_reserved, period_start,
-             period_end
-         FROM credit_accounts WHERE license_id = $1",
+    client.first(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM credit_accounts WHERE license_id = $1"),
         &[&hex(id)],
-    )?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(CreditAccount {
-        balances: CreditBalances {
-            period: narrow(row.try_get(0)?, "period balance")?,
-            top_up: narrow(row.try_get(1)?, "top-up balance")?,
-            period_reserved: narrow(row.try_get(2)?, "reserved period credits")?,
-            top_up_reserved: narrow(row.try_get(3)?, "reserved top-up credits")?,
-        },
-        period_start: row.try_get(4)?,
-        period_end: row.try_get(5)?,
-    }))
+        rows::credit_account,
+    )
 }
 
 /// Applies `e`'s deltas to the account (made at zero if missing) and appends the ledger row. A
@@ -125,70 +115,29 @@ pub(super) fn top_ups_by_payment(
     client: &mut Session<'_, impl GenericClient>,
     payment_intent_id: &str,
 ) -> Result<Vec<TopUpGrant>, StoreError> {
-    client
-        .query(
-            "SELECT id, license_id, credits, price_id FROM credit_grants
+    client.every(
+        &format!(
+            "SELECT {TOP_UP_COLUMNS} FROM credit_grants
              WHERE payment_intent_id = $1 AND license_id IS NOT NULL AND reversed_at IS NULL
-             ORDER BY id",
-            &[&payment_intent_id],
-        )?
-        .iter()
-        .map(|row| {
-            let id: i64 = row.try_get(0)?;
-            let license: String = row.try_get(1)?;
-            Ok(TopUpGrant {
-                id,
-                license_id: LicenseId::from_hex(&license).ok_or_else(|| {
-                    StoreError::corrupt(format!("credit grant {id} names licence `{license}`"))
-                })?,
-                credits: narrow(row.try_get(2)?, "credit grant")?,
-                price_id: row.try_get(3)?,
-            })
-        })
-        .collect()
-}
-
-const RESERVATION_COLUMNS: &str = "id, amount, period_part, top_up_part, status, used, reference, \
-     created_at, expires_at, settled_at, period_end";
-
-fn reservation_from_row(row: &Row) -> Result<Reservation, StoreError> {
-    let id: String = row.try_get(0)?;
-    let status: String = row.try_get(4)?;
-    Ok(Reservation {
-        status: ReservationStatus::from_name(&status).ok_or_else(|| {
-            StoreError::corrupt(format!("reservation {id} has status `{status}`"))
-        })?,
-        amount: narrow(row.try_get(1)?, "reservation amount")?,
-        period_part: narrow(row.try_get(2)?, "reservation part")?,
-        top_up_part: narrow(row.try_get(3)?, "reservation part")?,
-        used: row
-            .try_get::<_, Option<i64>>(5)?
-            .map(|used| narrow(used, "used credits"))
-            .transpose()?,
-        reference: row.try_get(6)?,
-        created_at: row.try_get(7)?,
-        expires_at: row.try_get(8)?,
-        settled_at: row.try_get(9)?,
-        period_end: row.try_get(10)?,
-        id,
-    })
+             ORDER BY id"
+        ),
+        &[&payment_intent_id],
+        rows::top_up,
+    )
 }
 
 pub(super) fn open_reservations(
     client: &mut Session<'_, impl GenericClient>,
     id: &LicenseId,
 ) -> Result<Vec<Reservation>, StoreError> {
-    client
-        .query(
-            &format!(
-                "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
-                 WHERE license_id = $1 AND status = 'open' ORDER BY created_at, id LIMIT 1000"
-            ),
-            &[&hex(id)],
-        )?
-        .iter()
-        .map(reservation_from_row)
-        .collect()
+    client.every(
+        &format!(
+            "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
+             WHERE license_id = $1 AND status = 'open' ORDER BY created_at, id LIMIT 1000"
+        ),
+        &[&hex(id)],
+        rows::reservation,
+    )
 }
 
 pub(super) fn ledger(
@@ -197,31 +146,14 @@ pub(super) fn ledger(
     after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<LedgerEntry>, StoreError> {
-    client
-        .query(
-            "SELECT id, kind, period, top_up, period_reserved, top_up_reserved, used, shortfall,
-                 reason, reference, reservation_id, at
-             FROM credit_ledger WHERE license_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            &[&hex(id), &after.unwrap_or(0), &i64::from(limit)],
-        )?
-        .iter()
-        .map(|row| {
-            Ok(LedgerEntry {
-                id: row.try_get(0)?,
-                kind: row.try_get(1)?,
-                period: row.try_get(2)?,
-                top_up: row.try_get(3)?,
-                period_reserved: row.try_get(4)?,
-                top_up_reserved: row.try_get(5)?,
-                used: row.try_get::<_, i64>(6)?.max(0) as u64,
-                shortfall: row.try_get::<_, i64>(7)?.max(0) as u64,
-                reason: row.try_get(8)?,
-                reference: row.try_get(9)?,
-                reservation_id: row.try_get(10)?,
-                at: row.try_get(11)?,
-            })
-        })
-        .collect()
+    client.every(
+        &format!(
+            "SELECT {LEDGER_COLUMNS} FROM credit_ledger
+             WHERE license_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ),
+        &[&hex(id), &after.unwrap_or(0), &i64::from(limit)],
+        rows::ledger_entry,
+    )
 }
 
 /// Every account's cached numbers beside the same numbers recomputed from the ledger and the open
@@ -230,7 +162,7 @@ pub(super) fn totals(
     client: &mut Session<'_, impl GenericClient>,
 ) -> Result<Vec<LedgerMismatch>, StoreError> {
     // sum() of BIGINT is NUMERIC in PostgreSQL: cast back, the sums fit (amounts are bounded).
-    let rows = client.query(
+    client.every(
         "WITH ids AS (SELECT license_id FROM credit_accounts
                       UNION SELECT license_id FROM credit_ledger
                       UNION SELECT license_id FROM credit_reservations),
@@ -252,18 +184,8 @@ pub(super) fn totals(
          LEFT JOIN held h ON h.license_id = ids.license_id
          ORDER BY ids.license_id",
         &[],
-    )?;
-    rows.iter()
-        .map(|row| {
-            let number = |i| row.try_get::<_, i64>(i);
-            Ok(LedgerMismatch {
-                license_id: row.try_get(0)?,
-                cached: [number(1)?, number(2)?, number(3)?, number(4)?],
-                ledger: [number(5)?, number(6)?, number(7)?, number(8)?],
-                open_reservations: [number(9)?, number(10)?],
-            })
-        })
-        .collect()
+        rows::ledger_totals,
+    )
 }
 
 pub(super) fn reservation(
@@ -271,16 +193,14 @@ pub(super) fn reservation(
     id: &LicenseId,
     reservation_id: &str,
 ) -> Result<Option<Reservation>, StoreError> {
-    client
-        .query_opt(
-            &format!(
-                "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
-                 WHERE id = $1 AND license_id = $2"
-            ),
-            &[&reservation_id, &hex(id)],
-        )?
-        .map(|row| reservation_from_row(&row))
-        .transpose()
+    client.first(
+        &format!(
+            "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
+             WHERE id = $1 AND license_id = $2"
+        ),
+        &[&reservation_id, &hex(id)],
+        rows::reservation,
+    )
 }
 
 pub(super) fn insert_reservation(
@@ -332,21 +252,12 @@ pub(super) fn due_reservations(
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<(LicenseId, String)>, StoreError> {
-    client
-        .query(
-            "SELECT license_id, id FROM credit_reservations
-             WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
-            &[&now, &i64::from(limit)],
-        )?
-        .iter()
-        .map(|row| {
-            let (license, id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-            let license_id = LicenseId::from_hex(&license).ok_or_else(|| {
-                StoreError::corrupt(format!("reservation {id} of licence `{license}`"))
-            })?;
-            Ok((license_id, id))
-        })
-        .collect()
+    client.every(
+        "SELECT license_id, id FROM credit_reservations
+         WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+        &[&now, &i64::from(limit)],
+        rows::due_reservation,
+    )
 }
 
 pub(super) fn idempotent_answer(
@@ -354,21 +265,14 @@ pub(super) fn idempotent_answer(
     id: &LicenseId,
     key: &str,
 ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
-    let Some(row) = client.query_opt(
-        "SELECT fingerprint, status, body FROM credit_idempotency
-         WHERE license_id = $1 AND key = $2",
+    client.first(
+        &format!(
+            "SELECT {IDEMPOTENT_ANSWER_COLUMNS} FROM credit_idempotency
+             WHERE license_id = $1 AND key = $2"
+        ),
         &[&hex(id), &key],
-    )?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((
-        row.try_get(0)?,
-        StoredAnswer {
-            status: narrow(row.try_get(1)?, "stored answer status")?,
-            body: row.try_get(2)?,
-        },
-    )))
+        rows::idempotent_answer,
+    )
 }
 
 pub(super) fn keep_idempotent_answer(

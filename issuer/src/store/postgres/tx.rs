@@ -10,6 +10,7 @@ use super::{
     admin, credits, delivery, license_status, license_where, payment_reversal_where,
     revocation_counter, subscription, Session, REVOCATION_SEQUENCE,
 };
+use crate::store::rows::{self, LICENSE_COLUMNS, PAYMENT_SUBSCRIPTION_COLUMNS};
 use crate::store::{
     signed, ApplyError, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery,
     IssuedKey, LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry,
@@ -125,9 +126,8 @@ impl Tx for PgTx<'_> {
         write_license(
             &mut self.session(),
             &format!(
-                "INSERT INTO licenses ({})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                super::LICENSE_COLUMNS
+                "INSERT INTO licenses ({LICENSE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ),
             license,
             LicenseFields::All,
@@ -258,21 +258,14 @@ impl Tx for PgTx<'_> {
         &mut self,
         payment_intent_id: &str,
     ) -> Result<Option<PaymentSubscription>, StoreError> {
-        self.session()
-            .query_opt(
-                "SELECT payment_intent_id, subscription_id, invoice_id, at
-                 FROM payment_subscriptions WHERE payment_intent_id = $1",
-                &[&payment_intent_id],
-            )?
-            .map(|row| {
-                Ok(PaymentSubscription {
-                    payment_intent_id: row.try_get(0)?,
-                    subscription_id: row.try_get(1)?,
-                    invoice_id: row.try_get(2)?,
-                    at: row.try_get(3)?,
-                })
-            })
-            .transpose()
+        self.session().first(
+            &format!(
+                "SELECT {PAYMENT_SUBSCRIPTION_COLUMNS} FROM payment_subscriptions
+                 WHERE payment_intent_id = $1"
+            ),
+            &[&payment_intent_id],
+            rows::payment_subscription,
+        )
     }
 
     fn record_payment_subscription(

@@ -1,9 +1,10 @@
 //! Support's look-ups and the audit trail in SQLite.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection};
 use tessera_keys::LicenseId;
 
-use super::{delivery_from_row, license_from_row, LICENSE_COLUMNS};
+use super::{every, first};
+use crate::store::rows::{self, AUDIT_COLUMNS, DELIVERY_COLUMNS, LICENSE_COLUMNS};
 use crate::store::{AuditEntry, Delivery, LicenseQuery, LicenseRecord, NewAuditEntry, StoreError};
 
 pub(super) fn find_licenses(
@@ -22,10 +23,7 @@ pub(super) fn find_licenses(
         "SELECT {LICENSE_COLUMNS} FROM licenses WHERE {condition}
          ORDER BY created_at DESC, id LIMIT ?2"
     ))?;
-    let rows = stmt
-        .query_map(params![value, limit], license_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().collect()
+    every(&mut stmt, params![value, limit], rows::license)
 }
 
 /// The events that took effect on a licence: those that issued its keys, granted or took back its
@@ -45,13 +43,14 @@ pub(super) fn license_deliveries(
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT id, type, status, error, attempts, received_at, processed_at FROM webhook_events
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_events
          WHERE id IN ({EVENTS_OF_LICENSE}) ORDER BY received_at DESC, id LIMIT ?2"
     ))?;
-    let rows = stmt
-        .query_map(params![id.to_hex().as_str(), limit], delivery_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().collect()
+    every(
+        &mut stmt,
+        params![id.to_hex().as_str(), limit],
+        rows::delivery,
+    )
 }
 
 pub(super) fn delivery_licenses(
@@ -64,10 +63,7 @@ pub(super) fn delivery_licenses(
          UNION SELECT license_id FROM credit_ledger WHERE reference = ?1
          ORDER BY 1",
     )?;
-    let rows = stmt
-        .query_map([event_id], |row| row.get(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    every(&mut stmt, [event_id], |row| row.text(0))
 }
 
 pub(super) fn deliveries(
@@ -76,33 +72,26 @@ pub(super) fn deliveries(
     event_type: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, type, status, error, attempts, received_at, processed_at FROM webhook_events
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_events
          WHERE (?1 = 0 OR status = 'failed') AND (?2 IS NULL OR type = ?2)
-         ORDER BY received_at DESC, id LIMIT ?3",
-    )?;
-    let rows = stmt
-        .query_map(params![failed_only, event_type, limit], delivery_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().collect()
+         ORDER BY received_at DESC, id LIMIT ?3"
+    ))?;
+    every(
+        &mut stmt,
+        params![failed_only, event_type, limit],
+        rows::delivery,
+    )
 }
 
 pub(super) fn delivery_payload(
     conn: &Connection,
     event_id: &str,
 ) -> Result<Option<(Delivery, String)>, StoreError> {
-    let found = conn
-        .query_row(
-            "SELECT id, type, status, error, attempts, received_at, processed_at, payload
-             FROM webhook_events WHERE id = ?1",
-            [event_id],
-            |row| Ok((delivery_from_row(row)?, row.get::<_, String>(7)?)),
-        )
-        .optional()?;
-    match found {
-        Some((delivery, payload)) => Ok(Some((delivery?, payload))),
-        None => Ok(None),
-    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS}, payload FROM webhook_events WHERE id = ?1"
+    ))?;
+    first(&mut stmt, [event_id], rows::delivery_with_payload)
 }
 
 pub(super) fn record(conn: &Connection, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
@@ -121,32 +110,18 @@ pub(super) fn record(conn: &Connection, entry: &NewAuditEntry<'_>) -> Result<(),
     Ok(())
 }
 
-fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    Ok(AuditEntry {
-        id: row.get(0)?,
-        at: row.get(1)?,
-        actor: row.get(2)?,
-        action: row.get(3)?,
-        license_id: row.get(4)?,
-        reason: row.get(5)?,
-        details: row.get(6)?,
-    })
-}
-
 pub(super) fn audit_log(
     conn: &Connection,
     license: Option<&LicenseId>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, actor, action, license_id, reason, details FROM audit_log
-         WHERE ?1 IS NULL OR license_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(
-            params![license.map(|id| id.to_hex().to_string()), limit],
-            audit_from_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log
+         WHERE ?1 IS NULL OR license_id = ?1 ORDER BY id DESC LIMIT ?2"
+    ))?;
+    every(
+        &mut stmt,
+        params![license.map(|id| id.to_hex().to_string()), limit],
+        rows::audit_entry,
+    )
 }

@@ -3,53 +3,31 @@
 //! opened with `BEGIN IMMEDIATE` (the write lock is taken before anything is read, so two requests,
 //! or two processes, never decide on the same balance): the writer's batch, or a webhook's delivery.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection};
 use tessera_keys::LicenseId;
 
+use super::{every, first};
+use crate::store::rows::{
+    self, ACCOUNT_COLUMNS, IDEMPOTENT_ANSWER_COLUMNS, LEDGER_COLUMNS, RESERVATION_COLUMNS,
+    TOP_UP_COLUMNS,
+};
 use crate::store::{
-    signed, CreditAccount, CreditBalances, LedgerEntry, LedgerMismatch, NewLedgerEntry,
-    Reservation, ReservationStatus, StoreError, StoredAnswer, Timestamp, TopUpGrant,
+    signed, CreditAccount, LedgerEntry, LedgerMismatch, NewLedgerEntry, Reservation, StoreError,
+    StoredAnswer, Timestamp, TopUpGrant,
 };
 
 fn hex(id: &LicenseId) -> String {
     id.to_hex().to_string()
 }
 
-fn amount(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::corrupt(format!("negative {what}: {value}")))
-}
-
 pub(super) fn account(
     conn: &Connection,
     id: &LicenseId,
 ) -> Result<Option<CreditAccount>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT period_balance, top_up_balance, period_reserved, top_up_reserved, period_start,
-                 period_end
-             FROM credit_accounts WHERE license_id = ?1",
-        )?
-        .query_row([hex(id)], |row| {
-            Ok((
-                [row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?, row.get(3)?],
-                row.get(4)?,
-                row.get(5)?,
-            ))
-        })
-        .optional()?;
-    let Some((numbers, period_start, period_end)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(CreditAccount {
-        balances: CreditBalances {
-            period: amount(numbers[0], "period balance")?,
-            top_up: amount(numbers[1], "top-up balance")?,
-            period_reserved: amount(numbers[2], "reserved period credits")?,
-            top_up_reserved: amount(numbers[3], "reserved top-up credits")?,
-        },
-        period_start,
-        period_end,
-    }))
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM credit_accounts WHERE license_id = ?1"
+    ))?;
+    first(&mut stmt, [hex(id)], rows::credit_account)
 }
 
 pub(super) fn append(conn: &Connection, e: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
@@ -124,64 +102,12 @@ pub(super) fn top_ups_by_payment(
     conn: &Connection,
     payment_intent_id: &str,
 ) -> Result<Vec<TopUpGrant>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, license_id, credits, price_id FROM credit_grants
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TOP_UP_COLUMNS} FROM credit_grants
          WHERE payment_intent_id = ?1 AND license_id IS NOT NULL AND reversed_at IS NULL
-         ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([payment_intent_id], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, String>(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(id, license, credits, price_id)| {
-            Ok(TopUpGrant {
-                id,
-                license_id: LicenseId::from_hex(&license).ok_or_else(|| {
-                    StoreError::corrupt(format!("credit grant {id} names licence `{license}`"))
-                })?,
-                credits: amount(credits, "credit grant")?,
-                price_id,
-            })
-        })
-        .collect()
-}
-
-const RESERVATION_COLUMNS: &str = "id, amount, period_part, top_up_part, status, used, reference, \
-     created_at, expires_at, settled_at, period_end";
-
-fn reservation_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reservation, StoreError>> {
-    let id: String = row.get(0)?;
-    let numbers: [i64; 3] = [row.get(1)?, row.get(2)?, row.get(3)?];
-    let status: String = row.get(4)?;
-    let used: Option<i64> = row.get(5)?;
-    let reference: Option<String> = row.get(6)?;
-    let times: (i64, i64, Option<i64>) = (row.get(7)?, row.get(8)?, row.get(9)?);
-    let period_end: Option<i64> = row.get(10)?;
-    let build = || -> Result<Reservation, StoreError> {
-        Ok(Reservation {
-            status: ReservationStatus::from_name(&status).ok_or_else(|| {
-                StoreError::corrupt(format!("reservation {id} has status `{status}`"))
-            })?,
-            amount: amount(numbers[0], "reservation amount")?,
-            period_part: amount(numbers[1], "reservation part")?,
-            top_up_part: amount(numbers[2], "reservation part")?,
-            used: used.map(|u| amount(u, "used credits")).transpose()?,
-            reference: reference.clone(),
-            created_at: times.0,
-            expires_at: times.1,
-            settled_at: times.2,
-            period_end,
-            id: id.clone(),
-        })
-    };
-    Ok(build())
+         ORDER BY id"
+    ))?;
+    every(&mut stmt, [payment_intent_id], rows::top_up)
 }
 
 pub(super) fn open_reservations(
@@ -192,10 +118,7 @@ pub(super) fn open_reservations(
         "SELECT {RESERVATION_COLUMNS} FROM credit_reservations
          WHERE license_id = ?1 AND status = 'open' ORDER BY created_at, id LIMIT 1000"
     ))?;
-    let rows = stmt
-        .query_map([hex(id)], reservation_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().collect()
+    every(&mut stmt, [hex(id)], rows::reservation)
 }
 
 pub(super) fn reservation(
@@ -203,12 +126,14 @@ pub(super) fn reservation(
     id: &LicenseId,
     reservation_id: &str,
 ) -> Result<Option<Reservation>, StoreError> {
-    conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {RESERVATION_COLUMNS} FROM credit_reservations WHERE id = ?1 AND license_id = ?2"
-    ))?
-    .query_row(params![reservation_id, hex(id)], reservation_from_row)
-    .optional()?
-    .transpose()
+    ))?;
+    first(
+        &mut stmt,
+        params![reservation_id, hex(id)],
+        rows::reservation,
+    )
 }
 
 pub(super) fn idempotent_answer(
@@ -216,26 +141,11 @@ pub(super) fn idempotent_answer(
     id: &LicenseId,
     key: &str,
 ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
-    let earlier = conn
-        .prepare_cached(
-            "SELECT fingerprint, status, body FROM credit_idempotency
-             WHERE license_id = ?1 AND key = ?2",
-        )?
-        .query_row(params![hex(id), key], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })
-        .optional()?;
-    earlier
-        .map(|(fingerprint, status, body)| {
-            let status = u16::try_from(status)
-                .map_err(|_| StoreError::corrupt(format!("stored answer status {status}")))?;
-            Ok((fingerprint, StoredAnswer { status, body }))
-        })
-        .transpose()
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {IDEMPOTENT_ANSWER_COLUMNS} FROM credit_idempotency
+         WHERE license_id = ?1 AND key = ?2"
+    ))?;
+    first(&mut stmt, params![hex(id), key], rows::idempotent_answer)
 }
 
 pub(super) fn keep_idempotent_answer(
@@ -315,19 +225,7 @@ pub(super) fn due_reservations(
         "SELECT license_id, id FROM credit_reservations
          WHERE status = 'open' AND expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2",
     )?;
-    let rows = stmt
-        .query_map(params![now, limit], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(license, id)| {
-            let license_id = LicenseId::from_hex(&license).ok_or_else(|| {
-                StoreError::corrupt(format!("reservation {id} of licence `{license}`"))
-            })?;
-            Ok((license_id, id))
-        })
-        .collect()
+    every(&mut stmt, params![now, limit], rows::due_reservation)
 }
 
 pub(super) fn ledger(
@@ -336,30 +234,15 @@ pub(super) fn ledger(
     after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<LedgerEntry>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, period, top_up, period_reserved, top_up_reserved, used, shortfall, reason,
-             reference, reservation_id, at
-         FROM credit_ledger WHERE license_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-    )?;
-    let rows = stmt
-        .query_map(params![hex(id), after.unwrap_or(0), limit], |row| {
-            Ok(LedgerEntry {
-                id: row.get(0)?,
-                kind: row.get(1)?,
-                period: row.get(2)?,
-                top_up: row.get(3)?,
-                period_reserved: row.get(4)?,
-                top_up_reserved: row.get(5)?,
-                used: row.get::<_, i64>(6)?.max(0) as u64,
-                shortfall: row.get::<_, i64>(7)?.max(0) as u64,
-                reason: row.get(8)?,
-                reference: row.get(9)?,
-                reservation_id: row.get(10)?,
-                at: row.get(11)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEDGER_COLUMNS} FROM credit_ledger
+         WHERE license_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    every(
+        &mut stmt,
+        params![hex(id), after.unwrap_or(0), limit],
+        rows::ledger_entry,
+    )
 }
 
 pub(super) fn totals(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreError> {
@@ -383,17 +266,7 @@ pub(super) fn totals(conn: &Connection) -> Result<Vec<LedgerMismatch>, StoreErro
          LEFT JOIN held h ON h.license_id = ids.license_id
          ORDER BY ids.license_id",
     )?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok(LedgerMismatch {
-                license_id: row.get(0)?,
-                cached: [row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?],
-                ledger: [row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
-                open_reservations: [row.get(9)?, row.get(10)?],
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    every(&mut stmt, [], rows::ledger_totals)
 }
 
 #[cfg(test)]
