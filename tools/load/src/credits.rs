@@ -287,24 +287,21 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
         next_pair += count;
         first
     };
-    let closed_loop = |count: u64| Plan {
-        count,
-        connections: options.concurrency,
-        pairs_per_second: None,
+    // `count` pairs numbered from `first`, closed loop, spread over every issuer process.
+    let closed_loop = |first: u64, count: u64| {
+        let plan = Plan {
+            count,
+            connections: options.concurrency,
+            pairs_per_second: None,
+        };
+        pairs::run(&issuers, Arc::clone(&accounts), first, plan, phase)
     };
     // What every phase (warm-up included) did to each licence, for the check.
     let mut spent = vec![Tally::default(); licenses];
     if options.warmup > 0 {
         warm_up_hello(hello_addr, options).await?;
-        let plan = closed_loop(options.warmup as u64);
-        let warmup = pairs::run(
-            &issuers,
-            Arc::clone(&accounts),
-            take(plan.count),
-            plan,
-            phase,
-        )
-        .await?;
+        let count = options.warmup as u64;
+        let warmup = closed_loop(take(count), count).await?;
         if let Some(failure) = warmup.summary().failure("warm-up") {
             anyhow::bail!("{failure}");
         }
@@ -318,15 +315,8 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
     let mut per_round = Vec::with_capacity(options.rounds);
     for _ in 0..options.rounds {
         let hello = run_phase(&[hello_addr], Arc::clone(&hello_get), phase, is_success).await?;
-        let plan = closed_loop(credit.pairs as u64);
-        let credits = pairs::run(
-            &issuers,
-            Arc::clone(&accounts),
-            take(plan.count),
-            plan,
-            phase,
-        )
-        .await?;
+        let count = credit.pairs as u64;
+        let credits = closed_loop(take(count), count).await?;
         let (hello_summary, credit_summary) = (hello.summary(), credits.summary());
         per_round.push(CreditRound {
             throughput_ratio: throughput_ratio(Some(&credit_summary.operations), &hello_summary),
