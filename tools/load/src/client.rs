@@ -82,12 +82,22 @@ pub fn is_success(status: StatusCode, _body: &[u8]) -> bool {
     status.is_success()
 }
 
-/// Opens `workers` connections to `addr` (a loopback address), then starts every
+/// The server connection `index` of a phase goes to: `servers` in turn, so that the connections of a
+/// phase are spread evenly over several processes serving the same data.
+pub fn server_for(servers: &[SocketAddr], index: usize) -> Option<SocketAddr> {
+    match servers.len() {
+        0 => None,
+        n => Some(servers[index % n]),
+    }
+}
+
+/// Opens `workers` connections spread over `servers` (loopback addresses, see [`server_for`]), then
+/// starts every
 /// `worker(index, connection, start)` at once, `start` being the same instant for all, and waits
 /// for them. Returns what each worker returned, in index order, and the wall time from `start` to
 /// the last worker's end.
 pub async fn run_workers<T, F, Fut>(
-    addr: SocketAddr,
+    servers: &[SocketAddr],
     workers: usize,
     worker: F,
 ) -> anyhow::Result<(Vec<T>, Duration)>
@@ -96,11 +106,12 @@ where
     Fut: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    if !addr.ip().is_loopback() {
+    if let Some(addr) = servers.iter().find(|addr| !addr.ip().is_loopback()) {
         bail!("refusing to load {addr}: the load tool only talks to loopback addresses");
     }
     let mut connections = Vec::with_capacity(workers);
-    for _ in 0..workers {
+    for index in 0..workers {
+        let addr = server_for(servers, index).context("no server to send to")?;
         connections.push(Connection::open(addr).await?);
     }
     // Every worker and this task meet here, so no worker starts before all connections are open.
@@ -169,19 +180,20 @@ pub async fn exchange(
     None
 }
 
-/// Sends every request in `requests` to `addr` (a loopback address) with `options.concurrency`
-/// workers, until all are answered or the time budget runs out, and records the answers.
+/// Sends every request in `requests` to `servers` (loopback addresses, the connections spread over
+/// them) with `options.concurrency` workers, until all are answered or the time budget runs out,
+/// and records the answers.
 ///
 /// Connections are opened before the clock starts.
 pub async fn run_phase(
-    addr: SocketAddr,
+    servers: &[SocketAddr],
     requests: Arc<Vec<Request>>,
     options: PhaseOptions,
     check: Check,
 ) -> anyhow::Result<Measured> {
     let workers = options.concurrency.clamp(1, requests.len().max(1));
     let next = Arc::new(AtomicUsize::new(0));
-    let (recorded, elapsed) = run_workers(addr, workers, move |_, mut connection, start| {
+    let (recorded, elapsed) = run_workers(servers, workers, move |_, mut connection, start| {
         let (requests, next) = (Arc::clone(&requests), Arc::clone(&next));
         async move {
             let deadline = start + options.time_budget;
@@ -278,5 +290,24 @@ impl Connection {
             .context("reading the answer")?
             .to_bytes();
         Ok((status, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_take_the_servers_in_turn() {
+        let servers: Vec<SocketAddr> = ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"]
+            .iter()
+            .map(|addr| addr.parse().unwrap())
+            .collect();
+        let spread: Vec<u16> = (0..7)
+            .map(|index| server_for(&servers, index).unwrap().port())
+            .collect();
+        assert_eq!(spread, [1001, 1002, 1003, 1001, 1002, 1003, 1001]);
+        assert_eq!(server_for(&servers[..1], 5), Some(servers[0]));
+        assert_eq!(server_for(&[], 0), None);
     }
 }

@@ -132,7 +132,8 @@ pub struct CreditReport {
     pub open_loop: Option<OpenLoop>,
     /// The balances afterwards against the answers.
     pub check: CreditCheck,
-    /// Resident memory of both servers at rest and at their peak (`null` without `/proc`).
+    /// Resident memory of both servers at rest and at their peak (`null` without `/proc`); with
+    /// several issuer processes, the first one's.
     pub memory: Option<MemoryReport>,
 }
 
@@ -260,8 +261,10 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
     let mut machine = Machine::now();
     let phase = options.phase();
     let hello_requests = hello_requests(options, 2 * credit.pairs);
-    let mut servers = Servers::start(Some(&issuer_bin), &mut machine)?;
+    let mut servers = Servers::start(Some(&issuer_bin), &options.backend, &mut machine)?;
     let hello_addr = servers.hello.addr();
+    // The pairs' connections are spread over every process; setup and check use the first.
+    let issuers = servers.issuer_addrs();
     let issuer = servers.issuer()?.addr();
     let resident = |servers: &mut Servers| {
         let issuer = servers.issuer().ok().and_then(|s| Resident::of(s.pid()));
@@ -284,18 +287,21 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
         next_pair += count;
         first
     };
-    let closed_loop = |count: u64| Plan {
-        count,
-        connections: options.concurrency,
-        pairs_per_second: None,
+    // `count` pairs numbered from `first`, closed loop, spread over every issuer process.
+    let closed_loop = |first: u64, count: u64| {
+        let plan = Plan {
+            count,
+            connections: options.concurrency,
+            pairs_per_second: None,
+        };
+        pairs::run(&issuers, Arc::clone(&accounts), first, plan, phase)
     };
     // What every phase (warm-up included) did to each licence, for the check.
     let mut spent = vec![Tally::default(); licenses];
     if options.warmup > 0 {
         warm_up_hello(hello_addr, options).await?;
-        let plan = closed_loop(options.warmup as u64);
-        let warmup =
-            pairs::run(issuer, Arc::clone(&accounts), take(plan.count), plan, phase).await?;
+        let count = options.warmup as u64;
+        let warmup = closed_loop(take(count), count).await?;
         if let Some(failure) = warmup.summary().failure("warm-up") {
             anyhow::bail!("{failure}");
         }
@@ -308,10 +314,9 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
     let mut closed_all = PairsMeasured::default();
     let mut per_round = Vec::with_capacity(options.rounds);
     for _ in 0..options.rounds {
-        let hello = run_phase(hello_addr, Arc::clone(&hello_get), phase, is_success).await?;
-        let plan = closed_loop(credit.pairs as u64);
-        let credits =
-            pairs::run(issuer, Arc::clone(&accounts), take(plan.count), plan, phase).await?;
+        let hello = run_phase(&[hello_addr], Arc::clone(&hello_get), phase, is_success).await?;
+        let count = credit.pairs as u64;
+        let credits = closed_loop(take(count), count).await?;
         let (hello_summary, credit_summary) = (hello.summary(), credits.summary());
         per_round.push(CreditRound {
             throughput_ratio: throughput_ratio(Some(&credit_summary.operations), &hello_summary),
@@ -339,7 +344,7 @@ pub async fn run(options: &Options) -> anyhow::Result<CreditReport> {
             pairs_per_second: Some(pairs_per_second),
         };
         let first = take(plan.count);
-        let measured = pairs::run(issuer, Arc::clone(&accounts), first, plan, phase).await?;
+        let measured = pairs::run(&issuers, Arc::clone(&accounts), first, plan, phase).await?;
         pairs::add_tallies(&mut spent, &measured.recorded.tally);
         Some(open_loop_report(
             operations_per_second,

@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod backend;
 pub mod client;
 pub mod credits;
 pub mod event;
@@ -51,9 +52,10 @@ use std::time::Duration;
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, BackendShape};
 use crate::client::{is_success, run_phase, PhaseOptions, Request};
 pub use crate::machine::Machine;
-use crate::server::{ServerProcess, Servers, PRICE};
+use crate::server::{Servers, PRICE};
 use crate::stats::{Measured, Summary};
 
 /// Hello requests by default: enough for the phase to last a second or more at tens of thousands of
@@ -86,6 +88,8 @@ pub struct Options {
     pub issuer_bin: Option<PathBuf>,
     /// Measure the hello server only (no issuer needed).
     pub hello_only: bool,
+    /// Where the issuer keeps its data, and how many processes serve it.
+    pub backend: Backend,
     /// The credit scenario's own settings.
     pub credits: credits::CreditOptions,
 }
@@ -102,6 +106,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(30),
             issuer_bin: None,
             hello_only: false,
+            backend: Backend::Sqlite,
             credits: credits::CreditOptions::default(),
         }
     }
@@ -133,6 +138,9 @@ pub struct Round {
 /// of the `--json` output).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunShape {
+    /// The issuer's database and how many processes served the load.
+    #[serde(flatten)]
+    pub backend: BackendShape,
     /// Hello requests asked for, per round.
     pub hello_requests: usize,
     /// Rounds of (hello, measured phase).
@@ -151,6 +159,7 @@ impl RunShape {
     /// The shape of a run with `options` and `hello_requests` per round, made on `machine`.
     pub fn new(options: &Options, hello_requests: usize, machine: Machine) -> RunShape {
         RunShape {
+            backend: options.backend.shape(),
             hello_requests,
             rounds: options.rounds,
             concurrency: options.concurrency,
@@ -165,6 +174,7 @@ impl RunShape {
         let mut out = self
             .machine
             .header(self.rounds, self.concurrency, self.warmup);
+        let _ = writeln!(out, "issuer: {}", self.backend.describe());
         out.push('\n');
         out.push_str(&Summary::heading());
         out
@@ -289,18 +299,19 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let phase = options.phase();
     let hello_requests = hello_requests(options, options.events);
     // Both servers run through all rounds, so load from elsewhere that comes and goes hits both.
-    let mut servers = Servers::start(issuer_bin.as_deref(), &mut machine)?;
+    let mut servers = Servers::start(issuer_bin.as_deref(), &options.backend, &mut machine)?;
     let hello_addr = servers.hello.addr();
-    let issuer_addr = servers.issuer.as_ref().map(ServerProcess::addr);
+    // Empty with `hello_only`; the connections of each phase are spread over them.
+    let issuers = servers.issuer_addrs();
 
     // Warm-up: connections, caches, SQLite's first pages. Warm-up events are numbered after every
     // measured one, so the measured ones are 0..rounds·events.
     let measured_events = (options.rounds * options.events) as u64;
     if options.warmup > 0 {
         warm_up_hello(hello_addr, options).await?;
-        if let Some(issuer) = issuer_addr {
+        if !issuers.is_empty() {
             let events = signed_events(measured_events..measured_events + options.warmup as u64);
-            run_phase(issuer, Arc::new(events), phase, is_success).await?;
+            run_phase(&issuers, Arc::new(events), phase, is_success).await?;
         }
     }
 
@@ -310,15 +321,15 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut per_round = Vec::with_capacity(options.rounds);
     let mut sent_sessions = Vec::new();
     for round in 0..options.rounds {
-        let hello = run_phase(hello_addr, Arc::clone(&hello_get), phase, is_success).await?;
-        let webhook = match issuer_addr {
-            None => None,
-            Some(issuer) => {
+        let hello = run_phase(&[hello_addr], Arc::clone(&hello_get), phase, is_success).await?;
+        let webhook = match issuers.is_empty() {
+            true => None,
+            false => {
                 let first = (round * options.events) as u64;
                 // Signed just before sending: Stripe's tolerance is 300 s, a phase lasts at most
                 // its budget.
                 let events = Arc::new(signed_events(first..first + options.events as u64));
-                let measured = run_phase(issuer, events, phase, is_success).await?;
+                let measured = run_phase(&issuers, events, phase, is_success).await?;
                 // Workers take events in order, so the sent ones are the first `sent`.
                 let sent = measured.recorded.latencies.len() as u64 + measured.recorded.errors;
                 sent_sessions.extend(first..first + sent);
@@ -340,9 +351,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         }
     }
 
-    let stored_keys = match issuer_addr {
-        None => None,
-        Some(issuer) => {
+    let stored_keys = match issuers.is_empty() {
+        true => None,
+        false => {
             let lookups = sent_sessions
                 .iter()
                 .map(|&n| {
@@ -352,7 +363,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
                     ))
                 })
                 .collect();
-            let keys = run_phase(issuer, Arc::new(lookups), phase, has_key).await?;
+            let keys = run_phase(&issuers, Arc::new(lookups), phase, has_key).await?;
             servers.check_issuer_alive()?;
             Some(keys.summary())
         }
@@ -376,7 +387,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
 /// `options.warmup` unmeasured `GET /` to the hello server.
 pub(crate) async fn warm_up_hello(hello: SocketAddr, options: &Options) -> anyhow::Result<()> {
     let warmup = Arc::new(vec![Request::get("/"); options.warmup]);
-    run_phase(hello, warmup, options.phase(), is_success).await?;
+    run_phase(&[hello], warmup, options.phase(), is_success).await?;
     Ok(())
 }
 

@@ -50,22 +50,23 @@ Both scenarios' figures are summaries: {requests, ok, errors, statuses: {\"200\"
 seconds, throughput, p50_ms, p99_ms, max_ms, stopped_by_time_limit, first_failure}; throughput is
 answers per second, latencies are in milliseconds (nearest-rank percentiles over every request).
 
---json, webhook, prints one object: {events, hello_requests, rounds, concurrency, warmup,
-time_budget_seconds, machine: {cpus, cpu_model, load_average_before, load_average_after,
+--json, webhook, prints one object: {events, backend, processes, hello_requests, rounds,
+concurrency, warmup, time_budget_seconds, machine: {cpus, cpu_model, load_average_before, load_average_after,
 data_filesystem, fsync_p50_ms, fsync_max_ms}, hello, webhook, stored_keys, throughput_ratio,
 per_round: [{hello, webhook, throughput_ratio}]}. hello, webhook (all rounds pooled) and stored_keys (the last two
 null with --hello-only) are summaries; throughput_ratio is webhook / hello throughput.
 
 --json, credits, prints one object: {scenario: \"credits\", pairs, licenses, amount,
-hello_requests, rounds, concurrency, warmup, time_budget_seconds, machine, hello, credits,
-throughput_ratio, per_round: [{hello, credits, throughput_ratio}], open_loop: {
+backend, processes, hello_requests, rounds, concurrency, warmup, time_budget_seconds, machine,
+hello, credits, throughput_ratio, per_round: [{hello, credits, throughput_ratio}], open_loop: {
 target_operations_per_second, target_pairs_per_second, scheduled_seconds, scheduled_pairs,
 connections, credits, timer_lag_p50_ms, timer_lag_p99_ms, timer_lag_max_ms, due_while_busy,
 busy_wait_max_ms, goal_p99_ms, meets_goal}, check: {licenses, reservations, commits, used, consumed, reserved_after, problems:
 [...]}, memory: {issuer_at_rest_kib, issuer_peak_kib, hello_at_rest_kib, hello_peak_kib}}. Each credits is {operations, reserve, commit, pairs}, all summaries: operations pools
 both requests (its throughput is HTTP requests/s), pairs times reserve-send to commit-answer (its
 throughput is pairs/s). In open_loop every latency runs from the due time, not the send.
-throughput_ratio is credit operations/s / hello requests/s. open_loop is null with
+throughput_ratio is credit operations/s / hello requests/s. backend is \"sqlite\" or \"postgres\",
+processes the issuer processes the load was spread over. open_loop is null with
 --open-loop-seconds 0; check.problems is empty when the balances agree. memory is resident
 memory from /proc (VmRSS before any request, VmHWM after the run), null where there is no /proc.";
 
@@ -131,6 +132,20 @@ struct RunArgs {
     /// The tessera-issuer binary [default: next to this executable].
     #[arg(long, value_name = "PATH")]
     issuer_bin: Option<PathBuf>,
+    /// Run the issuer on PostgreSQL: the URL of any database on the server (e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres). The run creates a database of its own there
+    /// (tessera_load_<pid>_<nanoseconds>), which its issuer processes share, and drops it at the
+    /// end. Without it, the issuer runs on SQLite in its temporary data directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Issuer processes on the one PostgreSQL database (same config, key-encryption key and
+    /// webhook secret); each phase's connections go to them in turn. Above 1 needs --database-url.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    processes: u32,
+    /// `[database] pool_size` of each issuer process [default: the issuer's]; needs
+    /// --database-url.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pool_size: Option<u32>,
     /// Measure the hello server only; no issuer needed (webhook scenario only).
     #[arg(long)]
     hello_only: bool,
@@ -148,6 +163,14 @@ fn main() -> ExitCode {
         };
     }
     let args = cli.run;
+    let backend = match tessera_load::backend::Backend::from_args(
+        args.database_url,
+        args.processes as usize,
+        args.pool_size,
+    ) {
+        Ok(backend) => backend,
+        Err(err) => return usage_error(&format!("{err:#}")),
+    };
     let options = tessera_load::Options {
         events: args.events as usize,
         hello_requests: args.hello_requests.map(|n| n as usize),
@@ -158,6 +181,7 @@ fn main() -> ExitCode {
         request_timeout: Duration::from_secs(30),
         issuer_bin: args.issuer_bin,
         hello_only: args.hello_only,
+        backend,
         credits: tessera_load::credits::CreditOptions {
             pairs: args.pairs as usize,
             licenses: args.licenses.map(|n| n as usize),
@@ -229,6 +253,12 @@ fn finish(report: &impl Serialize, table: String, failure: Option<String>, json:
         None => ExitCode::SUCCESS,
         Some(problem) => fail(&problem),
     }
+}
+
+/// A bad combination of arguments: exit code 2, as clap gives for the ones it finds.
+fn usage_error(problem: &str) -> ExitCode {
+    eprintln!("error: {problem}");
+    ExitCode::from(2)
 }
 
 fn fail(problem: &str) -> ExitCode {

@@ -263,7 +263,7 @@ pub struct Plan {
     pub pairs_per_second: Option<f64>,
 }
 
-/// Sends pairs `first..first + plan.count` to `addr`, the licences in turn, until all are done or
+/// Sends pairs `first..first + plan.count` to `servers` (the connections spread over them), the licences in turn, until all are done or
 /// `options.time_budget` runs out (a pair begun is always finished, so the budget leaves no
 /// reservation open).
 ///
@@ -272,7 +272,7 @@ pub struct Plan {
 /// behind is charged for the wait (no coordinated omission). The commit follows on the
 /// reservation's answer, timed from its send.
 pub async fn run(
-    addr: std::net::SocketAddr,
+    servers: &[std::net::SocketAddr],
     accounts: Arc<Vec<Account>>,
     first: u64,
     plan: Plan,
@@ -286,7 +286,7 @@ pub async fn run(
     }
     let workers = plan.connections.clamp(1, plan.count.max(1) as usize);
     let next = Arc::new(AtomicU64::new(0));
-    let (recorded, elapsed) = run_workers(addr, workers, move |_, mut connection, start| {
+    let (recorded, elapsed) = run_workers(servers, workers, move |_, mut connection, start| {
         let (accounts, next) = (Arc::clone(&accounts), Arc::clone(&next));
         async move {
             let deadline = start + options.time_budget;

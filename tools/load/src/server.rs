@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context};
 use axum::routing::get;
 use axum::Router;
 
+use crate::backend::{random_key_encryption_key, Backend, ScratchDatabase};
 use crate::machine::Machine;
 
 /// How long a server may take to print its address.
@@ -35,9 +36,20 @@ pub const TOP_UP_CREDITS: u64 = 1_000_000_000_000;
 /// base points at a closed loopback port, so nothing can leave the machine (events carry
 /// `tessera_price`, so none is expected). Rate limits are off: the run measures the issuer's ceiling
 /// from one client address, which a production limit exists to stop.
-pub fn issuer_config(data_dir: &Path) -> String {
+///
+/// With `database` (a PostgreSQL URL and the pool size of each process, `None` for the issuer's
+/// default), the data lives there instead of in SQLite.
+pub fn issuer_config(data_dir: &Path, database: Option<(&str, Option<u32>)>) -> String {
     // JSON string escapes are valid TOML basic-string escapes.
     let data_dir = serde_json::to_string(&data_dir.to_string_lossy()).expect("a string");
+    let database = match database {
+        None => String::new(),
+        Some((url, pool_size)) => {
+            let url = serde_json::to_string(url).expect("a string");
+            let pool_size = pool_size.map_or_else(String::new, |n| format!("pool_size = {n}\n"));
+            format!("\n[database]\nurl = {url}\n{pool_size}")
+        }
+    };
     format!(
         r#"listen = "127.0.0.1:0"
 data_dir = {data_dir}
@@ -67,7 +79,7 @@ duration_days = 365
 [[prices]]
 id = "{TOP_UP_PRICE}"
 topup_credits = {TOP_UP_CREDITS}
-"#
+{database}"#
     )
 }
 
@@ -203,51 +215,91 @@ pub fn find_issuer_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// The servers of one run and the temporary directory holding the issuer's config, its data and
-/// both logs. Dropping it kills both servers, then removes the directory.
+/// the logs. Dropping it kills every server, then drops the run's PostgreSQL database (if any), then
+/// removes the directory.
 #[derive(Debug)]
 pub struct Servers {
     /// The hello-world baseline.
     pub hello: ServerProcess,
-    /// The real issuer (`None` when only the hello server is measured).
-    pub issuer: Option<ServerProcess>,
-    // Declared last, so it is removed after both servers are killed.
+    /// The real issuer's processes, all on the same data (none when only the hello server is
+    /// measured).
+    pub issuers: Vec<ServerProcess>,
+    // Declared after the servers, so it is dropped once nothing uses it.
+    _database: Option<ScratchDatabase>,
+    // Declared last, so it is removed after every server is killed.
     _dir: tempfile::TempDir,
 }
 
 impl Servers {
-    /// Starts the hello server and, given its binary, the issuer with [`issuer_config`] and a fresh
-    /// data directory, noting in `machine` what that directory's disk costs per commit.
-    pub fn start(issuer_bin: Option<&Path>, machine: &mut Machine) -> anyhow::Result<Servers> {
+    /// Starts the hello server and, given its binary, the issuer's processes on `backend` with
+    /// [`issuer_config`] and a fresh data directory (and database), noting in `machine` what that
+    /// directory's disk costs per commit. The processes start one after another, each once the last
+    /// listens, with the same config and key-encryption key.
+    pub fn start(
+        issuer_bin: Option<&Path>,
+        backend: &Backend,
+        machine: &mut Machine,
+    ) -> anyhow::Result<Servers> {
         let dir = tempfile::Builder::new()
             .prefix("tessera-load-")
             .tempdir()
             .context("temporary directory")?;
         let hello = start_hello(dir.path())?;
-        let issuer = match issuer_bin {
-            None => None,
-            Some(bin) => {
-                machine.probe_data_dir(dir.path());
-                let config_file = dir.path().join("tessera.toml");
-                std::fs::write(&config_file, issuer_config(&dir.path().join("data")))
-                    .context("writing the issuer's config")?;
-                Some(start_issuer(bin, &config_file, dir.path())?)
+        let mut servers = Servers {
+            hello,
+            issuers: Vec::new(),
+            _database: None,
+            _dir: dir,
+        };
+        let Some(bin) = issuer_bin else {
+            return Ok(servers);
+        };
+        let dir = servers._dir.path().to_owned();
+        machine.probe_data_dir(&dir);
+        let (database, key_encryption_key) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres {
+                server_url,
+                pool_size,
+                ..
+            } => {
+                let database = servers
+                    ._database
+                    .insert(ScratchDatabase::create(server_url)?);
+                (
+                    Some((database.url.clone(), *pool_size)),
+                    Some(random_key_encryption_key()?),
+                )
             }
         };
-        Ok(Servers {
-            hello,
-            issuer,
-            _dir: dir,
-        })
+        let config_file = dir.join("tessera.toml");
+        let database = database.as_ref().map(|(url, size)| (url.as_str(), *size));
+        std::fs::write(&config_file, issuer_config(&dir.join("data"), database))
+            .context("writing the issuer's config")?;
+        for process in 1..=backend.processes() {
+            let log = match process {
+                1 => dir.join("issuer.log"),
+                n => dir.join(format!("issuer-{n}.log")),
+            };
+            let issuer = start_issuer(bin, &config_file, key_encryption_key.as_deref(), &log)?;
+            servers.issuers.push(issuer);
+        }
+        Ok(servers)
     }
 
-    /// The issuer; an error if it was not started.
+    /// The first issuer process; an error if none was started.
     pub fn issuer(&self) -> anyhow::Result<&ServerProcess> {
-        self.issuer.as_ref().context("no issuer was started")
+        self.issuers.first().context("no issuer was started")
     }
 
-    /// An error with the end of the issuer's log if it is no longer running.
+    /// Where the issuer's processes listen.
+    pub fn issuer_addrs(&self) -> Vec<SocketAddr> {
+        self.issuers.iter().map(ServerProcess::addr).collect()
+    }
+
+    /// An error with the end of its log if an issuer process is no longer running.
     pub fn check_issuer_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(issuer) = self.issuer.as_mut() {
+        for issuer in &mut self.issuers {
             if !issuer.is_running() {
                 bail!("the issuer exited during the run{}", issuer.log_tail());
             }
@@ -256,17 +308,29 @@ impl Servers {
     }
 }
 
-/// Starts the issuer at `bin` with `config_file`, working in `dir` (its log is `dir/issuer.log`).
-pub fn start_issuer(bin: &Path, config_file: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
+/// Starts the issuer at `bin` with `config_file` (and `key_encryption_key`, which seals the signing
+/// keys a PostgreSQL database keeps), working in the log's directory and logging to `log`.
+pub fn start_issuer(
+    bin: &Path,
+    config_file: &Path,
+    key_encryption_key: Option<&str>,
+    log: &Path,
+) -> anyhow::Result<ServerProcess> {
     let mut command = Command::new(bin);
     command
         .arg("--config")
         .arg(config_file)
-        .current_dir(dir)
+        .current_dir(log.parent().context("the log has no directory")?)
         .env_remove("STRIPE_WEBHOOK_SECRET")
         .env_remove("STRIPE_SECRET_KEY")
+        // The config names the database; the environment would win over it.
+        .env_remove("DATABASE_URL")
+        .env_remove("TESSERA_KEY_ENCRYPTION_KEY")
         .env("NO_COLOR", "1");
-    ServerProcess::start(command, "tessera-issuer", &dir.join("issuer.log"))
+    if let Some(key) = key_encryption_key {
+        command.env("TESSERA_KEY_ENCRYPTION_KEY", key);
+    }
+    ServerProcess::start(command, "tessera-issuer", log)
 }
 
 /// Starts `tessera-load hello` (this executable) on an ephemeral loopback port; its log is
@@ -310,12 +374,27 @@ mod tests {
 
     #[test]
     fn config_names_what_the_events_need() {
-        let text = issuer_config(Path::new("/tmp/x \"y\"/data"));
+        let text = issuer_config(Path::new("/tmp/x \"y\"/data"), None);
         assert!(text.contains(r#"data_dir = "/tmp/x \"y\"/data""#), "{text}");
         assert!(text.contains(r#"listen = "127.0.0.1:0""#));
         assert!(text.contains(r#"webhook_secrets = ["whsec_load_test"]"#));
         assert!(text.contains(r#"id = "price_bench""#));
         assert!(text.contains(r#"id = "price_bench_credits""#));
         assert!(text.contains("topup_credits = 1000000000000"));
+        assert!(!text.contains("[database]"));
+    }
+
+    #[test]
+    fn config_names_the_database_when_there_is_one() {
+        let text = issuer_config(Path::new("/d"), Some(("postgres://h/run1", Some(8))));
+        assert!(
+            text.ends_with("\n[database]\nurl = \"postgres://h/run1\"\npool_size = 8\n"),
+            "{text}"
+        );
+        let text = issuer_config(Path::new("/d"), Some(("postgres://h/run1", None)));
+        assert!(
+            text.ends_with("\n[database]\nurl = \"postgres://h/run1\"\n"),
+            "{text}"
+        );
     }
 }
