@@ -4,8 +4,9 @@
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use tessera_bindings_errors::Facts;
 use tessera_keys::DecodeError;
-use tessera_verifier::{Malformed, RevocationError, SetupError, VerifyError};
+use tessera_verifier::{RevocationError, SetupError, VerifyError};
 
 create_exception!(
     tessera,
@@ -96,23 +97,36 @@ pub(crate) fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// An exception of class `E` with `message`, `.code` and the attributes `facts` name.
-fn raise<E: pyo3::PyTypeInfo>(code: u8, message: String, facts: Facts) -> PyErr {
+/// An exception of the class `facts` names, with its message, `.code`, `.reason` and the facts as
+/// attributes.
+fn raise(facts: Facts) -> PyErr {
+    let err = match facts.class {
+        "PublicKeyError" => PublicKeyError::new_err(facts.message.clone()),
+        "MalformedError" => MalformedError::new_err(facts.message.clone()),
+        "UnsupportedVersionError" => UnsupportedVersionError::new_err(facts.message.clone()),
+        "UnknownKeyIdError" => UnknownKeyIdError::new_err(facts.message.clone()),
+        "BadSignatureError" => BadSignatureError::new_err(facts.message.clone()),
+        "WrongProductError" => WrongProductError::new_err(facts.message.clone()),
+        "RevokedError" => RevokedError::new_err(facts.message.clone()),
+        "NotYetValidError" => NotYetValidError::new_err(facts.message.clone()),
+        "ExpiredError" => ExpiredError::new_err(facts.message.clone()),
+        "RevocationsRefusedError" => RevocationsRefusedError::new_err(facts.message.clone()),
+        _ => LicenseError::new_err(facts.message.clone()),
+    };
     Python::attach(|py| {
-        let err = PyErr::new::<E, _>(message);
         let value = err.value(py);
         let set = || -> PyResult<()> {
-            value.setattr("code", code)?;
+            value.setattr("code", facts.code)?;
             value.setattr("reason", facts.reason)?;
             value.setattr("malformed", facts.malformed)?;
             value.setattr("field", facts.field)?;
-            for (name, number) in facts.numbers {
-                value.setattr(name, number)?;
+            for (name, number) in &facts.numbers {
+                value.setattr(*name, number)?;
             }
             if let Some(in_grace) = facts.in_grace {
                 value.setattr("in_grace", in_grace)?;
             }
-            if let Some(license_id) = facts.license_id {
+            if let Some(license_id) = &facts.license_id {
                 value.setattr("license_id", license_id)?;
             }
             Ok(())
@@ -124,156 +138,19 @@ fn raise<E: pyo3::PyTypeInfo>(code: u8, message: String, facts: Facts) -> PyErr 
     })
 }
 
-/// What an error says beyond its class.
-#[derive(Default)]
-struct Facts {
-    /// For a refused revocation list or public key: which kind of refusal (`"malformed"`,
-    /// `"unsupported_version"`, `"unknown_key_id"`, `"bad_signature"`, `"stale"`, …); else the class.
-    reason: &'static str,
-    /// How a text is malformed: `"empty"`, `"wrong_prefix"`, `"too_long"`, `"base64"`,
-    /// `"truncated"`, `"trailing_bytes"`, `"invalid_field"`; `None` if it is not.
-    malformed: Option<&'static str>,
-    /// For `"invalid_field"`: the field's name as in FORMAT.md.
-    field: Option<&'static str>,
-    numbers: Vec<(&'static str, u64)>,
-    in_grace: Option<bool>,
-    license_id: Option<String>,
-}
-
-impl Facts {
-    fn reason(reason: &'static str) -> Facts {
-        Facts {
-            reason,
-            ..Facts::default()
-        }
-    }
-
-    fn malformed(why: &Malformed) -> Facts {
-        let (kind, field) = match why {
-            Malformed::Empty => ("empty", None),
-            Malformed::WrongPrefix { .. } => ("wrong_prefix", None),
-            Malformed::TooLong => ("too_long", None),
-            Malformed::Base64 => ("base64", None),
-            Malformed::Truncated => ("truncated", None),
-            Malformed::TrailingBytes => ("trailing_bytes", None),
-            Malformed::InvalidField { field } => ("invalid_field", Some(*field)),
-            _ => ("invalid_field", None),
-        };
-        Facts {
-            reason: "malformed",
-            malformed: Some(kind),
-            field,
-            ..Facts::default()
-        }
-    }
-
-    fn number(mut self, name: &'static str, value: impl Into<u64>) -> Facts {
-        self.numbers.push((name, value.into()));
-        self
-    }
-}
-
 pub(crate) fn license_error(err: &VerifyError) -> PyErr {
-    let message = err.to_string();
-    match *err {
-        VerifyError::Malformed(why) => raise::<MalformedError>(10, message, Facts::malformed(&why)),
-        VerifyError::UnsupportedVersion { found } => raise::<UnsupportedVersionError>(
-            11,
-            message,
-            Facts::reason("unsupported_version").number("found_version", found),
-        ),
-        VerifyError::UnknownKeyId { key_id } => raise::<UnknownKeyIdError>(
-            12,
-            message,
-            Facts::reason("unknown_key_id").number("key_id", key_id),
-        ),
-        VerifyError::BadSignature => {
-            raise::<BadSignatureError>(13, message, Facts::reason("bad_signature"))
-        }
-        VerifyError::WrongProduct { expected, found } => raise::<WrongProductError>(
-            14,
-            message,
-            Facts::reason("wrong_product")
-                .number("expected_product", expected)
-                .number("found_product", found),
-        ),
-        VerifyError::Revoked { license_id } => raise::<RevokedError>(
-            15,
-            message,
-            Facts {
-                license_id: Some(license_id.to_hex().to_string()),
-                ..Facts::reason("revoked")
-            },
-        ),
-        VerifyError::NotYetValid { not_before, now } => raise::<NotYetValidError>(
-            16,
-            message,
-            Facts::reason("not_yet_valid")
-                .number("not_before", not_before.0)
-                .number("now", now.0),
-        ),
-        VerifyError::Expired {
-            expired_at,
-            now,
-            in_grace,
-        } => raise::<ExpiredError>(
-            17,
-            message,
-            Facts {
-                in_grace: Some(in_grace),
-                ..Facts::reason("expired")
-                    .number("expired_at", expired_at.0)
-                    .number("now", now.0)
-            },
-        ),
-        _ => raise::<LicenseError>(1, message, Facts::reason("other")),
-    }
+    raise(Facts::of_verify(err))
 }
 
 pub(crate) fn revocation_error(err: &RevocationError) -> PyErr {
-    let message = err.to_string();
-    let facts = match *err {
-        RevocationError::Malformed(why) => Facts::malformed(&why),
-        RevocationError::UnsupportedVersion { found } => {
-            Facts::reason("unsupported_version").number("found_version", found)
-        }
-        RevocationError::UnknownKeyId { key_id } => {
-            Facts::reason("unknown_key_id").number("key_id", key_id)
-        }
-        RevocationError::BadSignature => Facts::reason("bad_signature"),
-        RevocationError::Stale {
-            sequence,
-            last_seen,
-        } => Facts::reason("stale")
-            .number("sequence", sequence)
-            .number("last_seen", last_seen),
-        _ => Facts::reason("other"),
-    };
-    raise::<RevocationsRefusedError>(19, message, facts)
+    raise(Facts::of_revocations(err))
 }
 
 /// Public-key text number `index` cannot be decoded.
 pub(crate) fn public_key_error(index: usize, err: &DecodeError) -> PyErr {
-    let message = format!("public key {index}: {err}");
-    let facts = match *err {
-        DecodeError::Malformed(why) => Facts::malformed(&why),
-        DecodeError::UnsupportedVersion { found } => {
-            Facts::reason("unsupported_version").number("found_version", found)
-        }
-        _ => Facts::reason("other"),
-    };
-    raise::<PublicKeyError>(3, message, facts.number("key_index", index as u64))
+    raise(Facts::of_public_key(index, err))
 }
 
 pub(crate) fn setup_error(err: &SetupError) -> PyErr {
-    let facts = match *err {
-        SetupError::NoKeys => Facts::reason("no_keys"),
-        SetupError::TooManyKeys => Facts::reason("too_many_keys"),
-        SetupError::DuplicateKeyId { key_id } => {
-            Facts::reason("duplicate_key_id").number("key_id", key_id)
-        }
-        SetupError::InvalidKey { key_id } => Facts::reason("invalid_key").number("key_id", key_id),
-        _ => Facts::reason("other"),
-    };
-    raise::<PublicKeyError>(3, err.to_string(), facts)
+    raise(Facts::of_setup(err))
 }
