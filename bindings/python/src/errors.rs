@@ -4,9 +4,9 @@
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use tessera_bindings_errors::Facts;
+use tessera_bindings_shared::{Facts, Refusal};
 use tessera_keys::DecodeError;
-use tessera_verifier::{RevocationError, SetupError, VerifyError};
+use tessera_verifier::{RevocationError, SetupError};
 
 create_exception!(
     tessera,
@@ -138,8 +138,9 @@ fn raise(facts: Facts) -> PyErr {
     })
 }
 
-pub(crate) fn license_error(err: &VerifyError) -> PyErr {
-    raise(Facts::of_verify(err))
+/// Why a licence (or the revocation list given with it) was refused.
+pub(crate) fn refusal_error(refusal: &Refusal) -> PyErr {
+    raise(Facts::of_refusal(refusal))
 }
 
 pub(crate) fn revocation_error(err: &RevocationError) -> PyErr {

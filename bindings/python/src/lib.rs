@@ -12,25 +12,20 @@
 mod errors;
 mod license;
 
-use pyo3::prelude::*;
-use tessera_verifier::{
-    revocations_buffer_len, LicenseBuffer, Product as Tables, PublicKey, UnixTime,
-    Verifier as RustVerifier,
-};
+use std::sync::Arc;
 
-use errors::{license_error, public_key_error, revocation_error, setup_error};
+use pyo3::prelude::*;
+use tessera_bindings_shared::{CheckedList, Tables};
+use tessera_verifier::{PublicKey, UnixTime, Verifier as RustVerifier};
+
+use errors::{public_key_error, refusal_error, revocation_error, setup_error};
 use license::License;
 
 /// A product's tables: its id, tier names from lowest to highest, feature names (bit 0 first).
 #[pyclass(frozen, module = "tessera")]
 #[derive(Clone, Debug)]
 pub(crate) struct Product {
-    #[pyo3(get)]
-    id: u32,
-    #[pyo3(get)]
-    tiers: Vec<String>,
-    #[pyo3(get)]
-    features: Vec<String>,
+    tables: Arc<Tables>,
 }
 
 #[pymethods]
@@ -38,37 +33,34 @@ impl Product {
     #[new]
     #[pyo3(signature = (id, tiers = Vec::new(), features = Vec::new()))]
     fn new(id: u32, tiers: Vec<String>, features: Vec<String>) -> PyResult<Product> {
-        if tiers.len() > 256 || features.len() > 64 {
-            return Err(pyo3::exceptions::PyValueError::new_err(
+        let tables = Tables::new(id, tiers, features).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(
                 "a product has at most 256 tiers and 64 features",
-            ));
-        }
-        Ok(Product {
-            id,
-            tiers,
-            features,
-        })
+            )
+        })?;
+        Ok(Product { tables })
+    }
+
+    #[getter]
+    fn id(&self) -> u32 {
+        self.tables.id
+    }
+
+    #[getter]
+    fn tiers(&self) -> Vec<String> {
+        self.tables.tiers.clone()
+    }
+
+    #[getter]
+    fn features(&self) -> Vec<String> {
+        self.tables.features.clone()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "Product({}, tiers={:?}, features={:?})",
-            self.id, self.tiers, self.features
+            self.tables.id, self.tables.tiers, self.tables.features
         )
-    }
-}
-
-impl Product {
-    /// Calls `body` with the tables as the Rust verifier takes them.
-    pub(crate) fn with_tables<T>(&self, body: impl FnOnce(&Tables<'_>) -> T) -> T {
-        let tiers: Vec<&str> = self.tiers.iter().map(String::as_str).collect();
-        let features: Vec<&str> = self.features.iter().map(String::as_str).collect();
-        body(&Tables {
-            id: self.id,
-            name: "",
-            tiers: &tiers,
-            features: &features,
-        })
     }
 }
 
@@ -76,15 +68,30 @@ impl Product {
 #[pyclass(frozen, module = "tessera")]
 #[derive(Clone, Debug)]
 struct RevocationList {
-    text: String,
-    #[pyo3(get)]
-    key_id: u32,
-    #[pyo3(get)]
-    sequence: u64,
-    #[pyo3(get)]
-    issued_at: u64,
-    #[pyo3(get)]
-    revoked: Vec<String>,
+    list: CheckedList,
+}
+
+#[pymethods]
+impl RevocationList {
+    #[getter]
+    fn key_id(&self) -> u32 {
+        self.list.key_id
+    }
+
+    #[getter]
+    fn sequence(&self) -> u64 {
+        self.list.sequence
+    }
+
+    #[getter]
+    fn issued_at(&self) -> u64 {
+        self.list.issued_at
+    }
+
+    #[getter]
+    fn revoked(&self) -> Vec<String> {
+        self.list.revoked.clone()
+    }
 }
 
 /// Checks licence keys against the issuer's public keys, and optionally a product and a revocation
@@ -124,24 +131,16 @@ impl Verifier {
     /// Checks a revocation list's signature (and, with `last_seen`, that it is not older than the
     /// last one accepted) for use with `verify(..., revocations=...)`.
     #[pyo3(signature = (text, *, last_seen = None))]
-    fn check_revocations(&self, text: String, last_seen: Option<u64>) -> PyResult<RevocationList> {
-        let mut buf = vec![0; revocations_buffer_len(text.len() / 8 + 1)];
-        let list = self
-            .verifier
-            .check_revocations(&text, &mut buf, last_seen)
+    fn check_revocations(&self, text: &str, last_seen: Option<u64>) -> PyResult<RevocationList> {
+        let list = tessera_bindings_shared::check_revocations(&self.verifier, text, last_seen)
             .map_err(|err| revocation_error(&err))?;
-        Ok(RevocationList {
-            key_id: list.key_id,
-            sequence: list.sequence,
-            issued_at: list.issued_at.0,
-            revoked: list.iter().map(|id| id.to_hex().to_string()).collect(),
-            text,
-        })
+        Ok(RevocationList { list })
     }
 
     /// Verifies a licence key's text at `now` (Unix seconds; default: the system clock). Returns the
-    /// licence, or raises a `LicenseError` subclass saying why it is not valid.
-    #[pyo3(signature = (key, *, now = None, revocations = None))]
+    /// licence, or raises a `LicenseError` subclass saying why it is not valid. `revocations`: a list
+    /// from `check_revocations`, or a list's text (checked on this call).
+    #[pyo3(signature = (key, now = None, revocations = None))]
     fn verify(
         &self,
         key: &str,
@@ -152,34 +151,23 @@ impl Verifier {
         let list = match revocations {
             None => None,
             Some(list) => Some(match list.cast::<RevocationList>() {
-                Ok(checked) => checked.get().clone(),
-                Err(_) => self.check_revocations(list.extract()?, None)?,
+                Ok(checked) => checked.get().list.clone(),
+                Err(_) => {
+                    self.check_revocations(&list.extract::<String>()?, None)?
+                        .list
+                }
             }),
         };
-        let mut list_buf = Vec::new();
-        let mut verifier = self.verifier.clone();
-        if let Some(list) = &list {
-            list_buf.resize(revocations_buffer_len(list.revoked.len()), 0);
-            let decoded = tessera_keys::decode_revocations(&list.text, &mut list_buf)
-                .map_err(|err| revocation_error(&err.into()))?;
-            verifier = verifier.with_revocations(decoded.list);
-        }
-        let mut buf = LicenseBuffer::new();
-        match &self.product {
-            Some(product) => product.with_tables(|tables| {
-                let verified = verifier
-                    .for_product(tables)
-                    .verify(key, now, &mut buf)
-                    .map_err(|err| license_error(&err))?;
-                Ok(License::new(&verified, Some(product.clone())))
-            }),
-            None => {
-                let verified = verifier
-                    .verify(key, now, &mut buf)
-                    .map_err(|err| license_error(&err))?;
-                Ok(License::new(&verified, None))
-            }
-        }
+        let tables = self.product.as_ref().map(|product| &product.tables);
+        tessera_bindings_shared::verify(
+            &self.verifier,
+            tables.map(Arc::as_ref),
+            list.as_ref(),
+            key,
+            now,
+            |verified| License::new(verified, tables.cloned()),
+        )
+        .map_err(|refusal| refusal_error(&refusal))
     }
 
     #[getter]

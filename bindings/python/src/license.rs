@@ -1,9 +1,10 @@
 //! A verified licence as an immutable Python object.
 
-use pyo3::prelude::*;
-use tessera_verifier::{FeatureSet, Validity};
+use std::sync::Arc;
 
-use crate::Product;
+use pyo3::prelude::*;
+use tessera_bindings_shared::Tables;
+use tessera_verifier::Validity;
 
 /// A licence that passed verification: what it says, and where it stands at the time of the check.
 #[pyclass(frozen, module = "tessera")]
@@ -44,17 +45,18 @@ pub(crate) struct License {
     /// "perpetual", "active" or "grace" (expired, but within the grace period).
     #[pyo3(get)]
     validity: &'static str,
-    tables: Option<Product>,
+    tables: Option<Arc<Tables>>,
 }
 
 impl License {
-    pub(crate) fn new(license: &tessera_verifier::License<'_>, tables: Option<Product>) -> License {
+    pub(crate) fn new(
+        license: &tessera_verifier::License<'_>,
+        tables: Option<Arc<Tables>>,
+    ) -> License {
         let claims = license.claims();
-        let features = claims
-            .features
-            .iter()
-            .filter_map(|bit| tables.as_ref()?.features.get(usize::from(bit)).cloned())
-            .collect();
+        let features = tables
+            .as_ref()
+            .map_or_else(Vec::new, |tables| tables.feature_names(claims.features.0));
         License {
             license_id: claims.license_id.to_hex().to_string(),
             key_id: claims.key_id,
@@ -90,20 +92,16 @@ impl License {
     /// Whether the licence grants feature `name` of the verifier's product (False for a name the
     /// product does not list, or without the product's tables).
     fn has_feature(&self, name: &str) -> bool {
-        self.tables.as_ref().is_some_and(|tables| {
-            tables
-                .with_tables(|tables| tables.feature_bit(name))
-                .is_some_and(|bit| FeatureSet(self.feature_bits).contains(bit))
-        })
+        self.tables
+            .as_ref()
+            .is_some_and(|tables| tables.grants(self.feature_bits, name))
     }
 
     /// Whether the licence's tier is `name` or higher in the product's tier ladder.
     fn tier_at_least(&self, name: &str) -> bool {
-        self.tables.as_ref().is_some_and(|tables| {
-            tables
-                .with_tables(|tables| tables.tier_index(name))
-                .is_some_and(|minimum| self.tier >= minimum)
-        })
+        self.tables
+            .as_ref()
+            .is_some_and(|tables| tables.tier_at_least(self.tier, name))
     }
 
     fn __repr__(&self) -> String {

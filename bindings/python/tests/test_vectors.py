@@ -160,7 +160,7 @@ def test_invalid_public_key_text_is_refused_exactly(case):
 def test_licence_is_frozen_and_answers_by_name():
     case = LICENSES["valid"][0]
     product = tessera.Product(1, tiers=["free", "pro", "team"], features=["export", "sync", "cloud", "ai", "plugins", "x"])
-    licence = tessera.Verifier([case["public_key"]], product=product).verify(case["text"], now=case["now"])
+    licence = tessera.Verifier([case["public_key"]], product=product).verify(case["text"], case["now"])
     assert licence.tier_name == "pro" and licence.tier_at_least("pro") and not licence.tier_at_least("team")
     assert licence.features == ["export", "sync", "cloud", "ai", "plugins"]
     assert licence.has_feature("plugins") and not licence.has_feature("x") and not licence.has_feature("nope")

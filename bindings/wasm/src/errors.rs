@@ -2,9 +2,9 @@
 //! `tessera` command's exit code, with the error's facts as camel-case properties.
 
 use js_sys::{BigInt, Error, Reflect};
-use tessera_bindings_errors::Facts;
+use tessera_bindings_shared::{Facts, Refusal};
 use tessera_keys::DecodeError;
-use tessera_verifier::{RevocationError, SetupError, VerifyError};
+use tessera_verifier::{RevocationError, SetupError};
 use wasm_bindgen::JsValue;
 
 /// `snake_case` to `camelCase`.
@@ -56,8 +56,9 @@ fn throw(facts: Facts) -> JsValue {
     error.into()
 }
 
-pub(crate) fn license_error(err: &VerifyError) -> JsValue {
-    throw(Facts::of_verify(err))
+/// Why a licence (or the revocation list given with it) was refused.
+pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
+    throw(Facts::of_refusal(refusal))
 }
 
 pub(crate) fn revocation_error(err: &RevocationError) -> JsValue {

@@ -11,14 +11,16 @@
 
 mod errors;
 
+use std::sync::Arc;
+
 use js_sys::{Array, BigInt, Object, Reflect};
-use tessera_verifier::{
-    revocations_buffer_len, FeatureSet, LicenseBuffer, Product, PublicKey, UnixTime, Validity,
-    Verifier as RustVerifier,
-};
+use tessera_bindings_shared::{CheckedList, Tables};
+#[cfg(feature = "bench")]
+use tessera_verifier::{LicenseBuffer, Product};
+use tessera_verifier::{PublicKey, UnixTime, Validity, Verifier as RustVerifier};
 use wasm_bindgen::prelude::*;
 
-use errors::{license_error, public_key_error, revocation_error, setup_error, usage_error};
+use errors::{public_key_error, refusal_error, revocation_error, setup_error, usage_error};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -84,60 +86,30 @@ export class Verifier {
 #[derive(Debug)]
 pub struct Verifier {
     verifier: RustVerifier<'static>,
-    product: Option<Tables>,
+    product: Option<Arc<Tables>>,
     /// A revocation list already checked against the trusted keys.
-    revocations: Option<String>,
+    revocations: Option<CheckedList>,
 }
 
-/// The product's tables, owned.
-#[derive(Clone, Debug)]
-struct Tables {
-    id: u32,
-    tiers: Vec<String>,
-    features: Vec<String>,
-}
-
-impl Tables {
-    fn from_js(value: &JsValue) -> Result<Tables, JsValue> {
-        let id = Reflect::get(value, &"id".into())?
-            .as_f64()
-            .filter(|id| id.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(id))
-            .ok_or_else(|| usage_error("product.id must be an integer from 0 to 2^32 - 1"))?;
-        let names = |field: &str, most: usize| -> Result<Vec<String>, JsValue> {
-            let list = Reflect::get(value, &field.into())?;
-            if list.is_undefined() {
-                return Ok(Vec::new());
-            }
-            let names: Vec<String> = Array::from(&list)
-                .iter()
-                .map(|name| name.as_string())
-                .collect::<Option<_>>()
-                .ok_or_else(|| usage_error(&format!("product.{field} must be strings")))?;
-            if names.len() > most {
-                return Err(usage_error(&format!(
-                    "product.{field} has more than {most}"
-                )));
-            }
-            Ok(names)
-        };
-        Ok(Tables {
-            id: id as u32,
-            tiers: names("tiers", 256)?,
-            features: names("features", 64)?,
-        })
-    }
-
-    /// Calls `body` with the tables as the Rust verifier takes them.
-    fn with<T>(&self, body: impl FnOnce(&Product<'_>) -> T) -> T {
-        let tiers: Vec<&str> = self.tiers.iter().map(String::as_str).collect();
-        let features: Vec<&str> = self.features.iter().map(String::as_str).collect();
-        body(&Product {
-            id: self.id,
-            name: "",
-            tiers: &tiers,
-            features: &features,
-        })
-    }
+/// The product's tables from the options object `{ id, tiers?, features? }`.
+fn tables_from_js(value: &JsValue) -> Result<Arc<Tables>, JsValue> {
+    let id = Reflect::get(value, &"id".into())?
+        .as_f64()
+        .filter(|id| id.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(id))
+        .ok_or_else(|| usage_error("product.id must be an integer from 0 to 2^32 - 1"))?;
+    let names = |field: &str| -> Result<Vec<String>, JsValue> {
+        let list = Reflect::get(value, &field.into())?;
+        if list.is_undefined() {
+            return Ok(Vec::new());
+        }
+        Array::from(&list)
+            .iter()
+            .map(|name| name.as_string())
+            .collect::<Option<_>>()
+            .ok_or_else(|| usage_error(&format!("product.{field} must be strings")))
+    };
+    Tables::new(id as u32, names("tiers")?, names("features")?)
+        .ok_or_else(|| usage_error("a product has at most 256 tiers and 64 features"))
 }
 
 fn option(options: &Option<Object>, name: &str) -> Result<JsValue, JsValue> {
@@ -180,7 +152,7 @@ impl Verifier {
         let product = if product.is_undefined() || product.is_null() {
             None
         } else {
-            Some(Tables::from_js(&product)?)
+            Some(tables_from_js(&product)?)
         };
         Ok(Verifier {
             verifier,
@@ -197,19 +169,12 @@ impl Verifier {
         text: &str,
         #[wasm_bindgen(js_name = lastSeen)] last_seen: Option<u64>,
     ) -> Result<JsValue, JsValue> {
-        let mut buf = vec![0; revocations_buffer_len(text.len() / 8 + 1)];
-        let list = self
-            .verifier
-            .check_revocations(text, &mut buf, last_seen)
-            .map_err(|err| revocation_error(&err))?;
+        let list = self.checked(text, last_seen)?;
         let out = Object::new();
         set(&out, "keyId", list.key_id);
         set(&out, "sequence", BigInt::from(list.sequence));
-        set(&out, "issuedAt", list.issued_at.0 as f64);
-        let revoked: Array = list
-            .iter()
-            .map(|id| JsValue::from_str(id.to_hex().as_str()))
-            .collect();
+        set(&out, "issuedAt", list.issued_at as f64);
+        let revoked: Array = list.revoked.iter().map(JsValue::from).collect();
         set(&out, "revoked", revoked);
         Ok(out.into())
     }
@@ -222,11 +187,10 @@ impl Verifier {
         text: &str,
         #[wasm_bindgen(js_name = lastSeen)] last_seen: Option<u64>,
     ) -> Result<Verifier, JsValue> {
-        self.check_revocations(text, last_seen)?;
         Ok(Verifier {
             verifier: self.verifier.clone(),
             product: self.product.clone(),
-            revocations: Some(text.to_owned()),
+            revocations: Some(self.checked(text, last_seen)?),
         })
     }
 
@@ -249,39 +213,23 @@ impl Verifier {
             }
         };
         let per_call = option(&options, "revocations")?;
-        let list_text = if per_call.is_undefined() || per_call.is_null() {
-            self.revocations.clone()
+        let per_call = if per_call.is_undefined() || per_call.is_null() {
+            None
         } else {
             let text = per_call
                 .as_string()
                 .ok_or_else(|| usage_error("revocations must be a revocation list's text"))?;
-            self.check_revocations(&text, None)?;
-            Some(text)
+            Some(self.checked(&text, None)?)
         };
-        let mut list_buf = Vec::new();
-        let mut verifier = self.verifier.clone();
-        if let Some(text) = &list_text {
-            list_buf.resize(revocations_buffer_len(text.len() / 8 + 1), 0);
-            let decoded = tessera_keys::decode_revocations(text, &mut list_buf)
-                .map_err(|err| revocation_error(&err.into()))?;
-            verifier = verifier.with_revocations(decoded.list);
-        }
-        let mut buf = LicenseBuffer::new();
-        match &self.product {
-            Some(tables) => tables.with(|product| {
-                let verified = verifier
-                    .for_product(product)
-                    .verify(key_text, now, &mut buf)
-                    .map_err(|err| license_error(&err))?;
-                Ok(license_object(&verified, Some(product)))
-            }),
-            None => {
-                let verified = verifier
-                    .verify(key_text, now, &mut buf)
-                    .map_err(|err| license_error(&err))?;
-                Ok(license_object(&verified, None))
-            }
-        }
+        tessera_bindings_shared::verify(
+            &self.verifier,
+            self.product.as_deref(),
+            per_call.as_ref().or(self.revocations.as_ref()),
+            key_text,
+            now,
+            |verified| license_object(verified, self.product.as_deref()),
+        )
+        .map_err(|refusal| refusal_error(&refusal))
     }
 
     /// Whether `license` grants feature `name` of this verifier's product (false for a name the
@@ -289,11 +237,10 @@ impl Verifier {
     #[wasm_bindgen(js_name = hasFeature, skip_typescript)]
     pub fn has_feature(&self, license: &JsValue, name: &str) -> Result<bool, JsValue> {
         let bits = feature_bits(license)?;
-        Ok(self.product.as_ref().is_some_and(|tables| {
-            tables
-                .with(|product| product.feature_bit(name))
-                .is_some_and(|bit| FeatureSet(bits).contains(bit))
-        }))
+        Ok(self
+            .product
+            .as_ref()
+            .is_some_and(|tables| tables.grants(bits, name)))
     }
 
     /// Whether `license`'s tier is `name` or higher in this verifier's product's tier ladder.
@@ -301,12 +248,20 @@ impl Verifier {
     pub fn tier_at_least(&self, license: &JsValue, name: &str) -> Result<bool, JsValue> {
         let tier = Reflect::get(license, &"tier".into())?
             .as_f64()
-            .ok_or_else(|| usage_error("license.tier must be a number"))?;
-        Ok(self.product.as_ref().is_some_and(|tables| {
-            tables
-                .with(|product| product.tier_index(name))
-                .is_some_and(|minimum| tier >= f64::from(minimum))
-        }))
+            .filter(|tier| tier.fract() == 0.0 && (0.0..=255.0).contains(tier))
+            .ok_or_else(|| usage_error("license.tier must be an integer from 0 to 255"))?;
+        Ok(self
+            .product
+            .as_ref()
+            .is_some_and(|tables| tables.tier_at_least(tier as u8, name)))
+    }
+}
+
+impl Verifier {
+    /// A revocation list checked against this verifier's keys.
+    fn checked(&self, text: &str, last_seen: Option<u64>) -> Result<CheckedList, JsValue> {
+        tessera_bindings_shared::check_revocations(&self.verifier, text, last_seen)
+            .map_err(|err| revocation_error(&err))
     }
 }
 
@@ -316,10 +271,7 @@ fn feature_bits(license: &JsValue) -> Result<u64, JsValue> {
 }
 
 /// The licence as a plain object (see the `License` interface).
-fn license_object(
-    license: &tessera_verifier::License<'_>,
-    product: Option<&Product<'_>>,
-) -> JsValue {
+fn license_object(license: &tessera_verifier::License<'_>, tables: Option<&Tables>) -> JsValue {
     let claims = license.claims();
     let out = Object::new();
     set(&out, "licenseId", claims.license_id.to_hex().as_str());
@@ -331,11 +283,10 @@ fn license_object(
         "tierName",
         license.tier_name().map_or(JsValue::NULL, JsValue::from_str),
     );
-    let features: Array = claims
-        .features
+    let features: Array = tables
+        .map_or_else(Vec::new, |tables| tables.feature_names(claims.features.0))
         .iter()
-        .filter_map(|bit| product?.feature_name(bit))
-        .map(JsValue::from_str)
+        .map(JsValue::from)
         .collect();
     set(&out, "features", features);
     set(&out, "featureBits", BigInt::from(claims.features.0));

@@ -43,7 +43,6 @@ class Verifier:
     def verify(
         self,
         key: str,
-        *,
         now: Optional[int] = None,
         revocations: Union[RevocationList, str, None] = None,
     ) -> License: ...

@@ -1,12 +1,10 @@
 //! What a Tessera error says, as flat facts: the `tessera` command's exit code for its class, a reason,
 //! how a text is malformed, and the numbers the Rust error carries.
-//!
-//! The Python and JavaScript bindings turn these into an exception (`tessera.ExpiredError`) or an
-//! `Error` with properties (`err.code === 17`), so both say the same things by the same names (snake
-//! case here; the JavaScript binding writes them in camel case).
 
 use tessera_keys::DecodeError;
 use tessera_verifier::{Malformed, RevocationError, SetupError, VerifyError};
+
+use crate::Refusal;
 
 /// A Tessera error, flattened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,6 +112,14 @@ impl Facts {
                     .number("now", now.0)
             },
             _ => Facts::new(1, "LicenseError", "other", message),
+        }
+    }
+
+    /// Why [`crate::verify`] refused.
+    pub fn of_refusal(refusal: &Refusal) -> Facts {
+        match refusal {
+            Refusal::License(err) => Facts::of_verify(err),
+            Refusal::Revocations(err) => Facts::of_revocations(err),
         }
     }
 
