@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use tessera_keys::{LicenseId, UnixTime};
+use tessera_keys::{Fingerprint, LicenseId, UnixTime};
 
 use crate::admin::AdminArgs;
 use crate::exit::EXIT_CODES_HELP;
-use crate::input::{parse_license_id, parse_time, Ref};
+use crate::input::{parse_fingerprint, parse_license_id, parse_time, Ref};
 use crate::json;
 
 /// Offline software licensing with compact Ed25519 licence keys.
@@ -69,6 +69,20 @@ pub enum Commands {
     /// Make and read signed revocation lists, which apps cache to refuse revoked licences offline.
     #[command(subcommand)]
     Revocations(RevocationsCommand),
+    /// Print this machine's fingerprint for a product: what the issuer records when the machine is
+    /// activated (a hash of the OS machine id and the product id; the id itself stays here).
+    #[command(after_long_help = json::FINGERPRINT_SCHEMA)]
+    Fingerprint(FingerprintArgs),
+    /// Activate this machine for a licence that requires it, and save its machine certificate.
+    ///
+    /// Online: `--url` asks the issuer (POST /v1/machines with the key as credential). Air-gapped:
+    /// `--offline-request` prints a request (tsq1_..., and a QR code) to take to any online device
+    /// (the issuer's /activate page); `--import` then saves the certificate it gave.
+    #[command(after_help = EXIT_CODES_HELP, after_long_help = json::ACTIVATE_SCHEMA)]
+    Activate(ActivateArgs),
+    /// Free this machine's seat of a licence (or another machine's, with --machine), online.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Deactivate(DeactivateArgs),
     /// Support work on a running issuer through its admin API (licences, credits, webhooks, signing
     /// keys, audit trail), and admin tokens for it.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -138,6 +152,11 @@ pub struct IssueArgs {
     /// The licence id as 16 hex digits. Default: random.
     #[arg(long, value_name = "HEX16", value_parser = parse_license_id)]
     pub license_id: Option<LicenseId>,
+
+    /// The licence works only on machines activated with the issuer: apps check it with a machine
+    /// certificate (`tessera activate`, `verify --machine-certificate`).
+    #[arg(long)]
+    pub requires_activation: bool,
 }
 
 /// What to check.
@@ -181,6 +200,90 @@ pub struct VerifyArgs {
     /// Treat a licence in its grace period as expired.
     #[arg(long)]
     pub no_grace: bool,
+
+    /// This machine's certificate for the licence (tsm1_...), as text or a file holding it (what
+    /// `tessera activate` saved). Needed for licences that require activation.
+    #[arg(long, value_name = "FILE|TEXT")]
+    pub machine_certificate: Option<String>,
+
+    /// Check the certificate against this fingerprint (64 hex digits, as `tessera fingerprint`
+    /// prints it) instead of this machine's.
+    #[arg(long, value_name = "HEX", value_parser = parse_fingerprint, requires = "machine_certificate")]
+    pub fingerprint: Option<Fingerprint>,
+
+    /// A file keeping the latest time seen (decimal unix seconds): a clock more than an hour
+    /// earlier is refused (exit 35). Without --at, a successful check records its time in it.
+    #[arg(long, value_name = "FILE")]
+    pub last_seen: Option<PathBuf>,
+}
+
+/// Which product the fingerprint is for.
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The product (id, or name in the catalogue); fingerprints differ per product. Default: the
+    /// catalogue's product when it lists just one.
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: Option<Ref>,
+}
+
+/// How to activate this machine.
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// The licence key text, or `-` to read it from standard input.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// The issuer's base URL: activate online.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["offline_request", "import"])]
+    pub url: Option<String>,
+
+    /// Print an activation request (tsq1_...) for a machine without network, and a QR code of it
+    /// when standard output is a terminal; exchange it on any online device at the issuer's
+    /// /activate page, then save the certificate with --import.
+    #[arg(long, conflicts_with = "import")]
+    pub offline_request: bool,
+
+    /// Save a certificate obtained elsewhere (from /activate or support): its text (tsm1_...) or a
+    /// file holding it. It is checked against the key and this machine first.
+    #[arg(long, value_name = "FILE|TEXT")]
+    pub import: Option<String>,
+
+    /// Where to save the certificate (replaced if it exists). Default:
+    /// machine-certificate-<LICENCE_ID>.txt in the current directory.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// What to call this machine in the licence's list of machines (at most 64 bytes). Default:
+    /// its host name.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// This machine's platform (at most 32 bytes). Default: OS and architecture, e.g.
+    /// `linux-x86_64`.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
+    /// A trusted public key (as for `verify`): check the certificate's signature too before saving
+    /// it. Repeat for several.
+    #[arg(long = "public-key", value_name = "PK")]
+    pub public_keys: Vec<String>,
+}
+
+/// Which seat to free.
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    /// The licence key text, or `-` to read it from standard input.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// The issuer's base URL.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// The machine to free (m_..., from the list `activate` prints when every seat is taken).
+    /// Default: this machine.
+    #[arg(long, value_name = "ID")]
+    pub machine: Option<String>,
 }
 
 /// What to decode.
@@ -263,7 +366,8 @@ mod tests {
             .render_long_help()
             .to_string();
         for code in [
-            "0", "1", "2", "3", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19",
+            "0", "1", "2", "3", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "30",
+            "31", "32", "33", "34", "35", "36",
         ] {
             assert!(
                 help.lines()

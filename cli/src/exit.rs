@@ -56,6 +56,22 @@ pub enum Exit {
     ServerError = 24,
     /// `admin credits check`: some credit account differs from its ledger.
     CreditsMismatch = 25,
+    /// The licence works only on activated machines and no `--machine-certificate` was given.
+    ActivationRequired = 30,
+    /// The machine certificate is refused: not well formed, of an unknown format version, or its
+    /// signature does not match. (One signed by an unknown key id exits 12, one issued in the
+    /// future 16, as for licence keys.)
+    CertificateRefused = 31,
+    /// The machine certificate is for another machine (copied, or the machine changed).
+    AnotherMachine = 32,
+    /// The machine certificate is for another licence.
+    AnotherLicense = 33,
+    /// The machine certificate's lease is over (grace included): renew it online.
+    LeaseExpired = 34,
+    /// The clock reads earlier than the time kept in `--last-seen`: it was turned back.
+    ClockRolledBack = 35,
+    /// `activate`: every seat of the licence is taken (409 `too_many_machines`).
+    TooManyMachines = 36,
 }
 
 impl Exit {
@@ -75,6 +91,16 @@ impl Exit {
             VerifyError::Revoked { .. } => Exit::Revoked,
             VerifyError::NotYetValid { .. } => Exit::NotYetValid,
             VerifyError::Expired { .. } => Exit::Expired,
+            VerifyError::ActivationRequired => Exit::ActivationRequired,
+            VerifyError::MalformedCertificate(_)
+            | VerifyError::UnsupportedCertificateVersion { .. }
+            | VerifyError::BadCertificateSignature => Exit::CertificateRefused,
+            VerifyError::CertificateForAnotherMachine => Exit::AnotherMachine,
+            VerifyError::CertificateForAnotherLicense { .. } => Exit::AnotherLicense,
+            VerifyError::LeaseExpired { .. } => Exit::LeaseExpired,
+            VerifyError::ClockRolledBack { .. } => Exit::ClockRolledBack,
+            // The enum is non_exhaustive: a kind added to the verifier later is an error until the
+            // CLI gives it a class (the test below lists every kind known today).
             _ => Exit::Failure,
         }
     }
@@ -105,12 +131,19 @@ Exit codes:
   17  expired
   18  a required feature or tier is missing
   19  revocation list refused (malformed, bad signature, unknown key id, stale)
-  20  admin: the issuer cannot be reached (refused, timeout, unknown host)
+  20  admin, activate: the issuer cannot be reached (refused, timeout, unknown host)
   21  admin: the issuer refused the admin token (401)
-  22  admin: not found (404)
-  23  admin: request refused (400, 409, 422): the server's message and error code
-  24  admin: server error (5xx, or an answer that is not the admin API's)
-  25  admin credits check: some credit account differs from its ledger"
+  22  admin, deactivate: not found (404)
+  23  admin, activate: request refused (400, 409, 422, 429): the server's message and error code
+  24  admin, activate: server error (5xx, or an answer that is not the issuer's API)
+  25  admin credits check: some credit account differs from its ledger
+  30  activation required: the licence needs --machine-certificate (tessera activate)
+  31  machine certificate refused (malformed, unsupported version, bad signature)
+  32  machine certificate for another machine
+  33  machine certificate for another licence
+  34  machine certificate's lease is over: renew it online (tessera activate again)
+  35  clock turned back (earlier than the time kept in --last-seen)
+  36  activate: every seat of the licence is taken (too_many_machines)"
     };
 }
 pub(crate) use exit_codes_help;
@@ -175,5 +208,95 @@ impl<T, E: Into<anyhow::Error>> ResultExt<T> for std::result::Result<T, E> {
         F: FnOnce() -> C,
     {
         self.map_err(|error| Failure::new(exit, error.into().context(context())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_keys::{LicenseId, Malformed, UnixTime};
+
+    use super::*;
+
+    #[test]
+    fn every_verify_error_has_its_own_class() {
+        let id = LicenseId([1; 8]);
+        let time = UnixTime(1);
+        let cases = [
+            (VerifyError::Malformed(Malformed::Empty), Exit::Malformed),
+            (
+                VerifyError::UnsupportedVersion { found: 9 },
+                Exit::UnsupportedVersion,
+            ),
+            (VerifyError::UnknownKeyId { key_id: 2 }, Exit::UnknownKeyId),
+            (VerifyError::BadSignature, Exit::BadSignature),
+            (
+                VerifyError::WrongProduct {
+                    expected: 1,
+                    found: 2,
+                },
+                Exit::WrongProduct,
+            ),
+            (VerifyError::Revoked { license_id: id }, Exit::Revoked),
+            (
+                VerifyError::NotYetValid {
+                    not_before: time,
+                    now: time,
+                },
+                Exit::NotYetValid,
+            ),
+            (
+                VerifyError::Expired {
+                    expired_at: time,
+                    now: time,
+                    in_grace: false,
+                },
+                Exit::Expired,
+            ),
+            (VerifyError::ActivationRequired, Exit::ActivationRequired),
+            (
+                VerifyError::MalformedCertificate(Malformed::Truncated),
+                Exit::CertificateRefused,
+            ),
+            (
+                VerifyError::UnsupportedCertificateVersion { found: 2 },
+                Exit::CertificateRefused,
+            ),
+            (VerifyError::BadCertificateSignature, Exit::CertificateRefused),
+            (
+                VerifyError::CertificateForAnotherLicense {
+                    certified: id,
+                    license_id: id,
+                },
+                Exit::AnotherLicense,
+            ),
+            (VerifyError::CertificateForAnotherMachine, Exit::AnotherMachine),
+            (
+                VerifyError::LeaseExpired {
+                    lease_ended_at: time,
+                    now: time,
+                },
+                Exit::LeaseExpired,
+            ),
+            (
+                VerifyError::ClockRolledBack {
+                    last_seen: time,
+                    now: time,
+                },
+                Exit::ClockRolledBack,
+            ),
+        ];
+        for (error, exit) in cases {
+            assert_eq!(Exit::of_verify_error(&error), exit, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn the_help_table_lists_every_code() {
+        for code in [30, 31, 32, 33, 34, 35, 36] {
+            assert!(
+                EXIT_CODES_HELP.contains(&format!("\n  {code}  ")),
+                "{code}"
+            );
+        }
     }
 }

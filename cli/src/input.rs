@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
-use tessera_keys::{LicenseId, PublicKey, UnixTime};
+use tessera_keys::{Fingerprint, LicenseId, PublicKey, UnixTime};
 
 use crate::exit::{Exit, Failure, Result, ResultExt};
 
@@ -98,6 +98,30 @@ fn is_plain_date(text: &str) -> bool {
 pub(crate) fn parse_license_id(text: &str) -> std::result::Result<LicenseId, String> {
     LicenseId::from_hex(text.trim())
         .ok_or_else(|| format!("`{text}` is not a licence id (16 hex digits)"))
+}
+
+/// Parses a machine fingerprint: 64 hex digits.
+pub(crate) fn parse_fingerprint(text: &str) -> std::result::Result<Fingerprint, String> {
+    Fingerprint::from_hex(text.trim())
+        .ok_or_else(|| "is not a machine fingerprint (64 hex digits)".to_owned())
+}
+
+/// The text of a machine certificate given as text (`tsm1_...`) or as a file holding it.
+pub(crate) fn certificate_text(arg: &str) -> Result<String> {
+    let trimmed = arg.trim();
+    if trimmed.starts_with("tsm") {
+        if trimmed.len() > MAX_KEY_TEXT {
+            return Err(Failure::msg(
+                Exit::CertificateRefused,
+                "malformed machine certificate: longer than any certificate",
+            ));
+        }
+        return Ok(trimmed.to_owned());
+    }
+    if trimmed.is_empty() {
+        return Err(Failure::msg(Exit::Usage, "--machine-certificate is empty"));
+    }
+    file_text(Path::new(arg), "machine certificate", Exit::CertificateRefused)
 }
 
 /// The text of a licence key given as an argument, or read from stdin for `-`; either way at most

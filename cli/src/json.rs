@@ -58,6 +58,73 @@ pub struct Verified {
     pub days_left: Option<u64>,
     /// What the licence says.
     pub claims: Claims,
+    /// With `--machine-certificate`: the machine the certificate activates, and its lease; else
+    /// `null`.
+    pub machine: Option<Machine>,
+}
+
+/// `verify --machine-certificate`: the activated machine.
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    /// The machine's fingerprint the certificate was checked against, 64 hex digits.
+    pub fingerprint: String,
+    /// When the issuer signed the certificate.
+    pub issued_at: u64,
+    /// When its lease ends (renew online before); `null`: it lasts as long as the licence.
+    pub lease_ends_at: Option<u64>,
+    /// Seconds until the lease ends (0 while in the licence's grace after it); `null` without lease.
+    pub lease_seconds_left: Option<u64>,
+    /// `lease_seconds_left` in whole days, rounded down.
+    pub lease_days_left: Option<u64>,
+}
+
+/// `fingerprint`: this machine's fingerprint for a product.
+#[derive(Debug, Serialize)]
+pub struct MachineFingerprint {
+    /// The product it is for.
+    pub product: ProductRef,
+    /// The fingerprint, 64 lowercase hex digits, as the issuer takes it.
+    pub fingerprint: String,
+}
+
+/// `activate`: this machine activated (or its certificate imported).
+#[derive(Debug, Serialize)]
+pub struct Activation {
+    /// The licence activated.
+    pub license_id: String,
+    /// The issuer's machine id (`m_...`); `null` for an imported certificate.
+    pub machine_id: Option<String>,
+    /// This machine's fingerprint, 64 hex digits.
+    pub fingerprint: String,
+    /// `true` when the machine took a new seat (201), `false` when it already held one (200, a fresh
+    /// certificate) or the certificate was imported.
+    pub new_seat: bool,
+    /// The certificate, `tsm1_...`.
+    pub certificate: String,
+    /// When the certificate's lease ends; `null`: it lasts as long as the licence.
+    pub lease_ends_at: Option<u64>,
+    /// The file the certificate was saved to.
+    pub out: String,
+}
+
+/// `activate --offline-request`: the request to carry to an online device.
+#[derive(Debug, Serialize)]
+pub struct OfflineRequest {
+    /// The request, `tsq1_...`.
+    pub request: String,
+    /// The licence it asks to activate.
+    pub license_id: String,
+    /// This machine's fingerprint, 64 hex digits.
+    pub fingerprint: String,
+}
+
+/// `deactivate`: the seat freed.
+#[derive(Debug, Serialize)]
+pub struct Deactivated {
+    /// The licence whose seat was freed.
+    pub license_id: String,
+    /// The machine that held it, `m_...`.
+    pub machine_id: String,
 }
 
 /// Where a valid licence stands in its lifetime.
@@ -136,6 +203,8 @@ pub struct Claims {
     pub grace_ends_at: Option<u64>,
     /// The licensee's name; `null` if none.
     pub licensee: Option<String>,
+    /// Whether the licence works only on activated machines (with a machine certificate).
+    pub requires_activation: bool,
 }
 
 /// A product: its id and, if the catalogue lists it, its name.
@@ -242,6 +311,7 @@ impl Claims {
             grace_seconds: claims.grace_seconds,
             grace_ends_at: claims.grace_ends_at().map(|time| time.0),
             licensee: claims.licensee.map(str::to_owned),
+            requires_activation: claims.requires_activation,
         }
     }
 }
@@ -252,7 +322,7 @@ macro_rules! claims_schema {
     \"product\": {\"id\": N, \"name\": STR|null}, \"tier\": {\"index\": N, \"name\": STR|null},
     \"features\": [{\"bit\": N, \"name\": STR|null}, ...], \"issued_at\": UNIX,
     \"not_before\": UNIX|null, \"expires_at\": UNIX|null, \"grace_seconds\": N|null,
-    \"grace_ends_at\": UNIX|null, \"licensee\": STR|null}
+    \"grace_ends_at\": UNIX|null, \"licensee\": STR|null, \"requires_activation\": BOOL}
   Names come from --catalog when it lists the product, else null."
     };
 }
@@ -297,8 +367,10 @@ pub(crate) const VERIFY_HELP: &str = concat!(
 JSON output (--json), printed only when the licence is valid:
   {\"valid\": true, \"checked_at\": UNIX, \"state\": \"perpetual\"|\"active\"|\"grace\",
    \"expires_at\": UNIX|null, \"grace_ends_at\": UNIX|null, \"seconds_left\": N|null,
-   \"days_left\": N|null, \"claims\": CLAIMS}
+   \"days_left\": N|null, \"claims\": CLAIMS, \"machine\": MACHINE|null}
   seconds_left counts to expiry (active) or to the end of grace (grace); days_left rounds down.
+  MACHINE (with --machine-certificate): {\"fingerprint\": \"64 hex digits\", \"issued_at\": UNIX,
+    \"lease_ends_at\": UNIX|null, \"lease_seconds_left\": N|null, \"lease_days_left\": N|null}
 ",
     claims_schema!(),
     "\n",
@@ -340,6 +412,25 @@ pub(crate) const ADMIN_TOKEN_SCHEMA: &str = concat!(
     "JSON output (--json):
   {\"token\": \"tsadm_<64 hex digits>\", \"name\": STR, \"sha256\": \"64 hex digits\"}
   The issuer's config takes name and sha256: [admin] tokens = [{ name = ..., sha256 = ... }].
+",
+    conventions!()
+);
+
+/// `fingerprint --help`.
+pub(crate) const FINGERPRINT_SCHEMA: &str = concat!(
+    "JSON output (--json):
+  {\"product\": {\"id\": N, \"name\": STR|null}, \"fingerprint\": \"64 hex digits\"}
+",
+    conventions!()
+);
+
+/// `activate --help`.
+pub(crate) const ACTIVATE_SCHEMA: &str = concat!(
+    "JSON output (--json):
+  {\"license_id\": \"16 hex digits\", \"machine_id\": \"m_...\"|null, \"fingerprint\": \"64 hex digits\",
+   \"new_seat\": BOOL, \"certificate\": \"tsm1_...\", \"lease_ends_at\": UNIX|null, \"out\": PATH}
+  With --offline-request:
+  {\"request\": \"tsq1_...\", \"license_id\": \"16 hex digits\", \"fingerprint\": \"64 hex digits\"}
 ",
     conventions!()
 );

@@ -19,20 +19,33 @@
 //! assert_eq!(tessera_cli::Exit::ServerUnreachable.code(), 20);
 //! ```
 //!
-//! Codes 20 to 25 belong to `tessera admin`: the issuer unreachable (20), the admin token refused
-//! (21), not found (22), the request refused (23), a server error (24), and credit accounts that
-//! differ from their ledger (25, `admin credits check`).
+//! Codes 20 to 25 belong to the commands that talk to the issuer (`tessera admin`, `activate`,
+//! `deactivate`): the issuer unreachable (20), the admin token refused (21), not found (22), the
+//! request refused (23), a server error (24), and credit accounts that differ from their ledger (25,
+//! `admin credits check`). Codes 30 to 36 are about machine activation: a licence that needs a
+//! machine certificate (30), a certificate refused (31), for another machine (32) or licence (33),
+//! its lease over (34), a clock turned back (35), and every seat taken (36, `activate`).
+//!
+//! ```
+//! assert_eq!(tessera_cli::Exit::ActivationRequired.code(), 30);
+//! assert_eq!(tessera_cli::Exit::TooManyMachines.code(), 36);
+//! ```
 #![deny(missing_docs)]
 
+mod activate;
 mod admin;
 mod args;
+mod client;
+mod deactivate;
 mod escape;
 mod exit;
+mod fingerprint;
 mod input;
 mod inspect;
 mod issue;
 pub mod json;
 mod keys;
+mod machines;
 mod names;
 mod output;
 mod revocations;
@@ -74,6 +87,9 @@ fn dispatch(cli: &Cli) -> Result {
         Commands::Inspect(args) => inspect::run(args, &names()?, cli.json),
         Commands::Revocations(RevocationsCommand::Sign(args)) => revocations::sign(args, cli.json),
         Commands::Revocations(RevocationsCommand::Show(args)) => revocations::show(args, cli.json),
+        Commands::Fingerprint(args) => fingerprint::run(args, &names()?, cli.json),
+        Commands::Activate(args) => activate::run(args, cli.json),
+        Commands::Deactivate(args) => deactivate::run(args, cli.json),
         Commands::Admin(args) => admin::run(args, cli.json),
     }
 }

@@ -51,6 +51,17 @@ impl Names {
         self.catalog.as_ref()?.by_id(id)
     }
 
+    /// The catalogue's product when it lists exactly one.
+    pub(crate) fn only_product(&self) -> Option<Selected<'_>> {
+        match self.catalog.as_ref()?.products() {
+            [spec] => Some(Selected {
+                id: spec.id,
+                spec: Some(spec),
+            }),
+            _ => None,
+        }
+    }
+
     /// Fails, as a usage error, if `what` is a name and there is no catalogue to look it up in.
     pub(crate) fn check_lookup(&self, what: &str, given: &Ref) -> Result {
         match (given, &self.catalog) {

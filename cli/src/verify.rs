@@ -1,10 +1,13 @@
 //! `tessera verify`.
 
-use tessera_keys::ProductSpec;
-use tessera_verifier::{system_now, License, LicenseBuffer, Product, Validity};
+use tessera_keys::{Fingerprint, ProductSpec, UnixTime};
+use tessera_verifier::{
+    system_now, ActivationBuffers, LastSeenFile, License, LicenseBuffer,
+    Product, Validity, VerifyError,
+};
 
 use crate::args::VerifyArgs;
-use crate::exit::{Exit, Failure, Result};
+use crate::exit::{Exit, Failure, Result, ResultExt};
 use crate::input::{self, Ref};
 use crate::json::{self, State, Verified};
 use crate::names::{Names, Selected};
@@ -75,10 +78,59 @@ pub(crate) fn run(args: &VerifyArgs, names: &Names, json: bool) -> Result {
     }
 
     let now = args.at.unwrap_or_else(system_now);
+    let last_seen = args.last_seen.as_deref().map(LastSeenFile::new);
+    let seen = last_seen.as_ref().map(read_last_seen).transpose()?.flatten();
+    let certificate_text = args
+        .machine_certificate
+        .as_deref()
+        .map(input::certificate_text)
+        .transpose()?;
+
     let mut buf = LicenseBuffer::new();
-    let license = verifier
-        .verify(&text, now, &mut buf)
-        .map_err(Failure::from_verify_error)?;
+    let mut bufs = ActivationBuffers::new();
+    let (license, machine) = match &certificate_text {
+        None => {
+            verifier
+                .check_clock(now, seen)
+                .map_err(Failure::from_verify_error)?;
+            let license = verifier.verify(&text, now, &mut buf).map_err(|err| {
+                if err == VerifyError::ActivationRequired {
+                    Failure::msg(
+                        Exit::ActivationRequired,
+                        format!(
+                            "{err}: pass its machine certificate with --machine-certificate \
+                             (`tessera activate KEY --url URL` makes one)"
+                        ),
+                    )
+                } else {
+                    Failure::from_verify_error(err)
+                }
+            })?;
+            (license, None)
+        }
+        Some(certificate) => {
+            let fingerprint = match args.fingerprint {
+                Some(fingerprint) => fingerprint,
+                None => this_machine(&text, selected.map(|selected| selected.id))?,
+            };
+            let activated = verifier
+                .verify_activated(&text, certificate, &fingerprint, now, seen, &mut bufs)
+                .map_err(Failure::from_verify_error)?;
+            let machine = json::Machine {
+                fingerprint: fingerprint.to_hex().to_string(),
+                issued_at: activated.certificate().issued_at.0,
+                lease_ends_at: activated.lease_ends_at().map(|time| time.0),
+                lease_seconds_left: activated.lease_seconds_left(),
+                lease_days_left: activated.lease_days_left(),
+            };
+            (*activated.license(), Some(machine))
+        }
+    };
+    if let (Some(file), None) = (&last_seen, args.at) {
+        file.record(now).exit_context(Exit::Input, || {
+            format!("cannot record the time in {}", file.path().display())
+        })?;
+    }
 
     let claims = license.claims();
     let spec = selected
@@ -93,10 +145,32 @@ pub(crate) fn run(args: &VerifyArgs, names: &Names, json: bool) -> Result {
         .check(&license, spec)?;
 
     if json {
-        print_json(&verified(&license, now, spec))
+        print_json(&verified(&license, now, spec, machine))
     } else {
-        print(&summary(&license, now, spec))
+        print(&summary(&license, now, spec, machine.as_ref()))
     }
+}
+
+/// The time a `--last-seen` file keeps; one that holds no time is an unreadable input.
+fn read_last_seen(file: &LastSeenFile) -> Result<Option<UnixTime>> {
+    file.read()
+        .exit_context(Exit::Input, || format!("cannot read --last-seen {}", file.path().display()))
+}
+
+/// This machine's fingerprint for the licence's product (`product`, or the one the key names: it
+/// is only a guess until the key verifies, and a wrong one fails as another machine).
+pub(crate) fn this_machine(key_text: &str, product: Option<u32>) -> Result<Fingerprint> {
+    let product = match product {
+        Some(product) => product,
+        None => {
+            let mut buf = LicenseBuffer::new();
+            buf.decode_text(key_text)
+                .map_err(|err| Failure::from_verify_error(err.into()))?
+                .claims
+                .product
+        }
+    };
+    crate::fingerprint::this_machine(product)
 }
 
 /// A required feature bit or tier index, and how messages name it.
@@ -161,7 +235,7 @@ impl Requirements {
 }
 
 /// Where the licence stands: state, expiry, end of grace, and seconds left.
-fn standing(license: &License<'_>, now: tessera_keys::UnixTime) -> (State, Option<u64>) {
+fn standing(license: &License<'_>, now: UnixTime) -> (State, Option<u64>) {
     match license.validity() {
         Validity::Perpetual => (State::Perpetual, None),
         Validity::Active { seconds_left, .. } => (State::Active, Some(seconds_left)),
@@ -173,8 +247,9 @@ fn standing(license: &License<'_>, now: tessera_keys::UnixTime) -> (State, Optio
 
 fn verified(
     license: &License<'_>,
-    now: tessera_keys::UnixTime,
+    now: UnixTime,
     spec: Option<&ProductSpec>,
+    machine: Option<json::Machine>,
 ) -> Verified {
     let claims = license.claims();
     let (state, seconds_left) = standing(license, now);
@@ -187,13 +262,15 @@ fn verified(
         seconds_left,
         days_left: seconds_left.map(|seconds| seconds / 86_400),
         claims: json::Claims::new(claims, spec),
+        machine,
     }
 }
 
 fn summary(
     license: &License<'_>,
-    now: tessera_keys::UnixTime,
+    now: UnixTime,
     spec: Option<&ProductSpec>,
+    machine: Option<&json::Machine>,
 ) -> String {
     let claims = license.claims();
     let (state, seconds_left) = standing(license, now);
@@ -219,6 +296,21 @@ fn summary(
         .row("validity", validity);
     if let Some(name) = claims.licensee {
         report.row("licensee", name);
+    }
+    if let Some(machine) = machine {
+        let lease = match (machine.lease_ends_at, machine.lease_seconds_left) {
+            (Some(end), Some(left)) => format!(
+                "until {} ({} left)",
+                time_label(UnixTime(end)),
+                days_label(left)
+            ),
+            _ => "no lease (lasts as long as the licence)".to_owned(),
+        };
+        report
+            .row("machine", format!("activated ({})", machine.fingerprint))
+            .row("lease", lease);
+    } else if claims.requires_activation {
+        report.row("machine", "activation required");
     }
     report
         .row("issued", time_label(claims.issued_at))

@@ -1,7 +1,7 @@
 //! `tessera admin audit list`: who changed what, when and why.
 
 use super::args::AuditListArgs;
-use super::client::Client;
+use crate::client::Client;
 use super::model::{Audit, AuditEntry};
 use super::print_answer;
 use super::table::{or_dash, section, time, Table};

@@ -4,7 +4,7 @@ use serde_json::json;
 use tessera_keys::LicenseId;
 
 use super::args::{AdjustArgs, CreditsCommand, LedgerArgs};
-use super::client::Client;
+use crate::client::Client;
 use super::model::{Check, Credits, LedgerPage};
 use super::table::{or_dash, section, signed, time, time_or, Table};
 use super::{decode, license_path, print_answer};

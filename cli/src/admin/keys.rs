@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::args::RotateArgs;
-use super::client::Client;
+use crate::client::Client;
 use super::model::Rotated;
 use super::print_answer;
 use super::table::{section, Table};

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use tessera_keys::LicenseId;
 
 use super::args::{FindArgs, IssueArgs, LicensesCommand, ReasonArgs};
-use super::client::Client;
+use crate::client::Client;
 use super::model::{Changed, Found, License, Shown, Subscription};
 use super::table::{named, or_dash, section, time, time_or, Table};
 use super::{audit, credits, license_path, print_answer, webhooks};

@@ -23,13 +23,12 @@
 
 mod args;
 mod audit;
-mod client;
 mod credits;
 mod keys;
 mod licenses;
 mod model;
 mod schema;
-mod table;
+pub(crate) mod table;
 mod token;
 mod webhooks;
 
@@ -38,14 +37,15 @@ use serde_json::Value;
 use tessera_keys::LicenseId;
 
 pub use self::args::AdminArgs;
+pub(crate) use self::args::Secret;
 use self::args::{AdminCommand, AuditCommand, KeysCommand};
-use self::client::Client;
+use crate::client::Client;
 use crate::exit::{Exit, Failure, Result};
 use crate::output::{print, print_json};
 
 /// Runs an admin command.
 pub(crate) fn run(args: &AdminArgs, json: bool) -> Result {
-    let client = || Client::new(&args.url, args.token.as_ref());
+    let client = || Client::admin(&args.url, args.token.as_ref());
     match &args.command {
         AdminCommand::Token(token) => token::run(token, json),
         AdminCommand::Licenses(command) => licenses::run(&client()?, command, json),

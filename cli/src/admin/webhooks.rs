@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::args::{WebhooksCommand, WebhooksListArgs};
-use super::client::Client;
+use crate::client::Client;
 use super::model::{Event, EventShown, Events, Retried};
 use super::print_answer;
 use super::table::{or_dash, section, time, time_or, Table};
