@@ -54,6 +54,7 @@ struct VerifiedJson {
     seconds_left: Option<u64>,
     days_left: Option<u64>,
     claims: ClaimsJson,
+    machine: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +88,7 @@ struct ClaimsJson {
     grace_seconds: Option<u32>,
     grace_ends_at: Option<u64>,
     licensee: Option<String>,
+    requires_activation: bool,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -434,6 +436,7 @@ fn issue_json_by_name_with_every_field() {
         grace_seconds: Some(10 * DAY as u32),
         grace_ends_at: Some(Y2030 + 10 * DAY),
         licensee: Some("Ada Lovelace".to_owned()),
+        requires_activation: false,
     };
     assert_eq!(issued.claims, expected);
     let now = std::time::SystemTime::now()
@@ -469,6 +472,7 @@ fn issue_days_and_unix_seconds() {
     let key = f.issue(&["--product", "9", "--tier", "200", "--days", "30"]);
     let v = f.verify_json(&key, &[]);
     assert_eq!(v.state, "active");
+    assert!(v.machine.is_none() && !v.claims.requires_activation, "{v:?}");
     // Thirty days, less the moments since issuing.
     assert!(matches!(v.days_left, Some(29 | 30)), "{v:?}");
     assert_eq!(v.claims.product, Named { id: 9, name: None });

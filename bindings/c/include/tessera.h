@@ -46,6 +46,9 @@ typedef enum TesseraStatus {
   TESSERA_STATUS_EXPIRED = 17,
   // The revocation list was refused: malformed, bad signature, unknown key id, or stale.
   TESSERA_STATUS_REVOCATIONS_REFUSED = 19,
+  // The licence works only on activated machines (checked with a machine certificate, which
+  // this library does not take yet).
+  TESSERA_STATUS_ACTIVATION_REQUIRED = 30,
 } TesseraStatus;
 
 // Where a valid licence stands at the time it was checked.

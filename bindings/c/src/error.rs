@@ -174,6 +174,8 @@ impl TesseraError {
             VerifyError::Revoked { .. } => TesseraStatus::Revoked,
             VerifyError::NotYetValid { .. } => TesseraStatus::NotYetValid,
             VerifyError::Expired { .. } => TesseraStatus::Expired,
+            VerifyError::ActivationRequired => TesseraStatus::ActivationRequired,
+            // Certificate errors need `verify_activated`, which this library does not offer yet.
             _ => TesseraStatus::Failure,
         };
         let mut error = TesseraError::new(status).with_message(err);

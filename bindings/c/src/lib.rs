@@ -78,6 +78,9 @@ pub enum TesseraStatus {
     Expired = 17,
     /// The revocation list was refused: malformed, bad signature, unknown key id, or stale.
     RevocationsRefused = 19,
+    /// The licence works only on activated machines (checked with a machine certificate, which
+    /// this library does not take yet).
+    ActivationRequired = 30,
 }
 
 /// Runs `body`, turning a panic into [`TesseraStatus::Failure`] so that it never unwinds into C.

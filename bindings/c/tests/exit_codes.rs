@@ -20,6 +20,7 @@ fn cli_class(status: TesseraStatus) -> Exit {
         TesseraStatus::NotYetValid => Exit::NotYetValid,
         TesseraStatus::Expired => Exit::Expired,
         TesseraStatus::RevocationsRefused => Exit::RevocationsRefused,
+        TesseraStatus::ActivationRequired => Exit::ActivationRequired,
     }
 }
 
@@ -39,6 +40,7 @@ fn every_status_is_the_cli_exit_code_of_the_same_class() {
         TesseraStatus::NotYetValid,
         TesseraStatus::Expired,
         TesseraStatus::RevocationsRefused,
+        TesseraStatus::ActivationRequired,
     ] {
         let exit = cli_class(status);
         assert_eq!(status as i32, exit as i32, "{status:?} vs {exit:?}");

@@ -111,6 +111,11 @@ impl Facts {
                     .number("expired_at", expired_at.0)
                     .number("now", now.0)
             },
+            // No class of its own yet: the bindings cannot take a machine certificate, so this is
+            // all they can say; the code is the `tessera` command's for it.
+            VerifyError::ActivationRequired => {
+                Facts::new(30, "LicenseError", "activation_required", message)
+            }
             _ => Facts::new(1, "LicenseError", "other", message),
         }
     }
