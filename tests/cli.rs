@@ -472,7 +472,10 @@ fn issue_days_and_unix_seconds() {
     let key = f.issue(&["--product", "9", "--tier", "200", "--days", "30"]);
     let v = f.verify_json(&key, &[]);
     assert_eq!(v.state, "active");
-    assert!(v.machine.is_none() && !v.claims.requires_activation, "{v:?}");
+    assert!(
+        v.machine.is_none() && !v.claims.requires_activation,
+        "{v:?}"
+    );
     // Thirty days, less the moments since issuing.
     assert!(matches!(v.days_left, Some(29 | 30)), "{v:?}");
     assert_eq!(v.claims.product, Named { id: 9, name: None });

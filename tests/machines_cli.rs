@@ -164,11 +164,19 @@ fn fingerprint_is_stable_64_hex_and_differs_per_product() {
     assert!(first
         .bytes()
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-    assert_eq!(sandbox.ok(["fingerprint", "--product", "1"]).trim_end(), first);
-    assert_ne!(sandbox.ok(["fingerprint", "--product", "2"]).trim_end(), first);
+    assert_eq!(
+        sandbox.ok(["fingerprint", "--product", "1"]).trim_end(),
+        first
+    );
+    assert_ne!(
+        sandbox.ok(["fingerprint", "--product", "2"]).trim_end(),
+        first
+    );
     // It is what the verifier computes for this machine.
     assert_eq!(
-        tessera_verifier::machine_fingerprint(1).unwrap().to_string(),
+        tessera_verifier::machine_fingerprint(1)
+            .unwrap()
+            .to_string(),
         first
     );
 
@@ -229,7 +237,10 @@ fn a_key_and_its_certificate_verify_and_report_the_lease() {
     assert_eq!(machine.fingerprint, hex);
     assert_eq!(machine.issued_at, now - 60);
     assert_eq!(machine.lease_ends_at, Some(now + 30 * DAY));
-    assert!(matches!(machine.lease_days_left, Some(29 | 30)), "{machine:?}");
+    assert!(
+        matches!(machine.lease_days_left, Some(29 | 30)),
+        "{machine:?}"
+    );
     assert!(machine.lease_seconds_left.unwrap() <= 30 * DAY);
 
     // From a file, in words.
@@ -314,13 +325,21 @@ fn each_activation_refusal_has_its_exit_code() {
 
     // A clock turned back: the last-seen file holds a time ten days ahead.
     let good = m.certificate(&key, &some_machine(), now - 60, None);
-    let last_seen = m.sandbox.write("last-seen", &format!("{}\n", now + 10 * DAY));
+    let last_seen = m
+        .sandbox
+        .write("last-seen", &format!("{}\n", now + 10 * DAY));
     let last_seen = last_seen.to_str().unwrap();
     let line = check(&good, &["--last-seen", last_seen], 35);
     assert!(line.contains("turned back"), "{line}");
     // Also for a key that needs no certificate.
     let plain = m.sandbox.ok([
-        "issue", "--key", "issuer.key", "--product", "1", "--tier", "0",
+        "issue",
+        "--key",
+        "issuer.key",
+        "--product",
+        "1",
+        "--tier",
+        "0",
     ]);
     let line = fails(
         m.verify(plain.trim(), &["--last-seen", last_seen]).assert(),
@@ -414,16 +433,12 @@ fn activate_imports_a_certificate_checked_against_the_key_and_this_machine() {
     let certificate = m.certificate(&key, &this, now - 60, Some(now + 7 * DAY));
     let id = license_id(&key).to_string();
 
-    let out = m
-        .sandbox
-        .ok(["activate", &key, "--import", &certificate]);
+    let out = m.sandbox.ok(["activate", &key, "--import", &certificate]);
     assert!(
         out.starts_with("imported this machine's certificate for licence") && out.contains(&id),
         "{out}"
     );
-    let default_file = m
-        .sandbox
-        .path(&format!("machine-certificate-{id}.txt"));
+    let default_file = m.sandbox.path(&format!("machine-certificate-{id}.txt"));
     assert_eq!(
         std::fs::read_to_string(&default_file).unwrap(),
         format!("{certificate}\n")
@@ -475,7 +490,10 @@ fn activate_imports_a_certificate_checked_against_the_key_and_this_machine() {
 
     // No way to activate given.
     let line = fails(m.sandbox.tessera(["activate", &key]).assert(), 2);
-    assert!(line.contains("--url") && line.contains("--offline-request"), "{line}");
+    assert!(
+        line.contains("--url") && line.contains("--offline-request"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -502,7 +520,10 @@ fn activate_offline_request_carries_the_key_and_this_machine() {
     assert_eq!(request.name, Some("Ada's \u{1b}laptop"));
     assert_eq!(request.platform, Some("linux-x86_64"));
     let mut license = LicenseBuffer::new();
-    let claims = license.decode_bytes(request.license).expect("licence bytes").claims;
+    let claims = license
+        .decode_bytes(request.license)
+        .expect("licence bytes")
+        .claims;
     assert_eq!(claims.license_id, license_id(&key));
     assert!(claims.requires_activation);
 
@@ -516,7 +537,13 @@ fn activate_offline_request_carries_the_key_and_this_machine() {
 
     let line = fails(
         m.sandbox
-            .tessera(["activate", &key, "--offline-request", "--name", &"n".repeat(65)])
+            .tessera([
+                "activate",
+                &key,
+                "--offline-request",
+                "--name",
+                &"n".repeat(65),
+            ])
             .assert(),
         2,
     );

@@ -6,7 +6,6 @@
 //! is checked against the key and this machine before it is saved: a wrong one would only fail
 //! later, in the app, with a less helpful message.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -34,13 +33,6 @@ mod offline;
 struct Activated {
     machine: Machine,
     certificate: String,
-}
-
-/// `409 too_many_machines`.
-#[derive(Debug, Deserialize)]
-struct TooMany {
-    max_machines: u32,
-    machines: Vec<Machine>,
 }
 
 /// The licence key as given, and what this machine needs of it.
@@ -100,8 +92,8 @@ pub(crate) fn run(args: &ActivateArgs, json: bool) -> Result {
         "platform": platform,
     });
     let answer = client.post_answer("/v1/machines", &body)?;
-    if answer.status == 409 && error_code(&answer) == Some("too_many_machines") {
-        return Err(too_many_machines(&client, &key, answer.body));
+    if machines::all_seats_taken(&answer) {
+        return Err(too_many_machines(&client, &key, answer));
     }
     let new_seat = answer.status == 201;
     let activated: Activated = decode(client.json("POST", "/v1/machines", answer)?)?;
@@ -166,10 +158,6 @@ fn platform(args: &ActivateArgs) -> Result<String> {
     Ok(platform)
 }
 
-fn error_code(answer: &Answer) -> Option<&str> {
-    answer.body.as_ref()?.get("error")?.as_str()
-}
-
 /// The answer as the HTTP contract specifies it.
 fn decode<T: serde::de::DeserializeOwned>(answer: Value) -> Result<T> {
     serde_json::from_value(answer).map_err(|err| {
@@ -180,32 +168,14 @@ fn decode<T: serde::de::DeserializeOwned>(answer: Value) -> Result<T> {
     })
 }
 
-/// Every seat is taken: prints the machines holding them and how to free one (standard error),
-/// and returns the failure.
-fn too_many_machines(client: &Client, key: &Key, body: Option<Value>) -> Failure {
-    let Ok(too_many) = decode::<TooMany>(body.unwrap_or_default()) else {
-        return Failure::msg(
-            Exit::TooManyMachines,
-            format!("every seat of licence {} is taken", key.license_id),
-        );
-    };
-    let table = machines::table(&too_many.machines, false).render();
-    let mut stderr = std::io::stderr().lock();
-    let _ = write!(
-        stderr,
-        "the machines holding the seats of licence {}:\n{table}\nFree one (on it, or from here \
-         with its id), then activate again:\n  tessera deactivate KEY --url {} --machine ID\nor \
-         ask the vendor's support to free one or add a seat.\n",
-        key.license_id,
-        escaped(client.base()),
+/// Every seat is taken: the machines holding them, and how to free one.
+fn too_many_machines(client: &Client, key: &Key, answer: Answer) -> Failure {
+    let hint = format!(
+        "Free one (on it, or from here with its id), then activate again:\n  tessera deactivate \
+         KEY --url {} --machine ID\nor ask the vendor's support to free one or add a seat.",
+        escaped(client.base())
     );
-    Failure::msg(
-        Exit::TooManyMachines,
-        format!(
-            "all {} seats of licence {} are taken (409 too_many_machines)",
-            too_many.max_machines, key.license_id
-        ),
-    )
+    machines::seats_taken(answer, &format!("licence {}", key.license_id), &hint)
 }
 
 /// Checks `certificate` against the key and this machine: decoded, for this licence and this
@@ -257,7 +227,7 @@ fn check(key: &Key, certificate: &str, public_keys: &[String]) -> Result<Machine
 
 /// Writes the certificate (one line) to `out`, replacing it in one step: a renewal never leaves a
 /// torn file behind.
-fn save(out: &Path, certificate: &str) -> Result {
+pub(crate) fn save(out: &Path, certificate: &str) -> Result {
     let mut temporary = out.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);

@@ -327,13 +327,22 @@ mod tests {
         let failure = status_failure(Credential::Admin, 401, Some(&body), "GET", "/x");
         assert_eq!(failure.exit, Exit::Unauthorized);
         assert_eq!(line(&failure), "the server refused the admin token (401)");
-        let failure = status_failure(Credential::Admin, 502, None, "POST", "/v1/admin/webhooks/evt_1/retry");
+        let failure = status_failure(
+            Credential::Admin,
+            502,
+            None,
+            "POST",
+            "/v1/admin/webhooks/evt_1/retry",
+        );
         assert_eq!(failure.exit, Exit::ServerError);
         assert_eq!(
             line(&failure),
             "server error (502): POST /v1/admin/webhooks/evt_1/retry"
         );
-        assert_eq!(status_failure(Credential::Admin, 422, None, "GET", "/").exit, Exit::Refused);
+        assert_eq!(
+            status_failure(Credential::Admin, 422, None, "GET", "/").exit,
+            Exit::Refused
+        );
         assert_eq!(
             status_failure(Credential::Admin, 302, None, "GET", "/").exit,
             Exit::ServerError
@@ -343,7 +352,13 @@ mod tests {
     #[test]
     fn licence_key_refusals_read_as_verify_classes() {
         let body = json!({"error": "revoked", "message": "licence is revoked"});
-        let failure = status_failure(Credential::License, 403, Some(&body), "POST", "/v1/machines");
+        let failure = status_failure(
+            Credential::License,
+            403,
+            Some(&body),
+            "POST",
+            "/v1/machines",
+        );
         assert_eq!(failure.exit, Exit::Revoked);
         assert_eq!(
             line(&failure),

@@ -25,8 +25,8 @@ pub(crate) fn run(args: &DeactivateArgs, json: bool) -> Result {
     let id = match &args.machine {
         Some(id) => machine_id(id)?,
         None => {
-            let seats: Seats = serde_json::from_value(client.get("/v1/machines", &[])?)
-                .map_err(|err| {
+            let seats: Seats =
+                serde_json::from_value(client.get("/v1/machines", &[])?).map_err(|err| {
                     Failure::msg(
                         Exit::ServerError,
                         format!("the issuer's answer is not what its API specifies: {err}"),

@@ -261,7 +261,10 @@ mod tests {
                 VerifyError::UnsupportedCertificateVersion { found: 2 },
                 Exit::CertificateRefused,
             ),
-            (VerifyError::BadCertificateSignature, Exit::CertificateRefused),
+            (
+                VerifyError::BadCertificateSignature,
+                Exit::CertificateRefused,
+            ),
             (
                 VerifyError::CertificateForAnotherLicense {
                     certified: id,
@@ -269,7 +272,10 @@ mod tests {
                 },
                 Exit::AnotherLicense,
             ),
-            (VerifyError::CertificateForAnotherMachine, Exit::AnotherMachine),
+            (
+                VerifyError::CertificateForAnotherMachine,
+                Exit::AnotherMachine,
+            ),
             (
                 VerifyError::LeaseExpired {
                     lease_ended_at: time,
@@ -293,10 +299,7 @@ mod tests {
     #[test]
     fn the_help_table_lists_every_code() {
         for code in [30, 31, 32, 33, 34, 35, 36] {
-            assert!(
-                EXIT_CODES_HELP.contains(&format!("\n  {code}  ")),
-                "{code}"
-            );
+            assert!(EXIT_CODES_HELP.contains(&format!("\n  {code}  ")), "{code}");
         }
     }
 }

@@ -121,7 +121,11 @@ pub(crate) fn certificate_text(arg: &str) -> Result<String> {
     if trimmed.is_empty() {
         return Err(Failure::msg(Exit::Usage, "--machine-certificate is empty"));
     }
-    file_text(Path::new(arg), "machine certificate", Exit::CertificateRefused)
+    file_text(
+        Path::new(arg),
+        "machine certificate",
+        Exit::CertificateRefused,
+    )
 }
 
 /// The text of a licence key given as an argument, or read from stdin for `-`; either way at most

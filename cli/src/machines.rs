@@ -2,9 +2,13 @@
 //! `admin machines` show them in. Names and platforms are what customers typed: the table escapes
 //! them ([`Table::row`]).
 
+use std::io::Write;
+
 use serde::Deserialize;
 
 use crate::admin::table::{or_dash, time, time_or, Table};
+use crate::client::Answer;
+use crate::exit::{Exit, Failure};
 
 /// A machine holding (or, in support's answers, having held) a seat.
 #[derive(Debug, Deserialize)]
@@ -75,4 +79,48 @@ pub(crate) fn seat(machine: &Machine) -> String {
         (Some(false), None) => "freed".to_owned(),
         _ => "held".to_owned(),
     }
+}
+
+/// `409 too_many_machines`.
+#[derive(Debug, Deserialize)]
+struct TooMany {
+    max_machines: u32,
+    machines: Vec<Machine>,
+}
+
+/// Whether the issuer answered `409 too_many_machines`.
+pub(crate) fn all_seats_taken(answer: &Answer) -> bool {
+    answer.status == 409
+        && answer
+            .body
+            .as_ref()
+            .and_then(|body| body.get("error"))
+            .and_then(|code| code.as_str())
+            == Some("too_many_machines")
+}
+
+/// Every seat of `licence` is taken: prints the machines holding them and `hint` (how to free one)
+/// on standard error, and returns the failure ([`Exit::TooManyMachines`]).
+pub(crate) fn seats_taken(answer: Answer, licence: &str, hint: &str) -> Failure {
+    let too_many = answer
+        .body
+        .and_then(|body| serde_json::from_value::<TooMany>(body).ok());
+    let Some(too_many) = too_many else {
+        return Failure::msg(
+            Exit::TooManyMachines,
+            format!("every seat of {licence} is taken (409 too_many_machines)"),
+        );
+    };
+    let table = table(&too_many.machines, false).render();
+    let _ = write!(
+        std::io::stderr().lock(),
+        "the machines holding the seats of {licence}:\n{table}{hint}\n"
+    );
+    Failure::msg(
+        Exit::TooManyMachines,
+        format!(
+            "all {} seats of {licence} are taken (409 too_many_machines)",
+            too_many.max_machines
+        ),
+    )
 }

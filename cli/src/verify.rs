@@ -2,8 +2,8 @@
 
 use tessera_keys::{Fingerprint, ProductSpec, UnixTime};
 use tessera_verifier::{
-    system_now, ActivationBuffers, LastSeenFile, License, LicenseBuffer,
-    Product, Validity, VerifyError,
+    system_now, ActivationBuffers, LastSeenFile, License, LicenseBuffer, Product, Validity,
+    VerifyError,
 };
 
 use crate::args::VerifyArgs;
@@ -79,7 +79,11 @@ pub(crate) fn run(args: &VerifyArgs, names: &Names, json: bool) -> Result {
 
     let now = args.at.unwrap_or_else(system_now);
     let last_seen = args.last_seen.as_deref().map(LastSeenFile::new);
-    let seen = last_seen.as_ref().map(read_last_seen).transpose()?.flatten();
+    let seen = last_seen
+        .as_ref()
+        .map(read_last_seen)
+        .transpose()?
+        .flatten();
     let certificate_text = args
         .machine_certificate
         .as_deref()
@@ -153,8 +157,9 @@ pub(crate) fn run(args: &VerifyArgs, names: &Names, json: bool) -> Result {
 
 /// The time a `--last-seen` file keeps; one that holds no time is an unreadable input.
 fn read_last_seen(file: &LastSeenFile) -> Result<Option<UnixTime>> {
-    file.read()
-        .exit_context(Exit::Input, || format!("cannot read --last-seen {}", file.path().display()))
+    file.read().exit_context(Exit::Input, || {
+        format!("cannot read --last-seen {}", file.path().display())
+    })
 }
 
 /// This machine's fingerprint for the licence's product (`product`, or the one the key names: it

@@ -85,6 +85,9 @@ pub enum AdminCommand {
     /// The audit trail of admin changes.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Machines holding licences' seats: list, show, free one, activate one from its request.
+    #[command(subcommand)]
+    Machines(MachinesCommand),
     /// Make a new admin token (offline) and print it with the line for the issuer's config.
     #[command(after_long_help = crate::json::ADMIN_TOKEN_SCHEMA)]
     Token(TokenArgs),
@@ -118,6 +121,84 @@ pub enum LicensesCommand {
     /// Undo a suspension (a revocation stays).
     #[command(after_long_help = schema::LICENSE_ONLY)]
     Reinstate(ReasonArgs),
+    /// Change how many machines a licence may be activated on. Machines already active keep their
+    /// seats; fewer seats only stop new activations until enough are freed.
+    #[command(after_long_help = schema::SEATS)]
+    Seats(SeatsArgs),
+}
+
+/// A licence's new seat count.
+#[derive(Debug, Args)]
+pub struct SeatsArgs {
+    /// The licence id, 16 hex digits.
+    #[arg(value_name = "ID", value_parser = parse_license_id)]
+    pub id: LicenseId,
+
+    /// The new seat count (0 to 100000), or `unlimited`.
+    #[arg(value_name = "N", value_parser = parse_seats)]
+    pub seats: Seats,
+
+    /// Why (required): it goes into the audit trail.
+    #[arg(long, value_name = "R", value_parser = parse_reason)]
+    pub reason: String,
+}
+
+/// A seat count: a number, or no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seats(pub Option<u32>);
+
+/// `machines`.
+#[derive(Debug, Subcommand)]
+pub enum MachinesCommand {
+    /// A licence's seat policy and every machine it activated, freed ones included.
+    #[command(after_long_help = schema::MACHINES)]
+    List(LicenseArg),
+    /// One machine.
+    #[command(after_long_help = schema::MACHINE)]
+    Show(MachineArg),
+    /// Free a machine's seat (whatever the plan's self-service cap).
+    #[command(after_long_help = schema::MACHINE)]
+    Deactivate(MachineReasonArgs),
+    /// Activate a machine from its activation request (tsq1_..., what `tessera activate
+    /// --offline-request` or the app showed), for a customer who cannot; the seat limit applies.
+    #[command(after_long_help = schema::MACHINE_ACTIVATED)]
+    Activate(MachineActivateArgs),
+}
+
+/// Which machine.
+#[derive(Debug, Args)]
+pub struct MachineArg {
+    /// The machine id (m_...).
+    #[arg(value_name = "ID", value_parser = parse_machine_id)]
+    pub id: String,
+}
+
+/// A machine and why its seat is freed.
+#[derive(Debug, Args)]
+pub struct MachineReasonArgs {
+    /// The machine id (m_...).
+    #[arg(value_name = "ID", value_parser = parse_machine_id)]
+    pub id: String,
+
+    /// Why (required): it goes into the audit trail.
+    #[arg(long, value_name = "R", value_parser = parse_reason)]
+    pub reason: String,
+}
+
+/// The request to activate.
+#[derive(Debug, Args)]
+pub struct MachineActivateArgs {
+    /// The activation request: its text (tsq1_...), a file holding it, or `-` for standard input.
+    #[arg(long, value_name = "TSQ")]
+    pub request: String,
+
+    /// Why (required): it goes into the audit trail.
+    #[arg(long, value_name = "R", value_parser = parse_reason)]
+    pub reason: String,
+
+    /// Also save the certificate to this file, to hand to the customer.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Exactly one search term.
@@ -412,6 +493,23 @@ fn parse_event_id(text: &str) -> Result<String, String> {
     }
 }
 
+/// A seat count: 0 to 100000 (what the issuer takes), or `unlimited`.
+fn parse_seats(text: &str) -> Result<Seats, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("unlimited") {
+        return Ok(Seats(None));
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n <= 100_000 => Ok(Seats(Some(n))),
+        _ => Err("must be a number of seats (0 to 100000) or `unlimited`".to_owned()),
+    }
+}
+
+/// A machine id: what [`crate::deactivate::machine_id`] accepts.
+fn parse_machine_id(text: &str) -> Result<String, String> {
+    crate::deactivate::machine_id(text).map_err(|failure| failure.error.to_string())
+}
+
 /// A token name as the issuer's config takes it: 1 to 64 printable characters.
 fn parse_token_name(text: &str) -> Result<String, String> {
     let name = text.trim();
@@ -437,6 +535,16 @@ mod tests {
         assert!(parse_event_id("evt_1Abc-2").is_ok());
         for bad in ["", "evt/1", "evt 1", "../x", "evt?x"] {
             assert!(parse_event_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_seats("3"), Ok(Seats(Some(3))));
+        assert_eq!(parse_seats("0"), Ok(Seats(Some(0))));
+        assert_eq!(parse_seats("Unlimited"), Ok(Seats(None)));
+        for bad in ["-1", "x", "100001", ""] {
+            assert!(parse_seats(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_machine_id(" m_abc-1 "), Ok("m_abc-1".to_owned()));
+        for bad in ["", "m/1", "m 1", "../x"] {
+            assert!(parse_machine_id(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_token_name(" alice "), Ok("alice".to_owned()));
         assert!(parse_token_name("").is_err());

@@ -1,10 +1,10 @@
 //! `tessera admin audit list`: who changed what, when and why.
 
 use super::args::AuditListArgs;
-use crate::client::Client;
 use super::model::{Audit, AuditEntry};
 use super::print_answer;
 use super::table::{or_dash, section, time, Table};
+use crate::client::Client;
 use crate::exit::Result;
 
 /// Lists audit entries, newest first.

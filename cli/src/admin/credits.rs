@@ -4,10 +4,10 @@ use serde_json::json;
 use tessera_keys::LicenseId;
 
 use super::args::{AdjustArgs, CreditsCommand, LedgerArgs};
-use crate::client::Client;
 use super::model::{Check, Credits, LedgerPage};
 use super::table::{or_dash, section, signed, time, time_or, Table};
 use super::{decode, license_path, print_answer};
+use crate::client::Client;
 use crate::escape::Escaped;
 use crate::exit::{Exit, Failure, Result};
 use crate::output::{print, print_json, Report};

@@ -3,10 +3,10 @@
 use serde_json::json;
 
 use super::args::RotateArgs;
-use crate::client::Client;
 use super::model::Rotated;
 use super::print_answer;
 use super::table::{section, Table};
+use crate::client::Client;
 use crate::escape::Escaped;
 use crate::exit::Result;
 

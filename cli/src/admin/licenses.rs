@@ -4,10 +4,10 @@ use serde_json::{json, Value};
 use tessera_keys::LicenseId;
 
 use super::args::{FindArgs, IssueArgs, LicensesCommand, ReasonArgs};
-use crate::client::Client;
 use super::model::{Changed, Found, License, Shown, Subscription};
 use super::table::{named, or_dash, section, time, time_or, Table};
-use super::{audit, credits, license_path, print_answer, webhooks};
+use super::{audit, credits, license_path, machines, print_answer, webhooks};
+use crate::client::Client;
 use crate::exit::Result;
 use crate::input::key_text;
 use crate::output::Report;
@@ -41,6 +41,7 @@ pub(super) fn run(client: &Client, command: &LicensesCommand, json: bool) -> Res
         LicensesCommand::Reinstate(args) => {
             with_reason(client, args, ("reinstate", "reinstated"), json)
         }
+        LicensesCommand::Seats(args) => machines::seats(client, args, json),
     }
 }
 
@@ -128,7 +129,7 @@ fn changed_text(head: &str, changed: &Changed) -> String {
 }
 
 /// The licence as `label: value` lines under `head`.
-fn license_report(head: String, license: &License) -> Report {
+pub(super) fn license_report(head: String, license: &License) -> Report {
     let features = if license.features.is_empty() {
         "none".to_owned()
     } else {
@@ -183,6 +184,9 @@ fn show_text(shown: &Shown) -> String {
         parts.push(subscription_text(subscription));
     }
     parts.push(credits::credits_text(&shown.credits));
+    if let Some(machines) = &shown.machines {
+        parts.push(machines::license_machines_text(machines));
+    }
     parts.push(webhooks::events_section(
         "webhook events (newest first)",
         &shown.webhook_events,

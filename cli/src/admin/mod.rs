@@ -26,6 +26,7 @@ mod audit;
 mod credits;
 mod keys;
 mod licenses;
+mod machines;
 mod model;
 mod schema;
 pub(crate) mod table;
@@ -53,6 +54,7 @@ pub(crate) fn run(args: &AdminArgs, json: bool) -> Result {
         AdminCommand::Webhooks(command) => webhooks::run(&client()?, command, json),
         AdminCommand::Keys(KeysCommand::Rotate(rotate)) => keys::rotate(&client()?, rotate, json),
         AdminCommand::Audit(AuditCommand::List(list)) => audit::list(&client()?, list, json),
+        AdminCommand::Machines(command) => machines::run(&client()?, command, json),
     }
 }
 

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use crate::machines::Machine;
+
 /// AdminLicense.
 #[derive(Debug, Deserialize)]
 pub(crate) struct License {
@@ -126,6 +128,55 @@ pub(crate) struct Shown {
     pub(crate) credits: Credits,
     pub(crate) webhook_events: Vec<Event>,
     pub(crate) audit: Vec<AuditEntry>,
+    /// Absent from issuers older than machine activation.
+    pub(crate) machines: Option<LicenseMachines>,
+}
+
+/// A licence's seat policy.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SeatsView {
+    pub(crate) max_machines: Option<u32>,
+    pub(crate) lease_days: Option<u32>,
+    pub(crate) floating: bool,
+    pub(crate) heartbeat_seconds: Option<u32>,
+    pub(crate) max_deactivations_per_30_days: Option<u32>,
+}
+
+/// `GET /v1/admin/licenses/{id}/machines`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LicenseMachines {
+    pub(crate) license_id: String,
+    pub(crate) seats: Option<SeatsView>,
+    pub(crate) active: usize,
+    pub(crate) machines: Vec<Machine>,
+}
+
+/// `GET /v1/admin/machines/{id}`, `POST …/deactivate`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MachineDetail {
+    pub(crate) machine: AdminMachine,
+}
+
+/// A machine with the licence whose seat it holds (or held).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AdminMachine {
+    #[serde(flatten)]
+    pub(crate) machine: Machine,
+    pub(crate) license_id: String,
+}
+
+/// `POST /v1/admin/machines/offline`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MachineActivated {
+    pub(crate) machine: Machine,
+    pub(crate) certificate: String,
+}
+
+/// `POST /v1/admin/licenses/{id}/seats`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SeatsChanged {
+    pub(crate) license: License,
+    pub(crate) seats: SeatsView,
 }
 
 /// A changed licence, with its new key, revocation list sequence or e-mail outcome where the change

@@ -50,7 +50,28 @@ macro_rules! audit_shape {
         "  AUDIT_ENTRY: {\"id\": N, \"at\": UNIX, \"actor\": STR (the token's name), \"action\": STR,
     \"license_id\": ID|null, \"reason\": STR|null, \"details\": {...}}
   Actions: license.issue, license.reissue, license.extend, license.revoke, license.suspend,
-  license.reinstate, credits.grant, credits.deduct, webhook.retry, keys.rotate.
+  license.reinstate, license.seats, credits.grant, credits.deduct, machine.activate,
+  machine.deactivate, webhook.retry, keys.rotate.
+"
+    };
+}
+
+macro_rules! machine_shape {
+    () => {
+        "  MACHINE: {\"id\": \"m_...\", \"fingerprint\": \"64 hex digits\", \"name\": STR|null,
+    \"platform\": STR|null, \"activated_at\": UNIX, \"last_seen_at\": UNIX, \"lease_ends_at\": UNIX|null,
+    \"license_id\": ID, \"active\": BOOL, \"deactivated_at\": UNIX|null,
+    \"deactivated_how\": \"customer\"|\"admin\"|\"lapsed\"|null}
+"
+    };
+}
+
+macro_rules! seats_shape {
+    () => {
+        "  SEATS: {\"max_machines\": N|null, \"lease_days\": N|null, \"floating\": BOOL,
+    \"heartbeat_seconds\": N|null, \"max_deactivations_per_30_days\": N|null}
+  LICENSE_MACHINES: {\"license_id\": ID, \"seats\": SEATS|null (null: its keys need no activation),
+    \"active\": N, \"machines\": [MACHINE, ...] (oldest first, freed ones included)}
 "
     };
 }
@@ -71,7 +92,7 @@ pub(crate) const SHOW: &str = concat!(
    \"subscription\": {\"id\": STR, \"customer_id\": STR|null, \"price_id\": STR|null,
      \"paid_through\": UNIX|null, \"canceled_at\": UNIX|null}|null,
    \"credits\": CREDITS, \"webhook_events\": [EVENT, ...] (newest first),
-   \"audit\": [AUDIT_ENTRY, ...] (newest first)}
+   \"audit\": [AUDIT_ENTRY, ...] (newest first), \"machines\": LICENSE_MACHINES}
   KEY: {\"key\": \"ts1_...\", \"signing_key_id\": N, \"issued_at\": UNIX, \"expires_at\": UNIX|null,
     \"reason\": \"purchase\"|\"renewal\"|\"plan_change\"|\"manual\"|\"reissue\"|\"extend\"}
 ",
@@ -79,6 +100,46 @@ pub(crate) const SHOW: &str = concat!(
     credits_shape!(),
     event_shape!(),
     audit_shape!(),
+    seats_shape!(),
+    machine_shape!(),
+    conventions!()
+);
+
+/// `licenses seats`.
+pub(crate) const SEATS: &str = concat!(
+    "JSON output (--json):
+  {\"license\": LICENSE, \"seats\": SEATS}
+",
+    license_shape!(),
+    seats_shape!(),
+    conventions!()
+);
+
+/// `machines list`.
+pub(crate) const MACHINES: &str = concat!(
+    "JSON output (--json): LICENSE_MACHINES
+",
+    seats_shape!(),
+    machine_shape!(),
+    conventions!()
+);
+
+/// `machines show`, `machines deactivate`.
+pub(crate) const MACHINE: &str = concat!(
+    "JSON output (--json):
+  {\"machine\": MACHINE}
+",
+    machine_shape!(),
+    conventions!()
+);
+
+/// `machines activate`.
+pub(crate) const MACHINE_ACTIVATED: &str = concat!(
+    "JSON output (--json):
+  {\"machine\": MACHINE without license_id/active/deactivated_*, \"certificate\": \"tsm1_...\"}
+  Every seat taken: the machines holding them on stderr, exit 36.
+",
+    machine_shape!(),
     conventions!()
 );
 

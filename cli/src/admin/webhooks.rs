@@ -3,10 +3,10 @@
 use serde_json::json;
 
 use super::args::{WebhooksCommand, WebhooksListArgs};
-use crate::client::Client;
 use super::model::{Event, EventShown, Events, Retried};
 use super::print_answer;
 use super::table::{or_dash, section, time, time_or, Table};
+use crate::client::Client;
 use crate::escape::Escaped;
 use crate::exit::Result;
 use crate::output::Report;
