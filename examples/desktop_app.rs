@@ -6,6 +6,8 @@
 //!     --now 2030-07-10 examples/demo-license-expiring.txt
 //! cargo run -p tessera-examples --example desktop_app -- \
 //!     --revocations examples/demo-revocations.txt examples/demo-license-revoked.txt
+//! cargo run -p tessera-examples --example desktop_app -- \
+//!     --issuer http://127.0.0.1:8080 my-seat-limited-licence.txt
 //! ```
 //!
 //! 1. The issuer's public key and the product table are constants in the app's source: nothing to
@@ -15,6 +17,12 @@
 //! 3. It verifies the key offline against the system clock, then unlocks features, shows the tier and
 //!    the days left, nags during the grace period, and explains any refusal in words a customer
 //!    understands.
+//!
+//! 4. A licence whose plan limits the machines it runs on needs this machine's certificate too: the
+//!    app activates on first run against the issuer named by `--issuer URL`, keeps the certificate
+//!    next to the licence file (`LICENCE_FILE.machine`), verifies offline afterwards, renews the
+//!    lease when it nears its end, and says what to do when every seat is taken
+//!    (`desktop_app/activation.rs`).
 //!
 //! Exit status: 0 when licensed (also during grace), 1 when not, 2 for a usage error. `--now DATE`
 //! (`YYYY-MM-DD`) pretends the clock says DATE, to try the grace period; a real app has no such flag.
@@ -27,9 +35,12 @@ use std::io::ErrorKind;
 use std::process::ExitCode;
 
 use tessera_verifier::{
-    revocations_buffer_len, system_now, License, LicenseBuffer, Product, PublicKey, UnixTime,
-    Validity, Verifier, VerifyError,
+    revocations_buffer_len, system_now, ActivationBuffers, License, LicenseBuffer, Product,
+    PublicKey, UnixTime, Validity, Verifier, VerifyError,
 };
+
+#[path = "desktop_app/activation.rs"]
+mod activation;
 
 /// The DEMO issuer key (`tessera pubkey` prints this form). NEVER FOR PRODUCTION.
 pub const ISSUER: PublicKey = PublicKey::new(
@@ -129,10 +140,69 @@ pub fn run(args: &[String]) -> Result<String, (u8, String)> {
             lines.extend(describe(&license, now));
             Ok(lines.join("\n"))
         }
+        Err(VerifyError::ActivationRequired) => {
+            activated(&verifier, &key_text, &options, now, lines)
+        }
         Err(err) => {
             lines.push(refusal(&err, &options.licence_path));
             lines.push(free_mode());
             Err((NOT_LICENSED, lines.join("\n")))
+        }
+    }
+}
+
+/// The licence checked with this machine's certificate, activating or renewing online first when
+/// needed (and `--issuer` allows it).
+fn activated(
+    verifier: &Verifier<'_>,
+    key_text: &str,
+    options: &Options,
+    now: UnixTime,
+    mut lines: Vec<String>,
+) -> Result<String, (u8, String)> {
+    let not_licensed = |mut lines: Vec<String>, message: String| {
+        lines.push(message);
+        lines.push(free_mode());
+        (NOT_LICENSED, lines.join("\n"))
+    };
+    let machine = match activation::Machine::new(
+        EDITOR.id,
+        &options.licence_path,
+        key_text,
+        options.issuer.as_deref(),
+    ) {
+        Ok(machine) => machine,
+        Err(message) => return Err(not_licensed(lines, message)),
+    };
+    let certificate = match machine.certificate(verifier, now, &mut lines) {
+        Ok(certificate) => certificate,
+        Err(message) => return Err(not_licensed(lines, message)),
+    };
+    let mut bufs = ActivationBuffers::new();
+    match verifier.verify_activated(
+        key_text,
+        &certificate,
+        &machine.fingerprint,
+        now,
+        machine.last_seen,
+        &mut bufs,
+    ) {
+        Ok(activated) => {
+            machine.record(now);
+            lines.extend(describe(activated.license(), now));
+            lines.push(match activated.lease_ends_at() {
+                Some(end) => format!(
+                    "  machine:  activated; works offline until {} ({} left)",
+                    date(end),
+                    days(activated.lease_seconds_left().unwrap_or(0))
+                ),
+                None => "  machine:  activated".to_string(),
+            });
+            Ok(lines.join("\n"))
+        }
+        Err(err) => {
+            let message = refusal(&err, &options.licence_path);
+            Err(not_licensed(lines, message))
         }
     }
 }
@@ -227,6 +297,15 @@ fn refusal(err: &VerifyError, path: &str) -> String {
             "Your licence expired on {} and its grace period is over. Renew at {STORE}.",
             date(*expired_at)
         ),
+        VerifyError::CertificateForAnotherMachine => {
+            "This computer's activation belongs to another computer. Activate this one.".into()
+        }
+        VerifyError::LeaseExpired { .. } => {
+            "This computer's activation has lapsed: connect to the internet to renew it.".into()
+        }
+        VerifyError::ClockRolledBack { .. } => {
+            "This computer's clock has been set back. Set it right and start the app again.".into()
+        }
         _ => format!("Your licence key was refused: {err}."),
     }
 }
@@ -271,20 +350,30 @@ struct Options {
     licence_path: String,
     revocations_path: Option<String>,
     now: Option<UnixTime>,
+    /// The issuer's base URL, for activation; `None`: never go online.
+    issuer: Option<String>,
 }
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         const USAGE_LINE: &str =
-            "usage: desktop_app [--revocations FILE] [--now YYYY-MM-DD] LICENCE_FILE";
+            "usage: desktop_app [--revocations FILE] [--now YYYY-MM-DD] [--issuer URL] LICENCE_FILE";
         let mut licence_path = None;
         let mut revocations_path = None;
         let mut now = None;
+        let mut issuer = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--revocations" => {
                     revocations_path = Some(args.next().ok_or(USAGE_LINE)?.clone());
+                }
+                "--issuer" => {
+                    let url = args.next().ok_or(USAGE_LINE)?;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(format!("--issuer takes an http(s) URL\n{USAGE_LINE}"));
+                    }
+                    issuer = Some(url.clone());
                 }
                 "--now" => {
                     let value = args.next().ok_or(USAGE_LINE)?;
@@ -303,6 +392,7 @@ impl Options {
             licence_path: licence_path.ok_or(USAGE_LINE)?,
             revocations_path,
             now,
+            issuer,
         })
     }
 }
