@@ -91,7 +91,9 @@ fn against(status: &str, body: &str, args: &[&str], code: i32) -> (String, Strin
 fn help_lists_every_admin_command_with_its_json_and_the_exit_codes() {
     let sandbox = Sandbox::new();
     let help = sandbox.ok(["admin", "--help"]);
-    for command in ["licenses", "credits", "webhooks", "keys", "audit", "token"] {
+    for command in [
+        "licenses", "credits", "webhooks", "keys", "audit", "machines", "token",
+    ] {
         assert!(
             help.lines()
                 .any(|line| line.trim_start().starts_with(command)),
@@ -105,7 +107,7 @@ fn help_lists_every_admin_command_with_its_json_and_the_exit_codes() {
             "exit code {code} missing from:\n{help}"
         );
     }
-    let groups: [(&str, &[&str]); 5] = [
+    let groups: [(&str, &[&str]); 6] = [
         (
             "licenses",
             &[
@@ -117,8 +119,10 @@ fn help_lists_every_admin_command_with_its_json_and_the_exit_codes() {
                 "revoke",
                 "suspend",
                 "reinstate",
+                "seats",
             ],
         ),
+        ("machines", &["list", "show", "deactivate", "activate"]),
         ("credits", &["show", "grant", "deduct", "ledger", "check"]),
         ("webhooks", &["list", "show", "retry"]),
         ("keys", &["rotate"]),
