@@ -32,6 +32,7 @@ pub mod fulfil;
 pub mod health;
 pub mod keyring;
 pub mod licenses;
+pub mod machines;
 pub mod migrate_from_sqlite;
 pub mod openapi;
 mod private_files;

@@ -488,6 +488,8 @@ pub(super) async fn issue(
         expires_at,
         created_at,
         updated_at: created_at,
+        // A manual licence needs no activation; support can give it seats afterwards.
+        seats: None,
     };
     let audit = Audit {
         action: "license.issue",

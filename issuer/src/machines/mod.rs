@@ -1,0 +1,2 @@
+//! Machine activation (placeholder).
+pub mod rules;
