@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(licenses::router())
         .merge(validate::router())
         .merge(credits::router(&state))
+        .merge(machines::router())
         .merge(admin::router(&state))
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))
