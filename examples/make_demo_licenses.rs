@@ -40,6 +40,7 @@ pub fn demo_files() -> Result<Vec<(&'static str, String)>, EncodeError> {
         grace_seconds: None,
         features: FeatureSet::EMPTY,
         licensee: None,
+        requires_activation: false,
     };
 
     // Valid for decades: what a customer's saved key looks like.

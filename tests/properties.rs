@@ -161,7 +161,7 @@ struct ArbitraryLicense {
     license_id: [u8; 8],
     product: u32,
     tier: u8,
-    /// Wire offsets from 2024-01-01: issued-at, now, and not-before <= now < expires-at.
+    /// Wire offsets from 2024-01-01: issued-at <= now, and not-before <= now < expires-at.
     issued_at: u32,
     now: u32,
     not_before: Option<u32>,
@@ -185,6 +185,7 @@ impl ArbitraryLicense {
             grace_seconds: self.grace_seconds,
             features: FeatureSet(self.features),
             licensee: self.licensee.as_deref(),
+            requires_activation: false,
         }
     }
 }
@@ -203,6 +204,7 @@ fn arbitrary_license() -> impl Strategy<Value = ArbitraryLicense> {
     let times = (0..u32::MAX).prop_flat_map(|now| {
         (
             Just(now),
+            0..=now,
             proptest::option::of(0..=now),
             proptest::option::of(now + 1..=u32::MAX),
         )
@@ -213,7 +215,6 @@ fn arbitrary_license() -> impl Strategy<Value = ArbitraryLicense> {
         any::<[u8; 8]>(),
         any::<u32>(),
         any::<u8>(),
-        any::<u32>(),
         times,
         proptest::option::of(any::<u32>()),
         any::<u64>(),
@@ -226,8 +227,7 @@ fn arbitrary_license() -> impl Strategy<Value = ArbitraryLicense> {
                 license_id,
                 product,
                 tier,
-                issued_at,
-                (now, not_before, expires_at),
+                (now, issued_at, not_before, expires_at),
                 grace_seconds,
                 features,
                 licensee,

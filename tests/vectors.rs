@@ -243,6 +243,7 @@ pub(crate) fn reference_claims() -> Claims<'static> {
         grace_seconds: None,
         features: FeatureSet(0b1_1111),
         licensee: None,
+        requires_activation: false,
     }
 }
 
@@ -259,6 +260,7 @@ pub(crate) fn all_fields_claims() -> Claims<'static> {
         grace_seconds: Some(14 * 86_400),
         features: FeatureSet((1 << 0) | (1 << 9) | (1 << 40)),
         licensee: Some("Ada Lovelace"),
+        requires_activation: false,
     }
 }
 
@@ -278,6 +280,7 @@ pub(crate) fn longest_claims() -> Claims<'static> {
         grace_seconds: Some(u32::MAX),
         features: FeatureSet(u64::MAX),
         licensee: Some(MAX_LICENSEE),
+        requires_activation: false,
     }
 }
 
@@ -294,6 +297,7 @@ pub(crate) fn smallest_claims() -> Claims<'static> {
         grace_seconds: None,
         features: FeatureSet::EMPTY,
         licensee: None,
+        requires_activation: false,
     }
 }
 
@@ -413,6 +417,7 @@ impl ClaimsJson {
             grace_seconds: self.grace_seconds,
             features,
             licensee: self.licensee.as_deref(),
+            requires_activation: false,
         }
     }
 }
@@ -637,8 +642,8 @@ pub(crate) fn generate_licenses() -> LicenseVectors {
         ),
         invalid(
             "unknown_flag_bit",
-            "Flag bit 4 is not defined in version 1, correctly signed.",
-            reference_with(&[("flags", &[0b0001_0010])]),
+            "Flag bit 5 is not defined in version 1, correctly signed.",
+            reference_with(&[("flags", &[0b0010_0010])]),
             "Malformed(InvalidField(flags))",
         ),
         invalid(

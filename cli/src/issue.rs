@@ -66,6 +66,7 @@ pub(crate) fn run(args: &IssueArgs, names: &Names, json: bool) -> Result {
         grace_seconds,
         features,
         licensee: args.licensee.as_deref(),
+        requires_activation: false,
     };
     let text = key
         .sign_license(&claims)

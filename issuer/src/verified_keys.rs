@@ -76,7 +76,7 @@ impl VerifiedKeys {
     /// A checker trusting `keys`.
     pub fn new(keys: &[PublicKey]) -> Result<VerifiedKeys, SetupError> {
         Ok(VerifiedKeys {
-            verifier: std::sync::RwLock::new(Verifier::new(keys)?),
+            verifier: std::sync::RwLock::new(Verifier::new(keys)?.accepting_unactivated()),
             seen: Mutex::default(),
         })
     }
@@ -85,7 +85,7 @@ impl VerifiedKeys {
     /// remembered texts are forgotten: a key read again may have dropped a key that signed some of
     /// them (a rotated key deleted), and keys change seldom enough that checking them again is cheap.
     pub fn trust(&self, keys: &[PublicKey]) -> Result<(), SetupError> {
-        let verifier = Verifier::new(keys)?;
+        let verifier = Verifier::new(keys)?.accepting_unactivated();
         let mut current = self
             .verifier
             .write()
@@ -207,6 +207,7 @@ mod tests {
                 grace_seconds: Some(100),
                 features: FeatureSet(0),
                 licensee: Some("Ada"),
+                requires_activation: false,
             })
             .unwrap();
         (VerifiedKeys::new(&[issuer.public_key()]).unwrap(), text)

@@ -33,6 +33,9 @@ pub struct Claims<'a> {
     pub features: FeatureSet,
     /// A short name of the licensee, shown in "licensed to …" screens.
     pub licensee: Option<&'a str>,
+    /// The licence works only on machines activated with the issuer: apps must check it together
+    /// with a machine certificate (`tsm1_`), and the key alone is refused.
+    pub requires_activation: bool,
 }
 
 /// The random 64-bit identifier of a licence.
@@ -43,28 +46,41 @@ impl LicenseId {
     /// The identifier as 16 lowercase hex digits, its usual written form.
     pub fn to_hex(&self) -> HexId {
         let mut out = [0u8; 16];
-        for (i, byte) in self.0.iter().enumerate() {
-            out[2 * i] = HEX_DIGITS[usize::from(byte >> 4)];
-            out[2 * i + 1] = HEX_DIGITS[usize::from(byte & 0xf)];
-        }
+        hex_encode(&self.0, &mut out);
         HexId(out)
     }
 
     /// Parses 16 hex digits (either case).
     pub fn from_hex(text: &str) -> Option<LicenseId> {
-        let text = text.as_bytes();
-        if text.len() != 16 {
-            return None;
-        }
         let mut id = [0u8; 8];
-        for (i, pair) in text.chunks_exact(2).enumerate() {
-            id[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
-        Some(LicenseId(id))
+        hex_decode(text, &mut id).then_some(LicenseId(id))
     }
 }
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as lowercase hex into `out`, which holds exactly two digits per byte.
+pub(crate) fn hex_encode(bytes: &[u8], out: &mut [u8]) {
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
+    }
+}
+
+/// Fills `out` from hex digits (either case); `false` unless `text` is exactly two digits per byte.
+pub(crate) fn hex_decode(text: &str, out: &mut [u8]) -> bool {
+    let text = text.as_bytes();
+    if text.len() != 2 * out.len() {
+        return false;
+    }
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        match (hex_value(pair[0]), hex_value(pair[1])) {
+            (Some(high), Some(low)) => *byte = (high << 4) | low,
+            _ => return false,
+        }
+    }
+    true
+}
 
 fn hex_value(digit: u8) -> Option<u8> {
     match digit {

@@ -92,6 +92,11 @@ pub enum EncodeError {
     DuplicateRevocation,
     /// The output buffer is too small.
     BufferTooSmall,
+    /// A field is empty or longer than the format allows.
+    InvalidField {
+        /// The field's name as in `FORMAT.md`.
+        field: &'static str,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -107,6 +112,9 @@ impl fmt::Display for EncodeError {
             ),
             EncodeError::DuplicateRevocation => f.write_str("a licence id is listed twice"),
             EncodeError::BufferTooSmall => f.write_str("output buffer is too small"),
+            EncodeError::InvalidField { field } => {
+                write!(f, "`{field}` is empty or longer than the format allows")
+            }
         }
     }
 }

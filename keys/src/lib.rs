@@ -26,6 +26,7 @@
 //!     grace_seconds: None,
 //!     features: FeatureSet(0b11111),
 //!     licensee: None,
+//!     requires_activation: false,
 //! };
 //! let key = issuer.sign_license(&claims)?;
 //! assert!(key.starts_with("ts1_") && key.len() <= 120);
@@ -45,11 +46,13 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod activation_request;
 #[cfg(feature = "catalog")]
 mod catalog;
 mod claims;
 mod error;
 mod license;
+mod machine;
 mod product;
 mod public_key;
 mod revocation;
@@ -59,6 +62,13 @@ mod text;
 mod time;
 mod wire;
 
+#[cfg(feature = "alloc")]
+pub use activation_request::activation_request_text;
+pub use activation_request::{
+    ActivationRequest, ActivationRequestBuffer, ACTIVATION_REQUEST_PREFIX,
+    ACTIVATION_REQUEST_VERSION, MAX_ACTIVATION_REQUEST_LEN, MAX_ACTIVATION_REQUEST_TEXT_LEN,
+    MAX_MACHINE_NAME_LEN, MAX_PLATFORM_LEN,
+};
 #[cfg(feature = "catalog")]
 pub use catalog::{Catalog, CatalogError, ProductSpec, ProductTables};
 pub use claims::{Claims, FeatureSet, HexId, LicenseId, MAX_LICENSEE_LEN};
@@ -68,6 +78,14 @@ pub use license::license_text;
 pub use license::{
     encode_license_text, LicenseBuffer, SignedLicense, LICENSE_DOMAIN, LICENSE_PREFIX,
     LICENSE_VERSION, MAX_CLAIMS_LEN, MAX_LICENSE_LEN, MAX_LICENSE_TEXT_LEN, SIGNATURE_LEN,
+};
+#[cfg(feature = "alloc")]
+pub use machine::certificate_text;
+pub use machine::{
+    CertificateBuffer, Fingerprint, FingerprintHex, MachineClaims, SignedCertificate,
+    CERTIFICATE_DOMAIN, CERTIFICATE_PREFIX, CERTIFICATE_VERSION, CERTIFIED_FINGERPRINT_LEN,
+    FINGERPRINT_DOMAIN, FINGERPRINT_LEN, MAX_CERTIFICATE_LEN, MAX_CERTIFICATE_TEXT_LEN,
+    MAX_MACHINE_CLAIMS_LEN,
 };
 pub use product::Product;
 pub use public_key::{PublicKey, MAX_PUBLIC_KEY_TEXT_LEN, PUBLIC_KEY_PREFIX};

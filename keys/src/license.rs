@@ -34,7 +34,8 @@ mod flag {
     pub const EXPIRES_AT: u8 = 1 << 1;
     pub const GRACE: u8 = 1 << 2;
     pub const LICENSEE: u8 = 1 << 3;
-    pub const ALL: u8 = NOT_BEFORE | EXPIRES_AT | GRACE | LICENSEE;
+    pub const REQUIRES_ACTIVATION: u8 = 1 << 4;
+    pub const ALL: u8 = NOT_BEFORE | EXPIRES_AT | GRACE | LICENSEE | REQUIRES_ACTIVATION;
 }
 
 impl<'a> Claims<'a> {
@@ -53,6 +54,7 @@ impl<'a> Claims<'a> {
             (self.expires_at.is_some(), flag::EXPIRES_AT),
             (self.grace_seconds.is_some(), flag::GRACE),
             (self.licensee.is_some(), flag::LICENSEE),
+            (self.requires_activation, flag::REQUIRES_ACTIVATION),
         ] {
             if present {
                 flags |= bit;
@@ -128,6 +130,7 @@ impl<'a> Claims<'a> {
             grace_seconds,
             features,
             licensee,
+            requires_activation: flags & flag::REQUIRES_ACTIVATION != 0,
         };
         Ok((claims, input.rest()))
     }

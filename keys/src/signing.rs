@@ -23,7 +23,10 @@ use zeroize::Zeroizing;
 use crate::error::{DecodeError, EncodeError, Malformed};
 use crate::license::{LICENSE_DOMAIN, MAX_CLAIMS_LEN};
 use crate::revocation::{RevocationList, MAX_REVOCATIONS_HEADER_LEN, REVOCATIONS_DOMAIN};
-use crate::{license_text, revocations_text, text, Claims, LicenseId, PublicKey, UnixTime};
+use crate::{
+    certificate_text, license_text, revocations_text, text, Claims, LicenseId, MachineClaims,
+    PublicKey, UnixTime, CERTIFICATE_DOMAIN, MAX_MACHINE_CLAIMS_LEN,
+};
 
 /// What the key line of a signing-key file starts with.
 pub const SIGNING_KEY_PREFIX: &str = "tssk1_";
@@ -78,6 +81,28 @@ impl SigningKey {
     pub fn sign_license(&self, claims: &Claims<'_>) -> Result<String, EncodeError> {
         self.sign_license_bytes(claims)
             .map(|bytes| license_text(&bytes))
+    }
+
+    /// Signs a machine certificate and returns it in binary form (claims, then signature).
+    ///
+    /// The certificate names this key: `claims.key_id` is replaced by [`SigningKey::id`].
+    pub fn sign_machine_certificate_bytes(
+        &self,
+        claims: &MachineClaims,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let claims = MachineClaims {
+            key_id: self.id,
+            ..*claims
+        };
+        let mut buf = [0u8; MAX_MACHINE_CLAIMS_LEN];
+        let payload = claims.encode(&mut buf)?;
+        Ok(self.sign_tagged(CERTIFICATE_DOMAIN, payload))
+    }
+
+    /// Signs a machine certificate and returns its text (`tsm1_…`).
+    pub fn sign_machine_certificate(&self, claims: &MachineClaims) -> Result<String, EncodeError> {
+        self.sign_machine_certificate_bytes(claims)
+            .map(|bytes| certificate_text(&bytes))
     }
 
     /// Signs a revocation list of `ids` (in any order, without repeats) and returns its text.

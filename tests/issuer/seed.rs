@@ -82,6 +82,7 @@ impl Seed {
                 grace_seconds: self.grace_seconds,
                 features: FeatureSet(self.features),
                 licensee: None,
+                requires_activation: false,
             })
             .expect("sign licence")
     }

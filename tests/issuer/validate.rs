@@ -258,6 +258,7 @@ fn sign_not_before(data: &std::path::Path, seed: &Seed, not_before: u64) -> Stri
             grace_seconds: seed.grace_seconds,
             features: tessera_keys::FeatureSet(seed.features),
             licensee: None,
+            requires_activation: false,
         })
         .unwrap()
 }

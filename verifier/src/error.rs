@@ -55,6 +55,43 @@ pub enum VerifyError {
         /// honour; by default a licence in grace is valid and this is never `true`.
         in_grace: bool,
     },
+    /// The licence works only on activated machines: check it with a machine certificate
+    /// ([`Verifier::verify_activated`](crate::Verifier::verify_activated)), after activating this
+    /// machine with the issuer if there is none yet.
+    ActivationRequired,
+    /// The text or bytes are not a machine certificate.
+    MalformedCertificate(Malformed),
+    /// The machine certificate is of a format version this app does not know.
+    UnsupportedCertificateVersion {
+        /// The version the certificate announced.
+        found: u8,
+    },
+    /// The machine certificate's signature does not match (it names a trusted key).
+    BadCertificateSignature,
+    /// The machine certificate is for another licence.
+    CertificateForAnotherLicense {
+        /// The licence the certificate is for.
+        certified: LicenseId,
+        /// The licence being checked.
+        license_id: LicenseId,
+    },
+    /// The machine certificate is for another machine: it was copied, or the machine changed.
+    CertificateForAnotherMachine,
+    /// The machine certificate's lease is over (grace included): renew it online.
+    LeaseExpired {
+        /// When the lease ended.
+        lease_ended_at: UnixTime,
+        /// The time the check was made at.
+        now: UnixTime,
+    },
+    /// The clock reads earlier than a time the app saw before, by more than the verifier's
+    /// tolerance: it was turned back.
+    ClockRolledBack {
+        /// The latest time the app had seen.
+        last_seen: UnixTime,
+        /// The time the check was made at.
+        now: UnixTime,
+    },
 }
 
 impl From<DecodeError> for VerifyError {
@@ -64,6 +101,21 @@ impl From<DecodeError> for VerifyError {
             DecodeError::UnsupportedVersion { found } => VerifyError::UnsupportedVersion { found },
             // A kind of decoding failure added later is still a malformed key.
             _ => VerifyError::Malformed(Malformed::InvalidField { field: "licence" }),
+        }
+    }
+}
+
+impl VerifyError {
+    /// The error for a machine certificate that did not decode.
+    pub(crate) fn of_certificate(err: DecodeError) -> Self {
+        match err {
+            DecodeError::UnsupportedVersion { found } => {
+                VerifyError::UnsupportedCertificateVersion { found }
+            }
+            DecodeError::Malformed(why) => VerifyError::MalformedCertificate(why),
+            _ => VerifyError::MalformedCertificate(Malformed::InvalidField {
+                field: "certificate",
+            }),
         }
     }
 }
@@ -100,6 +152,37 @@ impl fmt::Display for VerifyError {
                 }
                 Ok(())
             }
+            VerifyError::ActivationRequired => {
+                f.write_str("licence must be activated on this machine")
+            }
+            VerifyError::MalformedCertificate(why) => {
+                write!(f, "malformed machine certificate: {why}")
+            }
+            VerifyError::UnsupportedCertificateVersion { found } => write!(
+                f,
+                "machine certificate format version {found} is not supported by this version of the app"
+            ),
+            VerifyError::BadCertificateSignature => {
+                f.write_str("machine certificate signature is invalid")
+            }
+            VerifyError::CertificateForAnotherLicense {
+                certified,
+                license_id,
+            } => write!(
+                f,
+                "machine certificate is for licence {certified}, not licence {license_id}"
+            ),
+            VerifyError::CertificateForAnotherMachine => {
+                f.write_str("machine certificate is for another machine")
+            }
+            VerifyError::LeaseExpired { lease_ended_at, .. } => write!(
+                f,
+                "machine certificate's lease ended at {lease_ended_at}: renew it online"
+            ),
+            VerifyError::ClockRolledBack { last_seen, now } => write!(
+                f,
+                "the clock reads {now}, earlier than {last_seen} seen before: it was turned back"
+            ),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! #     issued_at: UnixTime(1_790_000_000), not_before: None,
 //! #     expires_at: Some(UnixTime(1_821_536_000)), grace_seconds: Some(7 * 86_400),
 //! #     features: tessera_keys::FeatureSet(0b01), licensee: Some("Ada"),
+//! #     requires_activation: false,
 //! # })?;
 //! # let issuer_public_key = issuer.public_key();
 //!
@@ -40,21 +41,36 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod activation;
 mod error;
+#[cfg(feature = "std")]
+mod last_seen;
 mod license;
+#[cfg(feature = "std")]
+mod machine_id;
 mod signature;
 
 use signature::TrustedKey;
 
+pub use activation::{Activated, ActivationBuffers};
 pub use error::{RevocationError, SetupError, VerifyError};
+#[cfg(feature = "std")]
+pub use last_seen::LastSeenFile;
 pub use license::{License, Validity};
+#[cfg(feature = "std")]
+pub use machine_id::{machine_fingerprint, FingerprintError};
 pub use tessera_keys::{
-    revocations_buffer_len, Claims, FeatureSet, LicenseBuffer, LicenseId, Malformed, Product,
-    PublicKey, RevocationList, UnixTime,
+    revocations_buffer_len, CertificateBuffer, Claims, FeatureSet, Fingerprint, LicenseBuffer,
+    LicenseId, MachineClaims, Malformed, Product, PublicKey, RevocationList, UnixTime,
 };
 
 /// How many public keys one verifier can trust at once; enough for years of yearly rotation.
 pub const MAX_TRUSTED_KEYS: usize = 8;
+
+/// How far, by default, the clock may read behind a time the app saw before, or behind the time a
+/// key or certificate was issued, before the verifier says the clock was turned back: an hour
+/// covers a clock corrected by NTP or a few minutes slow, and is all a user gains by turning it back.
+pub const DEFAULT_CLOCK_TOLERANCE_SECONDS: u64 = 3600;
 
 /// Checks licence keys against a fixed set of trusted issuer keys.
 ///
@@ -65,6 +81,8 @@ pub struct Verifier<'a> {
     product: Option<&'a Product<'a>>,
     revocations: Option<RevocationList<'a>>,
     honour_grace: bool,
+    accept_unactivated: bool,
+    clock_tolerance: u64,
 }
 
 impl<'a> Verifier<'a> {
@@ -90,6 +108,8 @@ impl<'a> Verifier<'a> {
             product: None,
             revocations: None,
             honour_grace: true,
+            accept_unactivated: false,
+            clock_tolerance: DEFAULT_CLOCK_TOLERANCE_SECONDS,
         })
     }
 
@@ -115,6 +135,45 @@ impl<'a> Verifier<'a> {
         Verifier {
             honour_grace: false,
             ..self
+        }
+    }
+
+    /// Accept licences that require activation on their own, without a machine certificate.
+    ///
+    /// For a server, where the key is a credential (to activate a machine, say); an app should use
+    /// [`Verifier::verify_activated`] for such licences instead.
+    pub fn accepting_unactivated(self) -> Verifier<'a> {
+        Verifier {
+            accept_unactivated: true,
+            ..self
+        }
+    }
+
+    /// How many seconds the clock may read behind the app's last-seen time, or behind when a key or
+    /// certificate was issued (default [`DEFAULT_CLOCK_TOLERANCE_SECONDS`]). An app with floating
+    /// seats, whose certificates last minutes, may want less.
+    pub fn with_clock_tolerance(self, seconds: u64) -> Verifier<'a> {
+        Verifier {
+            clock_tolerance: seconds,
+            ..self
+        }
+    }
+
+    /// Refuses a clock that reads earlier than `last_seen` (the latest time the app saw before) by
+    /// more than the tolerance: [`VerifyError::ClockRolledBack`].
+    ///
+    /// [`Verifier::verify_activated`] does this itself; an app that checks only keys can call it
+    /// before [`Verifier::verify`].
+    pub fn check_clock(
+        &self,
+        now: UnixTime,
+        last_seen: Option<UnixTime>,
+    ) -> Result<(), VerifyError> {
+        match last_seen {
+            Some(last_seen) if now.plus_seconds(self.clock_tolerance) < last_seen => {
+                Err(VerifyError::ClockRolledBack { last_seen, now })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -156,6 +215,22 @@ impl<'a> Verifier<'a> {
     where
         'a: 'b,
     {
+        let license = self.check_license(signed, now)?;
+        if license.claims().requires_activation && !self.accept_unactivated {
+            return Err(VerifyError::ActivationRequired);
+        }
+        Ok(license)
+    }
+
+    /// Everything [`Verifier::check`] checks but the need for a machine certificate.
+    fn check_license<'b>(
+        &self,
+        signed: tessera_keys::SignedLicense<'b>,
+        now: UnixTime,
+    ) -> Result<License<'b>, VerifyError>
+    where
+        'a: 'b,
+    {
         let claims = signed.claims;
         let key = self.key(claims.key_id).ok_or(VerifyError::UnknownKeyId {
             key_id: claims.key_id,
@@ -180,7 +255,7 @@ impl<'a> Verifier<'a> {
                 license_id: claims.license_id,
             });
         }
-        check_dates(&claims, now, self.honour_grace)?;
+        dates(&claims, now, self.honour_grace, self.clock_tolerance)?;
         Ok(License::new(claims, self.product, now))
     }
 
@@ -224,7 +299,8 @@ impl<'a> Verifier<'a> {
 }
 
 /// Checks the dates of claims whose signature has already been verified: not before `not_before`,
-/// not after expiry (or, with `honour_grace`, after the grace period).
+/// nor more than [`DEFAULT_CLOCK_TOLERANCE_SECONDS`] before `issued_at`, not after expiry (or, with
+/// `honour_grace`, after the grace period).
 ///
 /// [`Verifier::verify`] runs this after the signature check. It is public for a server that
 /// remembers which key texts it has verified and needs to judge only their dates again at a later
@@ -234,10 +310,26 @@ pub fn check_dates(
     now: UnixTime,
     honour_grace: bool,
 ) -> Result<(), VerifyError> {
+    dates(claims, now, honour_grace, DEFAULT_CLOCK_TOLERANCE_SECONDS)
+}
+
+fn dates(
+    claims: &Claims<'_>,
+    now: UnixTime,
+    honour_grace: bool,
+    clock_tolerance: u64,
+) -> Result<(), VerifyError> {
     if let Some(not_before) = claims.not_before {
         if now < not_before {
             return Err(VerifyError::NotYetValid { not_before, now });
         }
+    }
+    // A key cannot be used before it was made: a clock that says otherwise was turned back.
+    if now.plus_seconds(clock_tolerance) < claims.issued_at {
+        return Err(VerifyError::NotYetValid {
+            not_before: claims.issued_at,
+            now,
+        });
     }
     if let (Some(expired_at), Some(grace_ends_at)) = (claims.expires_at, claims.grace_ends_at()) {
         let in_grace = expired_at <= now && now < grace_ends_at;

@@ -39,6 +39,7 @@ fn verifying_allocates_nothing() {
         grace_seconds: Some(7 * 86_400),
         features: FeatureSet(0b01),
         licensee: Some("Ada Lovelace"),
+        requires_activation: false,
     };
     let valid = issuer.sign_license(&claims).unwrap();
     let valid_bytes = issuer.sign_license_bytes(&claims).unwrap();

@@ -40,6 +40,7 @@ fn claims() -> Claims<'static> {
         grace_seconds: None,
         features: FeatureSet(0b101),
         licensee: Some("Ada"),
+        requires_activation: false,
     }
 }
 
@@ -154,7 +155,7 @@ fn perpetual_licence_never_expires() {
         grace_seconds: Some(GRACE),
         ..claims()
     });
-    for now in [0, ISSUED_AT.0, EXPIRES_AT.0 + 1_000_000_000, u64::MAX] {
+    for now in [ISSUED_AT.0, EXPIRES_AT.0 + 1_000_000_000, u64::MAX] {
         assert_eq!(validity(&verifier, &text, now), Ok(Validity::Perpetual));
     }
 }
@@ -184,11 +185,24 @@ fn not_before_boundary() {
 }
 
 #[test]
-fn issued_at_is_not_a_start_date() {
-    // Clocks are wrong: a licence without not-before works even before it was issued.
+fn issued_at_bounds_time_from_below_within_the_clock_tolerance() {
+    // Clocks are a little wrong: a licence works up to the tolerance before it was issued, and a
+    // clock further back than that was turned back.
     let trusted = trusting(&[1]);
+    let text = sign(&claims());
+    let tolerance = tessera_verifier::DEFAULT_CLOCK_TOLERANCE_SECONDS;
     let verifier = Verifier::new(&trusted).unwrap();
-    assert!(validity(&verifier, &sign(&claims()), ISSUED_AT.0 - 86_400).is_ok());
+    assert!(validity(&verifier, &text, ISSUED_AT.0 - tolerance).is_ok());
+    assert_eq!(
+        validity(&verifier, &text, ISSUED_AT.0 - tolerance - 1),
+        Err(VerifyError::NotYetValid {
+            not_before: ISSUED_AT,
+            now: UnixTime(ISSUED_AT.0 - tolerance - 1)
+        })
+    );
+    let strict = Verifier::new(&trusted).unwrap().with_clock_tolerance(0);
+    assert!(validity(&strict, &text, ISSUED_AT.0 - 1).is_err());
+    assert!(validity(&strict, &text, ISSUED_AT.0).is_ok());
 }
 
 #[test]

@@ -275,6 +275,7 @@ pub fn sign_key(
         grace_seconds,
         features: FeatureSet(license.features),
         licensee: None,
+        requires_activation: false,
     };
     let key = signer
         .sign_license(&claims)

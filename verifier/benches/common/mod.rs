@@ -34,6 +34,7 @@ pub const CLAIMS: Claims<'static> = Claims {
     grace_seconds: None,
     features: FeatureSet(0b1_1111),
     licensee: None,
+    requires_activation: false,
 };
 
 /// Everything both sides of the comparison need, built once.
