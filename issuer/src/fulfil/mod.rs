@@ -275,7 +275,8 @@ pub fn sign_key(
         grace_seconds,
         features: FeatureSet(license.features),
         licensee: None,
-        requires_activation: false,
+        // The licence's seat policy says so: such a key works only with a machine certificate.
+        requires_activation: license.seats.is_some(),
     };
     let key = signer
         .sign_license(&claims)
