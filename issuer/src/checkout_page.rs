@@ -177,7 +177,12 @@ pub(crate) fn head(nonce: &str, title: &str) -> String {
     )
 }
 
-pub(crate) fn page_response(status: StatusCode, nonce: &str, with_script: bool, html: String) -> Response {
+pub(crate) fn page_response(
+    status: StatusCode,
+    nonce: &str,
+    with_script: bool,
+    html: String,
+) -> Response {
     // Only what carries this response's nonce runs or styles; the script may fetch from this origin
     // only; no plugins, frames, forms, base-URL tricks, or framing by other sites.
     let script = if with_script {

@@ -75,7 +75,11 @@ use crate::state::AppState;
         crate::admin::audit,
         openapi_json,
     ),
-    components(schemas(ErrorBody, InsufficientCreditsResponse)),
+    components(schemas(
+        ErrorBody,
+        InsufficientCreditsResponse,
+        crate::machines::TooManyMachinesBody
+    )),
     modifiers(&SecuritySchemes, &MiddlewareAnswers),
     tags(
         (name = "health", description = "Probes"),

@@ -25,7 +25,7 @@ const ADMIN_TOKEN: &str = "tsadm_5ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea
 const PRODUCT: u32 = 7;
 
 /// [`config`]'s catalogue with two plans that need activation, and an admin token.
-fn seats_config(fake: &FakeStripe) -> String {
+pub(super) fn seats_config(fake: &FakeStripe) -> String {
     let digest: String = Sha256::digest(ADMIN_TOKEN.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -58,13 +58,13 @@ tokens = [{{ name = "support", sha256 = "{digest}" }}]
     )
 }
 
-fn workspace() -> (Workspace, FakeStripe) {
+pub(super) fn workspace() -> (Workspace, FakeStripe) {
     let fake = FakeStripe::start();
     (Workspace::new(&seats_config(&fake)), fake)
 }
 
 /// A licence bought at `price`: `(licence id, key)`.
-fn buy(issuer: &Issuer, price: &str) -> (String, String) {
+pub(super) fn buy(issuer: &Issuer, price: &str) -> (String, String) {
     let session = paid_session(
         "payment",
         json!({"payment_intent": unique("pi"), "metadata": {"tessera_price": price}}),
@@ -88,7 +88,13 @@ enum As<'a> {
 }
 
 /// Status and JSON body (`Null` when empty) of `method base_url+path` with `body`.
-fn call(base_url: &str, method: &str, path: &str, who: As<'_>, body: Option<Value>) -> (u16, Value) {
+fn call(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    who: As<'_>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let agent = http();
     let url = format!("{base_url}{path}");
     let authorization = match who {
@@ -128,7 +134,7 @@ fn call(base_url: &str, method: &str, path: &str, who: As<'_>, body: Option<Valu
 }
 
 /// Machine `n`'s fingerprint, as `tessera fingerprint` prints it.
-fn fingerprint(n: u32) -> Fingerprint {
+pub(super) fn fingerprint(n: u32) -> Fingerprint {
     Fingerprint::of_machine_id(PRODUCT, format!("machine-{n}").as_bytes())
 }
 
@@ -143,8 +149,10 @@ fn activate(base_url: &str, key: &str, n: u32) -> (u16, Value) {
         "POST",
         "/v1/machines",
         As::License(key),
-        Some(json!({"fingerprint": hex(&fingerprint(n)), "name": format!("box {n}"),
-                    "platform": "linux"})),
+        Some(
+            json!({"fingerprint": hex(&fingerprint(n)), "name": format!("box {n}"),
+                    "platform": "linux"}),
+        ),
     )
 }
 
@@ -161,7 +169,7 @@ fn public_keys(issuer: &Issuer) -> Vec<PublicKey> {
 }
 
 /// Verifies `key` with `certificate` on machine `fingerprint`, offline, as an app does.
-fn verify_offline(
+pub(super) fn verify_offline(
     issuer: &Issuer,
     key: &str,
     certificate: &str,
@@ -171,7 +179,14 @@ fn verify_offline(
     let verifier = Verifier::new(&keys).unwrap();
     let mut bufs = ActivationBuffers::new();
     verifier
-        .verify_activated(key, certificate, fingerprint, UnixTime(now()), None, &mut bufs)
+        .verify_activated(
+            key,
+            certificate,
+            fingerprint,
+            UnixTime(now()),
+            None,
+            &mut bufs,
+        )
         .map(|activated| activated.lease_days_left())
 }
 
@@ -187,7 +202,7 @@ fn key_bytes(key: &str) -> Vec<u8> {
 }
 
 /// The `tsq1_` request machine `n` shows for `key`.
-fn offline_request(key: &str, n: u32) -> String {
+pub(super) fn offline_request(key: &str, n: u32) -> String {
     let license = key_bytes(key);
     activation_request_text(&ActivationRequest {
         fingerprint: fingerprint(n),
@@ -278,7 +293,13 @@ fn the_same_machine_activating_again_keeps_its_id_and_its_certificate_verifies_o
         Err(VerifyError::CertificateForAnotherMachine)
     ));
 
-    let (status, list) = call(issuer.base_url(), "GET", "/v1/machines", As::License(&key), None);
+    let (status, list) = call(
+        issuer.base_url(),
+        "GET",
+        "/v1/machines",
+        As::License(&key),
+        None,
+    );
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["max_machines"], 3);
     assert_eq!(list["floating"], false);
@@ -301,7 +322,13 @@ fn deactivation_frees_a_seat_within_the_plans_cap() {
     assert_eq!(status, 409, "{full}");
 
     let delete = |id: &str| {
-        call(issuer.base_url(), "DELETE", &format!("/v1/machines/{id}"), As::License(&key), None)
+        call(
+            issuer.base_url(),
+            "DELETE",
+            &format!("/v1/machines/{id}"),
+            As::License(&key),
+            None,
+        )
     };
     assert_eq!(delete(&ids[0]).0, 204);
     assert_eq!(activate(issuer.base_url(), &key, 3).0, 201);
@@ -310,9 +337,17 @@ fn deactivation_frees_a_seat_within_the_plans_cap() {
     assert_eq!(delete(&ids[1]).0, 204);
     // The plan allows two in 30 days.
     let (status, body) = delete(&ids[2]);
-    assert_eq!((status, &body["error"]), (429, &json!("too_many_deactivations")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (429, &json!("too_many_deactivations")),
+        "{body}"
+    );
     let (status, body) = delete("m_00000000000000000000dead");
-    assert_eq!((status, &body["error"]), (404, &json!("machine_not_found")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (404, &json!("machine_not_found")),
+        "{body}"
+    );
     let (status, body) = delete("not-a-machine");
     assert_eq!(status, 404, "{body}");
 
@@ -333,7 +368,11 @@ fn deactivation_frees_a_seat_within_the_plans_cap() {
         As::License(&key),
         None,
     );
-    assert_eq!(heartbeat.0, 404, "a freed machine activates again: {}", heartbeat.1);
+    assert_eq!(
+        heartbeat.0, 404,
+        "a freed machine activates again: {}",
+        heartbeat.1
+    );
 }
 
 #[test]
@@ -342,16 +381,31 @@ fn bad_activations_are_refused_with_their_own_codes() {
     let issuer = workspace.start();
     let (_, plain) = buy(&issuer, "price_pro_forever");
     let (status, body) = activate(issuer.base_url(), &plain, 1);
-    assert_eq!((status, &body["error"]), (422, &json!("activation_not_required")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (422, &json!("activation_not_required")),
+        "{body}"
+    );
 
     let (_, key) = buy(&issuer, "price_three_seats");
     for (body, code) in [
         (json!({"fingerprint": "abc"}), "invalid_fingerprint"),
-        (json!({"fingerprint": hex(&fingerprint(1)), "name": "x".repeat(65)}), "invalid_name"),
-        (json!({"fingerprint": hex(&fingerprint(1)), "platform": "p\u{7}"}), "invalid_platform"),
+        (
+            json!({"fingerprint": hex(&fingerprint(1)), "name": "x".repeat(65)}),
+            "invalid_name",
+        ),
+        (
+            json!({"fingerprint": hex(&fingerprint(1)), "platform": "p\u{7}"}),
+            "invalid_platform",
+        ),
     ] {
-        let (status, answer) =
-            call(issuer.base_url(), "POST", "/v1/machines", As::License(&key), Some(body));
+        let (status, answer) = call(
+            issuer.base_url(),
+            "POST",
+            "/v1/machines",
+            As::License(&key),
+            Some(body),
+        );
         assert_eq!((status, &answer["error"]), (422, &json!(code)), "{answer}");
     }
     let (status, body) = call(
@@ -361,7 +415,11 @@ fn bad_activations_are_refused_with_their_own_codes() {
         As::Nobody,
         Some(json!({"fingerprint": hex(&fingerprint(1))})),
     );
-    assert_eq!((status, &body["error"]), (401, &json!("missing_credentials")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("missing_credentials")),
+        "{body}"
+    );
 }
 
 #[test]
@@ -373,7 +431,10 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
     assert_eq!(status, 201, "{first}");
     let id = first["machine"]["id"].as_str().unwrap().to_owned();
     let lease = first["machine"]["lease_ends_at"].as_u64().unwrap();
-    assert!(lease <= now() + 2, "a floating lease is two heartbeats: {first}");
+    assert!(
+        lease <= now() + 2,
+        "a floating lease is two heartbeats: {first}"
+    );
     let (status, full) = activate(issuer.base_url(), &key, 2);
     assert_eq!(status, 409, "{full}");
     let (status, beat) = call(
@@ -401,10 +462,17 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
             );
             break;
         }
-        assert!(Instant::now() < deadline, "the sweeper never freed the seat");
+        assert!(
+            Instant::now() < deadline,
+            "the sweeper never freed the seat"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(workspace.store().machines(&license, true).unwrap().is_empty());
+    assert!(workspace
+        .store()
+        .machines(&license, true)
+        .unwrap()
+        .is_empty());
     let (status, body) = call(
         issuer.base_url(),
         "POST",
@@ -412,7 +480,11 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
         As::License(&key),
         None,
     );
-    assert_eq!((status, &body["error"]), (404, &json!("machine_not_found")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (404, &json!("machine_not_found")),
+        "{body}"
+    );
     let (status, second) = activate(issuer.base_url(), &key, 2);
     assert_eq!(status, 201, "{second}");
 }
@@ -453,7 +525,11 @@ fn an_offline_request_round_trips_to_a_certificate_that_verifies() {
             As::Nobody,
             Some(json!({"request": garbage})),
         );
-        assert_eq!((status, &body["error"]), (400, &json!("invalid_request")), "{body}");
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_request")),
+            "{body}"
+        );
     }
 }
 
@@ -520,7 +596,11 @@ fn support_changes_seats_deactivates_and_activates_offline_each_audited() {
         &format!("/v1/admin/licenses/{license}/seats"),
         Some(json!({"max_machines": 1})),
     );
-    assert_eq!((status, &body["error"]), (422, &json!("reason_required")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (422, &json!("reason_required")),
+        "{body}"
+    );
     let (status, full) = activate(issuer.base_url(), &key, 2);
     assert_eq!(status, 409, "{full}");
 
@@ -546,7 +626,11 @@ fn support_changes_seats_deactivates_and_activates_offline_each_audited() {
         "/v1/admin/machines/offline",
         Some(json!({"request": offline_request(&key, 3), "reason": "another"})),
     );
-    assert_eq!((status, &body["error"]), (409, &json!("too_many_machines")), "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (409, &json!("too_many_machines")),
+        "{body}"
+    );
 
     let (status, shown) = admin("GET", &format!("/v1/admin/machines/{second_id}"), None);
     assert_eq!(status, 200, "{shown}");
@@ -556,7 +640,11 @@ fn support_changes_seats_deactivates_and_activates_offline_each_audited() {
     let machines = detail["machines"]["machines"].as_array().unwrap();
     assert_eq!(machines.len(), 2, "{detail}");
     assert_eq!(detail["machines"]["active"], 1);
-    let (status, listed) = admin("GET", &format!("/v1/admin/licenses/{license}/machines"), None);
+    let (status, listed) = admin(
+        "GET",
+        &format!("/v1/admin/licenses/{license}/machines"),
+        None,
+    );
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["machines"], detail["machines"]["machines"]);
 
@@ -579,10 +667,18 @@ fn support_changes_seats_deactivates_and_activates_offline_each_audited() {
         ("machine.activate", "air-gapped lab"),
     ] {
         assert!(
-            entries.iter().any(|(a, r)| (a.as_str(), r.as_str()) == expected),
+            entries
+                .iter()
+                .any(|(a, r)| (a.as_str(), r.as_str()) == expected),
             "{expected:?} not in {entries:?}"
         );
     }
     // The refused activation left no audit entry.
-    assert_eq!(entries.iter().filter(|(a, _)| a == "machine.activate").count(), 1);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|(a, _)| a == "machine.activate")
+            .count(),
+        1
+    );
 }

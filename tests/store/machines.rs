@@ -40,7 +40,12 @@ fn run<T: Send + 'static>(
         .unwrap_or_else(|err| panic!("seat rule failed: {err}"))
 }
 
-fn activate(store: &dyn Store, id: LicenseId, machine: u32, now: Timestamp) -> Credited<Activation> {
+fn activate(
+    store: &dyn Store,
+    id: LicenseId,
+    machine: u32,
+    now: Timestamp,
+) -> Credited<Activation> {
     let request = ActivationRequest {
         license_id: id,
         fingerprint: format!("{machine:064x}"),
@@ -70,7 +75,10 @@ fn seats_are_taken_until_none_is_free_and_the_same_machine_keeps_its_row() {
             other => panic!("expected the same machine, got {other:?}"),
         }
         for machine in 2..=3 {
-            assert!(matches!(activate(store, id, machine, 300), Ok(Activation::New(_))));
+            assert!(matches!(
+                activate(store, id, machine, 300),
+                Ok(Activation::New(_))
+            ));
         }
         match activate(store, id, 4, 400) {
             Ok(Activation::TooMany {
@@ -93,10 +101,19 @@ fn seats_are_taken_until_none_is_free_and_the_same_machine_keeps_its_row() {
 fn a_licence_without_seats_or_not_on_record_needs_no_activation_and_a_revoked_one_is_refused() {
     on_each_backend(|store| {
         insert(store, &license(1, 1));
-        assert_eq!(activate(store, license_id(1), 1, 10), Ok(Activation::NotRequired));
-        assert_eq!(activate(store, license_id(9), 1, 10), Ok(Activation::NotRequired));
+        assert_eq!(
+            activate(store, license_id(1), 1, 10),
+            Ok(Activation::NotRequired)
+        );
+        assert_eq!(
+            activate(store, license_id(9), 1, 10),
+            Ok(Activation::NotRequired)
+        );
         insert(store, &seated(2, three_seats()));
-        assert!(matches!(activate(store, license_id(2), 1, 10), Ok(Activation::New(_))));
+        assert!(matches!(
+            activate(store, license_id(2), 1, 10),
+            Ok(Activation::New(_))
+        ));
         write(store, |tx| {
             tx.revoke(&license_id(2), "refund", 20)?;
             Ok(())
@@ -123,12 +140,24 @@ fn a_deactivation_frees_a_seat_within_the_cap_and_a_repeat_changes_nothing() {
             let machine = machine.to_owned();
             run(store, move |tx| rules::deactivate(tx, &id, &machine, now))
         };
-        assert!(matches!(deactivate(&machines[0], 200), Ok(Deactivated::Freed(_))));
-        assert!(matches!(deactivate(&machines[0], 201), Ok(Deactivated::Freed(_))));
-        assert_eq!(deactivate(&machines[1], 300), Ok(Deactivated::TooMany { cap: 1 }));
+        assert!(matches!(
+            deactivate(&machines[0], 200),
+            Ok(Deactivated::Freed(_))
+        ));
+        assert!(matches!(
+            deactivate(&machines[0], 201),
+            Ok(Deactivated::Freed(_))
+        ));
+        assert_eq!(
+            deactivate(&machines[1], 300),
+            Ok(Deactivated::TooMany { cap: 1 })
+        );
         // Thirty days later the cap allows one more.
         let later = 200 + rules::DEACTIVATION_WINDOW + 1;
-        assert!(matches!(deactivate(&machines[1], later), Ok(Deactivated::Freed(_))));
+        assert!(matches!(
+            deactivate(&machines[1], later),
+            Ok(Deactivated::Freed(_))
+        ));
         assert_eq!(deactivate("m_ffff", 300), Ok(Deactivated::NotFound));
         // Support is not capped.
         let freed = run(store, {
@@ -177,7 +206,10 @@ fn lapsed_floating_seats_are_freed_once_and_a_heartbeat_keeps_one() {
         };
         assert_eq!(late, Ok(None), "a freed machine activates again");
         // A lapse not yet swept frees the seat for an activation at once.
-        assert!(matches!(activate(store, id, 3, 140), Ok(Activation::New(_))));
+        assert!(matches!(
+            activate(store, id, 3, 140),
+            Ok(Activation::New(_))
+        ));
         assert_eq!(
             store.machine(&ids[0]).unwrap().unwrap().deactivated_how,
             Some(Deactivation::Lapsed)

@@ -125,7 +125,11 @@ pub(super) async fn list(
         })
         .await?;
     let (seats, machines) = found.ok_or(ApiError::NotFound(NO_LICENSE))?;
-    Ok(Json(license_machines(id.to_hex().as_str(), seats.as_ref(), &machines)))
+    Ok(Json(license_machines(
+        id.to_hex().as_str(),
+        seats.as_ref(),
+        &machines,
+    )))
 }
 
 pub(super) fn license_machines(
@@ -276,11 +280,12 @@ pub(super) struct OfflineActivationBody {
             body = ActivationAnswer),
         (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_request`", body = ErrorBody),
         AdminRefused,
-        (status = 409, description = "`too_many_machines` (with `machines`), `revoked`, `suspended`",
+        (status = 409, description = "`too_many_machines`: every seat is held, by `machines`",
             body = TooManyMachinesBody),
         JsonBodyRefused,
         (status = 422, description = "`activation_not_required`, `invalid_license_key`, \
-            `invalid_name`, `invalid_platform`, `reason_required`, `reason_too_long`",
+            `revoked`, `suspended`, `invalid_name`, `invalid_platform`, `reason_required`, \
+            `reason_too_long`",
             body = ErrorBody),
         (status = 500, description = "`internal`", body = ErrorBody),
     )
@@ -352,14 +357,18 @@ pub(super) async fn activate(
 }
 
 fn refused_license(status: LicenseStatus) -> ApiError {
-    ApiError::Conflict {
-        code: if status == LicenseStatus::Revoked {
-            "revoked"
-        } else {
-            "suspended"
-        },
-        message: format!("the licence is {}: it cannot activate machines", status.as_str()),
-    }
+    let code = if status == LicenseStatus::Revoked {
+        "revoked"
+    } else {
+        "suspended"
+    };
+    ApiError::unprocessable(
+        code,
+        format!(
+            "the licence is {}: it cannot activate machines",
+            status.as_str()
+        ),
+    )
 }
 
 /// `POST /v1/admin/licenses/{id}/seats` body.

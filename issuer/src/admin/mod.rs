@@ -75,10 +75,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/v1/admin/licenses/{id}/credits/ledger",
             get(credits::ledger),
         )
-        .route(
-            "/v1/admin/licenses/{id}/machines",
-            get(machines::list),
-        )
+        .route("/v1/admin/licenses/{id}/machines", get(machines::list))
         .route("/v1/admin/licenses/{id}/seats", post(machines::set_seats))
         .route("/v1/admin/machines/offline", post(machines::activate))
         .route("/v1/admin/machines/{id}", get(machines::show))

@@ -105,3 +105,81 @@ impl SeatSettings {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Environment, Sale};
+    use crate::store::SeatPolicy;
+
+    fn price(settings: &str) -> Result<Option<SeatPolicy>, String> {
+        let text = format!(
+            "[[products]]\nid = 1\nname = \"app\"\ntiers = [\"pro\"]\n\
+             [[prices]]\nid = \"price_1\"\nproduct = \"app\"\ntier = \"pro\"\n{settings}\n"
+        );
+        let config =
+            Config::from_toml_str(&text, &Environment::default()).map_err(|err| err.to_string())?;
+        match config.prices[0].sells {
+            Sale::License { seats, .. } => Ok(seats),
+            Sale::TopUp { .. } => unreachable!("a licence price"),
+        }
+    }
+
+    #[test]
+    fn seat_settings_make_a_policy() {
+        assert_eq!(price(""), Ok(None));
+        assert_eq!(
+            price("max_machines = 3\nlease_days = 30\nmax_deactivations_per_30_days = 2"),
+            Ok(Some(SeatPolicy {
+                max_machines: Some(3),
+                lease_days: Some(30),
+                heartbeat_seconds: None,
+                max_deactivations_per_30_days: Some(2),
+            }))
+        );
+        let floating = price("max_machines = 1\nfloating = true\nheartbeat_seconds = 60")
+            .unwrap()
+            .unwrap();
+        assert!(floating.floating());
+        assert_eq!(floating.lease_from(100), (Some(220), Some(220)));
+    }
+
+    #[test]
+    fn bad_seat_settings_are_refused_naming_the_field() {
+        for (settings, field) in [
+            ("lease_days = 3", "prices[0].lease_days"),
+            ("floating = true", "prices[0].floating"),
+            ("max_machines = 0", "prices[0].max_machines"),
+            ("max_machines = 100001", "prices[0].max_machines"),
+            ("max_machines = 2\nlease_days = 0", "prices[0].lease_days"),
+            (
+                "max_machines = 2\nfloating = true",
+                "prices[0].heartbeat_seconds",
+            ),
+            (
+                "max_machines = 2\nheartbeat_seconds = 5",
+                "prices[0].heartbeat_seconds",
+            ),
+            (
+                "max_machines = 2\nfloating = true\nheartbeat_seconds = 5\nlease_days = 3",
+                "prices[0].lease_days",
+            ),
+            (
+                "max_machines = 2\nfloating = true\nheartbeat_seconds = 0",
+                "prices[0].heartbeat_seconds",
+            ),
+        ] {
+            let err = price(settings).unwrap_err();
+            assert!(err.contains(&format!("`{field}`")), "{settings}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        let topup = Config::from_toml_str(
+            "[[prices]]\nid = \"price_2\"\ntopup_credits = 5\nmax_machines = 2\n",
+            &Environment::default(),
+        )
+        .unwrap_err();
+        assert!(
+            topup.to_string().contains("prices[0].max_machines"),
+            "{topup}"
+        );
+    }
+}

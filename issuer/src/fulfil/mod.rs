@@ -37,8 +37,8 @@ use subscription::*;
 use crate::config::{Config, Sale};
 use crate::store::{
     ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LicenseRecord, LicenseStatus,
-    NewLedgerEntry, PaymentReversal, PaymentSubscription, SeatPolicy, StoreError, SubscriptionRecord,
-    Timestamp, Tx, MAX_AMOUNT,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, SeatPolicy, StoreError,
+    SubscriptionRecord, Timestamp, Tx, MAX_AMOUNT,
 };
 use crate::stripe::api::{BoughtPrice, PaymentOwner, SubscriptionSnapshot};
 use crate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};

@@ -95,6 +95,7 @@ pub(super) struct ActivateBody {
 #[utoipa::path(
     post,
     path = "/v1/machines",
+    operation_id = "activate_machine",
     tag = "machines",
     security(("license_key" = [])),
     request_body = ActivateBody,
@@ -142,6 +143,7 @@ pub(super) struct MachineList {
 #[utoipa::path(
     get,
     path = "/v1/machines",
+    operation_id = "list_machines",
     tag = "machines",
     security(("license_key" = [])),
     responses(
@@ -193,6 +195,7 @@ fn machine_id(id: &str) -> Option<String> {
 #[utoipa::path(
     delete,
     path = "/v1/machines/{id}",
+    operation_id = "deactivate_machine",
     tag = "machines",
     security(("license_key" = [])),
     params(("id" = String, Path, description = "The machine, `m_…`")),
@@ -241,6 +244,7 @@ pub(super) async fn deactivate(
 #[utoipa::path(
     post,
     path = "/v1/machines/{id}/heartbeat",
+    operation_id = "machine_heartbeat",
     tag = "machines",
     security(("license_key" = [])),
     params(("id" = String, Path, description = "The machine, `m_…`")),
@@ -287,6 +291,7 @@ pub(super) struct OfflineBody {
 #[utoipa::path(
     post,
     path = "/v1/machines/offline",
+    operation_id = "activate_machine_offline",
     tag = "machines",
     request_body = OfflineBody,
     responses(

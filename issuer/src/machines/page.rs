@@ -4,6 +4,10 @@
 //! code with the camera), and gets the machine certificate to copy or download as `license.tsm1`,
 //! and to carry back to the machine.
 //!
+//! An app may also put the request into the QR code as a link to this page, `…/activate#tsq1_…`:
+//! the page then activates at once. The request stays in the fragment, which browsers never send
+//! to a server, and the page removes it from the address bar and the history.
+//!
 //! The page posts the request to `POST /v1/machines/offline` and shows what it answers. It is built
 //! like the checkout page ([`crate::checkout_page`]): self-contained, with only this response's
 //! nonced style and script allowed by its Content-Security-Policy, fetches to its own origin only,
@@ -27,6 +31,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(
     get,
     path = "/activate",
+    operation_id = "activation_page",
     tag = "machines",
     responses(
         (status = 200, description = "The page; its script posts the pasted or scanned request to \
@@ -75,7 +80,7 @@ Activate. Carry the certificate back to the machine.</p>
     page_response(StatusCode::OK, &nonce, true, html)
 }
 
-const SCRIPT: &str = r#"
+const SCRIPT: &str = r##"
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
@@ -139,6 +144,11 @@ const SCRIPT: &str = r#"
     });
   }
   $("activate-button").addEventListener("click", activate);
+  if (location.hash.indexOf("#tsq1_") === 0) {
+    $("request").value = decodeURIComponent(location.hash.slice(1));
+    history.replaceState(null, "", location.pathname + location.search);
+    activate();
+  }
   $("copy").addEventListener("click", function () {
     var text = $("certificate").textContent;
     var done = function () { $("copied").textContent = "Copied."; };
@@ -170,4 +180,4 @@ const SCRIPT: &str = r#"
     });
   }
 })();
-"#;
+"##;

@@ -123,4 +123,3 @@ impl Machine {
 pub const MAX_MACHINE_NAME: usize = 64;
 /// The longest platform kept, in characters.
 pub const MAX_MACHINE_PLATFORM: usize = 32;
-

@@ -277,4 +277,3 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX machines_deactivations ON machines (license_id, deactivated_how, deactivated_at);
     "#,
 ];
-

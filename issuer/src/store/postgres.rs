@@ -34,8 +34,8 @@ use super::rows::{
 };
 use super::{
     ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, IssuedKey, LedgerEntry,
-    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, Machine, OutboxEmail, PaymentReversal,
-    Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
+    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, Machine, OutboxEmail,
+    PaymentReversal, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
     SubscriptionRecord, Timestamp, Tx, WriteJob,
 };
 

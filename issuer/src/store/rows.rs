@@ -8,10 +8,10 @@
 use tessera_keys::LicenseId;
 
 use super::{
-    AuditEntry, Deactivation, Machine, SeatPolicy, CreditAccount, CreditBalances, CreditGrant, Delivery, DeliveryStatus, IssuedKey,
-    LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus, OutboxEmail, PaymentReversal,
-    PaymentSubscription, Reservation, ReservationStatus, StoreError, StoredAnswer,
-    StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant,
+    AuditEntry, CreditAccount, CreditBalances, CreditGrant, Deactivation, Delivery, DeliveryStatus,
+    IssuedKey, LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus, Machine, OutboxEmail,
+    PaymentReversal, PaymentSubscription, Reservation, ReservationStatus, SeatPolicy, StoreError,
+    StoredAnswer, StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant,
 };
 
 /// Typed reads of one result row by column position; a failed read (a NULL where none may be, a

@@ -19,11 +19,11 @@ use super::rows::{
 };
 use super::{
     signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Deactivation, Delivery,
-    DeliveryStatus, Machine,
-    IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord,
-    LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail, PaymentReversal,
-    PaymentSubscription, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredAnswer,
-    StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant, Tx, WriteJob,
+    DeliveryStatus, IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery,
+    LicenseRecord, LicenseStatus, Machine, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail,
+    PaymentReversal, PaymentSubscription, Reservation, Revocations, Store, StoreError,
+    StoreErrorKind, StoredAnswer, StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant, Tx,
+    WriteJob,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";

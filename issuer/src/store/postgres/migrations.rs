@@ -261,7 +261,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-
 /// Brings the schema up to date, once however many processes run this at the same time.
 pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;

@@ -7,15 +7,14 @@ use ::postgres::{Statement, Transaction};
 use tessera_keys::LicenseId;
 
 use super::{
-    admin, credits, delivery, license_status, machines, license_where, payment_reversal_where,
+    admin, credits, delivery, license_status, license_where, machines, payment_reversal_where,
     revocation_counter, subscription, Session, REVOCATION_SEQUENCE,
 };
 use crate::store::rows::{self, LICENSE_COLUMNS, PAYMENT_SUBSCRIPTION_COLUMNS};
 use crate::store::{
     signed, ApplyError, CreditAccount, CreditGrant, Deactivation, Delivery, DeliveryStatus,
-    IncomingDelivery, Machine,
-    IssuedKey, LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry,
-    PaymentReversal, PaymentSubscription, Reservation, StoreError, StoredAnswer,
+    IncomingDelivery, IssuedKey, LicenseRecord, LicenseStatus, Machine, NewAuditEntry, NewEmail,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, Reservation, StoreError, StoredAnswer,
     SubscriptionRecord, Timestamp, TopUpGrant, Tx,
 };
 
