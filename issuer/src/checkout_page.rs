@@ -160,7 +160,7 @@ cannot find it, contact support with the order reference below.</p>
     page_response(StatusCode::GONE, nonce, false, html)
 }
 
-fn head(nonce: &str, title: &str) -> String {
+pub(crate) fn head(nonce: &str, title: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -177,7 +177,12 @@ fn head(nonce: &str, title: &str) -> String {
     )
 }
 
-fn page_response(status: StatusCode, nonce: &str, with_script: bool, html: String) -> Response {
+pub(crate) fn page_response(
+    status: StatusCode,
+    nonce: &str,
+    with_script: bool,
+    html: String,
+) -> Response {
     // Only what carries this response's nonce runs or styles; the script may fetch from this origin
     // only; no plugins, frames, forms, base-URL tricks, or framing by other sites.
     let script = if with_script {
@@ -210,7 +215,7 @@ fn page_response(status: StatusCode, nonce: &str, with_script: bool, html: Strin
 }
 
 /// 128 random bits as hex: a fresh CSP nonce for each response.
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -12,6 +12,7 @@ pub use crate::admin::tokens::AdminToken;
 pub use database::{DatabaseConfig, DatabaseUrl, DEFAULT_POOL_SIZE, MAX_POOL_SIZE};
 
 mod database;
+pub mod seats;
 
 /// Everything the issuer is told at start.
 #[derive(Debug)]
@@ -215,6 +216,8 @@ pub enum Sale {
         duration_days: Option<u32>,
         /// Credits granted per billing period (metered usage).
         credits_per_period: u64,
+        /// Machine activation: `None` when its keys need none (no `max_machines`).
+        seats: Option<crate::store::SeatPolicy>,
     },
     /// A pack of top-up credits.
     TopUp {
@@ -341,6 +344,12 @@ struct PriceFile {
     #[serde(default)]
     credits_per_period: u64,
     topup_credits: Option<u64>,
+    max_machines: Option<u32>,
+    lease_days: Option<u32>,
+    #[serde(default)]
+    floating: bool,
+    heartbeat_seconds: Option<u32>,
+    max_deactivations_per_30_days: Option<u32>,
 }
 
 /// The embedded default, for trying Tessera out: a demo product and price. With it the issuer also makes
@@ -752,7 +761,20 @@ fn price_entry(catalog: &Catalog, i: usize, price: PriceFile) -> Result<PriceEnt
             "a Stripe price id starts with `price_`",
         ));
     }
+    let seat_settings = seats::SeatSettings {
+        max_machines: price.max_machines,
+        lease_days: price.lease_days,
+        floating: price.floating,
+        heartbeat_seconds: price.heartbeat_seconds,
+        max_deactivations_per_30_days: price.max_deactivations_per_30_days,
+    };
     if let Some(credits) = price.topup_credits {
+        if seat_settings.any() {
+            return Err(invalid(
+                field("max_machines"),
+                "a top-up price sells credits only: seat settings belong to licence prices",
+            ));
+        }
         if price.product.is_some() || price.tier.is_some() || !price.features.is_empty() {
             return Err(invalid(
                 field("topup_credits"),
@@ -805,6 +827,7 @@ fn price_entry(catalog: &Catalog, i: usize, price: PriceFile) -> Result<PriceEnt
         (Some(0), false) => return Err(invalid(field("duration_days"), "must be positive")),
         (days, _) => days,
     };
+    let seats = seat_settings.policy(field)?;
     Ok(PriceEntry {
         price_id: price.id,
         sells: Sale::License {
@@ -813,6 +836,7 @@ fn price_entry(catalog: &Catalog, i: usize, price: PriceFile) -> Result<PriceEnt
             features,
             duration_days,
             credits_per_period: price.credits_per_period,
+            seats,
         },
     })
 }

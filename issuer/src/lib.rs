@@ -32,6 +32,7 @@ pub mod fulfil;
 pub mod health;
 pub mod keyring;
 pub mod licenses;
+pub mod machines;
 pub mod migrate_from_sqlite;
 pub mod openapi;
 mod private_files;
@@ -72,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(licenses::router())
         .merge(validate::router())
         .merge(credits::router(&state))
+        .merge(machines::router())
         .merge(admin::router(&state))
         .merge(checkout_page::router())
         .merge(webhooks::router(&state))

@@ -140,6 +140,7 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let mailer = tessera_issuer::email::start(&state)
             .map_err(|err| format!("cannot set up e-mail delivery ([smtp]): {err}"))?;
         let sweeper = tessera_issuer::credits::sweeper::start(&state);
+        let seat_sweeper = tessera_issuer::machines::sweeper::start(&state);
         let key_reloader = tessera_issuer::keyring::reloader::start(
             std::sync::Arc::clone(&state.keyring),
             std::sync::Arc::clone(&state.verified_keys),
@@ -158,6 +159,7 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let stop = tessera_issuer::server::drain_then_stop(state.clone());
         tessera_issuer::serve(listener, state, stop).await;
         sweeper.stop().await;
+        seat_sweeper.stop().await;
         key_reloader.stop().await;
         if let Some(mailer) = mailer {
             mailer.stop().await;

@@ -135,6 +135,16 @@ struct AuditEntryJson {
     details: Value,
 }
 
+/// A licence's seats and machines (ADMIN-API.md "Machines").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachinesJson {
+    license_id: String,
+    seats: Option<Value>,
+    active: u64,
+    machines: Vec<Value>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FoundJson {
@@ -148,6 +158,7 @@ struct ShownJson {
     keys: Vec<IssuedKeyJson>,
     subscription: Option<SubscriptionJson>,
     credits: CreditsJson,
+    machines: MachinesJson,
     webhook_events: Vec<EventJson>,
     audit: Vec<AuditEntryJson>,
 }
@@ -476,6 +487,13 @@ fn support_finds_a_bought_licence_shows_it_and_changes_it() {
     assert!(shown.subscription.is_none());
     assert_eq!(shown.credits.license_id, id);
     assert_eq!(shown.credits.balances.available, 0);
+    // A plan without machine activation: no seats, no machines (tests/issuer/machines.rs has more).
+    assert_eq!(shown.machines.license_id, id);
+    assert!(shown.machines.seats.is_none());
+    assert_eq!(
+        (shown.machines.active, shown.machines.machines.len()),
+        (0, 0)
+    );
     assert_eq!(shown.webhook_events.len(), 1);
     assert_eq!(
         shown.webhook_events[0].id,

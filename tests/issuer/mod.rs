@@ -10,6 +10,7 @@ mod email;
 pub mod harness;
 mod key_rotation;
 mod limits;
+mod machines;
 mod migrate;
 mod openapi;
 mod page;

@@ -27,6 +27,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/credits/reservations/{id}/release"),
     ("GET", "/v1/credits/ledger"),
     ("POST", "/v1/credits/checkout"),
+    ("POST", "/v1/machines"),
+    ("GET", "/v1/machines"),
+    ("DELETE", "/v1/machines/{id}"),
+    ("POST", "/v1/machines/{id}/heartbeat"),
+    ("POST", "/v1/machines/offline"),
+    ("GET", "/activate"),
     ("GET", "/checkout/success"),
     ("POST", "/v1/webhooks/stripe"),
     ("GET", "/v1/admin/licenses"),
@@ -42,6 +48,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/admin/licenses/{id}/credits/deduct"),
     ("GET", "/v1/admin/licenses/{id}/credits/ledger"),
     ("GET", "/v1/admin/credits/check"),
+    ("GET", "/v1/admin/licenses/{id}/machines"),
+    ("POST", "/v1/admin/licenses/{id}/seats"),
+    ("GET", "/v1/admin/machines/{id}"),
+    ("POST", "/v1/admin/machines/{id}/deactivate"),
+    ("POST", "/v1/admin/machines/offline"),
     ("GET", "/v1/admin/webhooks"),
     ("GET", "/v1/admin/webhooks/{event_id}"),
     ("POST", "/v1/admin/webhooks/{event_id}/retry"),
@@ -163,7 +174,9 @@ fn the_document_describes_credentials_errors_and_the_webhook_signature() {
             .unwrap_or_default();
         let expected: &[&str] = if path.starts_with("/v1/admin/") {
             &["admin_token"]
-        } else if path.starts_with("/v1/credits") {
+        } else if path.starts_with("/v1/credits")
+            || (path.starts_with("/v1/machines") && path != "/v1/machines/offline")
+        {
             &["license_key"]
         } else {
             &[]
@@ -196,7 +209,8 @@ fn the_document_describes_credentials_errors_and_the_webhook_signature() {
                 let reference = schema.get("$ref").and_then(Value::as_str).unwrap_or("");
                 assert!(
                     reference == "#/components/schemas/ErrorResponse"
-                        || reference == "#/components/schemas/InsufficientCreditsResponse",
+                        || reference == "#/components/schemas/InsufficientCreditsResponse"
+                        || reference == "#/components/schemas/TooManyMachinesBody",
                     "{name}: {status} is not an error body: {schema:?}"
                 );
             }
@@ -248,6 +262,7 @@ fn the_server_answers_every_listed_route() {
         let request = http();
         let mut response = match *method {
             "GET" => request.get(&url).call(),
+            "DELETE" => request.delete(&url).call(),
             _ => request
                 .post(&url)
                 .header("content-type", "application/json")

@@ -276,6 +276,68 @@ fn page_in_chromium_waits_for_the_webhook_then_shows_the_key() {
     eprintln!("three Chromium runs took {:?}", started.elapsed());
 }
 
+#[test]
+fn activation_page_is_self_contained_with_strict_headers() {
+    let workspace = Workspace::new("");
+    let issuer = workspace.start();
+    let (status, headers, body) = get(&issuer.url("/activate"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&headers, "cache-control"), "no-store");
+    assert_eq!(header(&headers, "referrer-policy"), "no-referrer");
+    let csp = header(&headers, "content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'nonce-",
+        "connect-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} not in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    for external in ["http://", "https://", "src=", "//cdn", "@import", "url("] {
+        assert!(!body.contains(external), "page contains `{external}`");
+    }
+    assert!(body.contains("<textarea id=\"request\""), "{body}");
+}
+
+#[test]
+fn activation_page_in_chromium_turns_a_request_into_a_certificate() {
+    use super::machines::{buy, fingerprint, offline_request, verify_offline, workspace};
+
+    let chromium = chromium();
+    let (workspace, _fake) = workspace();
+    let issuer = workspace.start();
+    let (_, key) = buy(&issuer, "price_three_seats");
+    let request = offline_request(&key, 5);
+
+    // As an app's QR code links to it: the request in the fragment, which the page pastes itself.
+    let dom = dump_dom(
+        &chromium,
+        &issuer.url(&format!("/activate#{request}")),
+        5_000,
+    );
+    let main = main_tag(&dom);
+    assert_eq!(attribute(main, "data-state"), Some("done"), "{dom}");
+    let certificate = element_text(&dom, "code", "certificate").unwrap_or_default();
+    assert!(certificate.starts_with("tsm1_"), "{dom}");
+    assert!(!dom.contains("id=\"result\" hidden"), "{dom}");
+    assert!(dom.contains("download=\"license.tsm1\""), "{dom}");
+    verify_offline(&issuer, &key, certificate, &fingerprint(5))
+        .unwrap_or_else(|err| panic!("the page's certificate does not verify: {err}"));
+    assert!(!issuer.log().contains(&request), "the request was logged");
+
+    // Not a request: the issuer refuses it, and the page says so.
+    let dom = dump_dom(&chromium, &issuer.url("/activate#tsq1_AAAA"), 5_000);
+    assert_eq!(
+        attribute(main_tag(&dom), "data-state"),
+        Some("error"),
+        "{dom}"
+    );
+    assert!(element_text(&dom, "code", "certificate")
+        .unwrap_or_default()
+        .is_empty());
+}
+
 /// `YYYY-MM-DD` of a unix time (UTC).
 fn iso_date(unix: u64) -> String {
     tessera_keys::UnixTime(unix).to_string()[..10].to_owned()

@@ -539,6 +539,11 @@ fn example_config_parses_and_shows_every_setting() {
         "perpetual =",
         "credits_per_period =",
         "topup_credits =",
+        "max_machines =",
+        "lease_days =",
+        "floating =",
+        "heartbeat_seconds =",
+        "max_deactivations_per_30_days =",
     ] {
         assert!(
             text.contains(setting),

@@ -34,6 +34,7 @@ pub fn license(n: u64, created_at: Timestamp) -> LicenseRecord {
         expires_at: Some(created_at + 30 * 86_400),
         created_at,
         updated_at: created_at,
+        seats: None,
     }
 }
 

@@ -12,6 +12,7 @@ mod email;
 mod expiry;
 mod fixtures;
 mod licenses;
+mod machines;
 mod settle;
 mod signing_keys;
 

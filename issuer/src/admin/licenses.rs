@@ -11,6 +11,7 @@ use tessera_keys::{LicenseBuffer, LicenseId, MAX_WIRE_TIME};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Admin, AdminRefused};
+use super::machines::{license_machines, LicenseMachines};
 use super::{
     audited, body_or_default, license_id, now, optional_reason, required_reason, Audit,
     AuditEntryView, LICENSE_ID,
@@ -242,6 +243,8 @@ pub(super) struct LicenseDetail {
     keys: Vec<KeyView>,
     subscription: Option<SubscriptionView>,
     credits: SummaryAnswer,
+    /// Its seat policy and every machine it activated.
+    machines: LicenseMachines,
     /// Newest first.
     webhook_events: Vec<EventView>,
     /// Newest first.
@@ -281,6 +284,7 @@ pub(super) async fn show(
                 None => None,
             };
             let (account, open) = store.credits(&id)?;
+            let machines = store.machines(&id, false)?;
             let events = store.license_deliveries(&id, 50)?;
             let audit = store.audit_log(Some(&id), 50)?;
             Ok::<_, crate::store::StoreError>(Some((
@@ -288,18 +292,20 @@ pub(super) async fn show(
                 keys,
                 subscription,
                 (account, open),
+                machines,
                 events,
                 audit,
             )))
         })
         .await?;
-    let (license, keys, subscription, (account, open), events, audit) =
+    let (license, keys, subscription, (account, open), machines, events, audit) =
         found.ok_or(ApiError::NotFound(NOT_FOUND))?;
     Ok(Json(LicenseDetail {
         license: AdminLicense::new(&state, &license),
         keys: keys.iter().map(KeyView::from).collect(),
         subscription: subscription.as_ref().map(SubscriptionView::from),
         credits: SummaryAnswer::new(id, account, &open),
+        machines: license_machines(id.to_hex().as_str(), license.seats.as_ref(), &machines),
         webhook_events: events.iter().map(EventView::from).collect(),
         audit: audit.iter().map(AuditEntryView::from).collect(),
     }))
@@ -488,6 +494,8 @@ pub(super) async fn issue(
         expires_at,
         created_at,
         updated_at: created_at,
+        // A manual licence needs no activation; support can give it seats afterwards.
+        seats: None,
     };
     let audit = Audit {
         action: "license.issue",
@@ -691,7 +699,7 @@ pub(super) async fn extend(
 pub(super) struct ReasonBody {
     /// Why (at most 500 bytes), for the audit trail.
     #[schema(required = true, value_type = String, pattern = "\\S", max_length = 500)]
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
 }
 
 /// A revoked licence.

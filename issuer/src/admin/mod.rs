@@ -8,11 +8,12 @@
 //! | endpoint | what |
 //! | --- | --- |
 //! | `GET /v1/admin/licenses?email=…` (or `customer`, `subscription`, `checkout_session`, `key`) | find licences |
-//! | `GET /v1/admin/licenses/{id}` | claims, status, every key, subscription, credits, webhook events, audit |
+//! | `GET /v1/admin/licenses/{id}` | claims, status, every key, subscription, credits, machines, webhook events, audit |
 //! | `POST /v1/admin/licenses` | a manual licence (comp, reseller, migration) |
 //! | `POST /v1/admin/licenses/{id}/reissue`, `…/extend`, `…/revoke`, `…/suspend`, `…/reinstate` | change one |
 //! | `GET …/{id}/credits`, `POST …/credits/grant`, `…/credits/deduct`, `GET …/credits/ledger` | its credits |
 //! | `GET /v1/admin/credits/check` | every account recomputed from its ledger |
+//! | `GET …/{id}/machines`, `POST …/{id}/seats`, `GET /v1/admin/machines/{id}`, `POST …/{id}/deactivate`, `POST /v1/admin/machines/offline` | machine activation ([`machines`]) |
 //! | `GET /v1/admin/webhooks`, `GET …/{event_id}`, `POST …/{event_id}/retry` | Stripe deliveries |
 //! | `POST /v1/admin/keys/rotate` | a new active signing key; the old ones stay trusted |
 //! | `GET /v1/admin/audit?license=…` | the audit trail |
@@ -23,6 +24,7 @@ pub mod auth;
 pub(crate) mod credits;
 pub(crate) mod keys;
 pub(crate) mod licenses;
+pub(crate) mod machines;
 pub mod tokens;
 pub(crate) mod webhooks;
 
@@ -72,6 +74,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/v1/admin/licenses/{id}/credits/ledger",
             get(credits::ledger),
+        )
+        .route("/v1/admin/licenses/{id}/machines", get(machines::list))
+        .route("/v1/admin/licenses/{id}/seats", post(machines::set_seats))
+        .route("/v1/admin/machines/offline", post(machines::activate))
+        .route("/v1/admin/machines/{id}", get(machines::show))
+        .route(
+            "/v1/admin/machines/{id}/deactivate",
+            post(machines::deactivate),
         )
         .route("/v1/admin/credits/check", get(credits::check))
         .route("/v1/admin/webhooks", get(webhooks::list))

@@ -66,18 +66,28 @@ impl FromRequestParts<AppState> for Licensee {
                     "the Authorization header must be `License <key>`",
                 )
             })?;
+        Licensee::admit(state, key)
+    }
+}
+
+impl Licensee {
+    /// The licence whose key `key` (text) is, if the key admits it: signed by this issuer, within
+    /// its dates (or grace), and within the licence's rate limit. The one check of a licence key
+    /// as a credential, wherever the key comes from (the `Authorization` header, an activation
+    /// request).
+    pub fn admit(state: &AppState, key: &str) -> Result<Licensee, ApiError> {
         let signed = match state.verified_keys.check(key, crate::clock::now()) {
             Checked::Signed(signed) => signed,
             Checked::Untrusted(err) => {
                 tracing::info!(
                     reason = refusal_reason(&err),
-                    "credits: not a key this issuer signed"
+                    "licence key auth: not a key this issuer signed"
                 );
                 return Err(unauthorized(refusal_reason(&err), err.to_string()));
             }
         };
         if let Err(limited) = state.rate_limits.check_license(&signed.license_id) {
-            tracing::warn!(license = %signed.license_id, "credits: rate limited");
+            tracing::warn!(license = %signed.license_id, "licence key auth: rate limited");
             return Err(ApiError::RateLimited(limited));
         }
         match signed.standing {
@@ -86,7 +96,7 @@ impl FromRequestParts<AppState> for Licensee {
             }),
             Standing::Refused(err) => {
                 tracing::info!(license = %signed.license_id, reason = refusal_reason(&err),
-                    "credits: licence key refused");
+                    "licence key auth: licence key refused");
                 Err(unauthorized(refusal_reason(&err), err.to_string()))
             }
         }

@@ -112,6 +112,7 @@ fn one_time_license(
         expires_at,
         created_at: ctx.now,
         updated_at: ctx.now,
+        seats: terms.seats,
     };
     tx.insert_license(&license)?;
     let key = sign(ctx, &license, None, "purchase")?;

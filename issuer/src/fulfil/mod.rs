@@ -37,8 +37,8 @@ use subscription::*;
 use crate::config::{Config, Sale};
 use crate::store::{
     ApplyError, CreditGrant, DeliveryStatus, IssuedKey, LicenseRecord, LicenseStatus,
-    NewLedgerEntry, PaymentReversal, PaymentSubscription, StoreError, SubscriptionRecord,
-    Timestamp, Tx, MAX_AMOUNT,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, SeatPolicy, StoreError,
+    SubscriptionRecord, Timestamp, Tx, MAX_AMOUNT,
 };
 use crate::stripe::api::{BoughtPrice, PaymentOwner, SubscriptionSnapshot};
 use crate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
@@ -170,6 +170,7 @@ struct LicenseTerms {
     tier: u8,
     features: u64,
     duration_days: Option<u32>,
+    seats: Option<SeatPolicy>,
 }
 
 fn unprocessable(message: impl Into<String>) -> ApplyError {
@@ -183,12 +184,14 @@ fn license_terms(config: &Config, price_id: &str) -> Option<LicenseTerms> {
             tier,
             features,
             duration_days,
+            seats,
             ..
         } => Some(LicenseTerms {
             product: *product,
             tier: *tier,
             features: *features,
             duration_days: *duration_days,
+            seats: *seats,
         }),
         Sale::TopUp { .. } => None,
     }
@@ -272,7 +275,8 @@ pub fn sign_key(
         grace_seconds,
         features: FeatureSet(license.features),
         licensee: None,
-        requires_activation: false,
+        // The licence's seat policy says so: such a key works only with a machine certificate.
+        requires_activation: license.seats.is_some(),
     };
     let key = signer
         .sign_license(&claims)

@@ -266,6 +266,7 @@ pub(super) fn create_subscription_license(
         expires_at: record.paid_through,
         created_at: ctx.now,
         updated_at: ctx.now,
+        seats: terms.seats,
     };
     tx.insert_license(&license)?;
     let key = sign(
@@ -312,6 +313,12 @@ pub(super) fn reconcile(
     license.product = terms.product;
     license.tier = terms.tier;
     license.features = terms.features;
+    if plan_changed {
+        // The new plan's seat policy; a renewal keeps the licence's own (support may have changed
+        // it). The machines stay: a lower seat count only stops new activations until enough are
+        // freed.
+        license.seats = terms.seats;
+    }
     license.price_id = Some(price_id);
     license.expires_at = expires_at;
     license.status = LicenseStatus::Active;

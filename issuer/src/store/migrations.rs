@@ -243,4 +243,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_at    INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 9: machine activation: each licence's seat policy, and the machines holding its seats.
+    r#"
+    -- The seat policy, copied from the price when the licence is made (a plan change copies the new
+    -- plan's) and changed by support; activation = 1 when its keys carry requires_activation.
+    ALTER TABLE licenses ADD COLUMN activation INTEGER NOT NULL DEFAULT 0 CHECK (activation IN (0, 1));
+    ALTER TABLE licenses ADD COLUMN max_machines INTEGER;          -- NULL: no limit
+    ALTER TABLE licenses ADD COLUMN lease_days INTEGER;            -- NULL: leases do not end
+    ALTER TABLE licenses ADD COLUMN heartbeat_seconds INTEGER;     -- NOT NULL: floating seats
+    ALTER TABLE licenses ADD COLUMN max_deactivations INTEGER;     -- per 30 days; NULL: no cap
+
+    -- One row per activation; kept after deactivation (history, and the 30-day deactivation cap,
+    -- which counts rows deactivated by the customer). A machine holds a seat while deactivated_at is
+    -- NULL and, for a floating seat, lapses_at is still ahead; the sweeper then marks it lapsed.
+    CREATE TABLE machines (
+        id              TEXT PRIMARY KEY,              -- m_…
+        license_id      TEXT NOT NULL REFERENCES licenses (id),
+        fingerprint     TEXT NOT NULL,                 -- 64 hex digits
+        name            TEXT,
+        platform        TEXT,
+        activated_at    INTEGER NOT NULL,
+        last_seen_at    INTEGER NOT NULL,
+        lease_ends_at   INTEGER,                       -- the newest certificate's lease end
+        lapses_at       INTEGER,                       -- floating: freed then unless it heart-beats
+        deactivated_at  INTEGER,
+        deactivated_how TEXT CHECK (deactivated_how IN ('customer', 'admin', 'lapsed'))
+    ) STRICT;
+    -- The same machine activated twice is the same row, whichever process sees it.
+    CREATE UNIQUE INDEX machines_active_fingerprint ON machines (license_id, fingerprint)
+        WHERE deactivated_at IS NULL;
+    CREATE INDEX machines_by_license ON machines (license_id, activated_at);
+    CREATE INDEX machines_lapsing ON machines (lapses_at) WHERE deactivated_at IS NULL;
+    CREATE INDEX machines_deactivations ON machines (license_id, deactivated_how, deactivated_at);
+    "#,
 ];

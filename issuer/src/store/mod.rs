@@ -13,6 +13,7 @@
 
 mod admin;
 mod credits;
+mod machines;
 mod migrations;
 mod operations;
 mod pending;
@@ -23,6 +24,7 @@ pub mod sqlite;
 
 pub use admin::*;
 pub use credits::*;
+pub use machines::*;
 pub use operations::queued;
 pub use pending::{Panicked, Pending, RanJob, WriteJob};
 pub use signing_keys::StoredSigningKey;
@@ -65,6 +67,9 @@ pub struct LicenseRecord {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Its seat policy if its keys need machine activation (`requires_activation`); `None`: they
+    /// do not.
+    pub seats: Option<SeatPolicy>,
 }
 
 /// Where a licence stands.
@@ -579,6 +584,36 @@ pub trait Tx {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<(LicenseId, String)>, StoreError>;
+
+    // Machine activation, for the rules in `crate::machines::rules`.
+
+    /// Holds licence `id`'s seats for the rest of the transaction: another transaction that asks
+    /// for them, in this process or another, waits until this one ends. A backend whose write
+    /// transactions already exclude each other does nothing here.
+    fn lock_machines(&mut self, id: &LicenseId) -> Result<(), StoreError>;
+    /// Licence `id`'s machines not deactivated (lapsed floating ones included), oldest first.
+    fn active_machines(&mut self, id: &LicenseId) -> Result<Vec<Machine>, StoreError>;
+    /// Machine `machine_id`, whatever its licence or state.
+    fn machine(&mut self, machine_id: &str) -> Result<Option<Machine>, StoreError>;
+    /// Inserts a new machine.
+    fn insert_machine(&mut self, machine: &Machine) -> Result<(), StoreError>;
+    /// Stores what can change of a machine: name, platform, last seen, lease, lapse and
+    /// deactivation.
+    fn update_machine(&mut self, machine: &Machine) -> Result<(), StoreError>;
+    /// How many of licence `id`'s machines were deactivated `how` at or after `since`.
+    fn deactivations_since(
+        &mut self,
+        id: &LicenseId,
+        how: Deactivation,
+        since: Timestamp,
+    ) -> Result<u32, StoreError>;
+    /// Up to `limit` floating machines, not deactivated, whose seat lapsed at or before `now`,
+    /// earliest first: the licence and the machine id.
+    fn lapsed_machines(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(LicenseId, String)>, StoreError>;
 }
 
 /// Where the issuer keeps its data.
@@ -708,6 +743,12 @@ pub trait Store: Send + Sync + 'static {
     /// processes that make a key with the same id at once (the first key, or two rotations) learn
     /// which one the database kept.
     fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError>;
+
+    /// Licence `id`'s machines, oldest first: only those not deactivated if `active_only`.
+    fn machines(&self, id: &LicenseId, active_only: bool) -> Result<Vec<Machine>, StoreError>;
+
+    /// Machine `machine_id`, whatever its licence or state.
+    fn machine(&self, machine_id: &str) -> Result<Option<Machine>, StoreError>;
 }
 
 /// An e-mail for the outbox, made where the key it carries is issued.

@@ -19,6 +19,7 @@ mod admin;
 mod connection;
 mod credits;
 pub mod from_sqlite;
+mod machines;
 mod migrations;
 #[cfg(test)]
 mod tests;
@@ -33,8 +34,8 @@ use super::rows::{
 };
 use super::{
     ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, IssuedKey, LedgerEntry,
-    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, OutboxEmail, PaymentReversal,
-    Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
+    LedgerMismatch, LicenseQuery, LicenseRecord, LicenseStatus, Machine, OutboxEmail,
+    PaymentReversal, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredSigningKey,
     SubscriptionRecord, Timestamp, Tx, WriteJob,
 };
 
@@ -413,6 +414,14 @@ impl Store for PgStore {
             &[],
             rows::signing_key,
         )
+    }
+
+    fn machines(&self, id: &LicenseId, active_only: bool) -> Result<Vec<Machine>, StoreError> {
+        machines::of_license(&mut self.client()?.session(), id, active_only)
+    }
+
+    fn machine(&self, machine_id: &str) -> Result<Option<Machine>, StoreError> {
+        machines::by_id(&mut self.client()?.session(), machine_id)
     }
 
     fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {

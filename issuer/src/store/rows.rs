@@ -8,10 +8,10 @@
 use tessera_keys::LicenseId;
 
 use super::{
-    AuditEntry, CreditAccount, CreditBalances, CreditGrant, Delivery, DeliveryStatus, IssuedKey,
-    LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus, OutboxEmail, PaymentReversal,
-    PaymentSubscription, Reservation, ReservationStatus, StoreError, StoredAnswer,
-    StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant,
+    AuditEntry, CreditAccount, CreditBalances, CreditGrant, Deactivation, Delivery, DeliveryStatus,
+    IssuedKey, LedgerEntry, LedgerMismatch, LicenseRecord, LicenseStatus, Machine, OutboxEmail,
+    PaymentReversal, PaymentSubscription, Reservation, ReservationStatus, SeatPolicy, StoreError,
+    StoredAnswer, StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant,
 };
 
 /// Typed reads of one result row by column position; a failed read (a NULL where none may be, a
@@ -65,7 +65,8 @@ pub(crate) fn license_id(hex: &str, what: &str) -> Result<LicenseId, StoreError>
 
 /// A licence's columns, also the order in which both backends bind them when writing one.
 pub(crate) const LICENSE_COLUMNS: &str = "id, product, tier, features, status, customer_id, email, \
-     checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at";
+     checkout_session_id, subscription_id, payment_intent_id, price_id, expires_at, created_at, updated_at, \
+     activation, max_machines, lease_days, heartbeat_seconds, max_deactivations";
 
 pub(crate) fn license(row: &dyn Columns) -> Result<LicenseRecord, StoreError> {
     let id = row.text(0)?;
@@ -93,7 +94,83 @@ pub(crate) fn license(row: &dyn Columns) -> Result<LicenseRecord, StoreError> {
         expires_at: row.optional_int(11)?,
         created_at: row.int(12)?,
         updated_at: row.int(13)?,
+        seats: seat_policy(row, 14)?,
     })
+}
+
+/// The seat policy in columns `activation, max_machines, lease_days, heartbeat_seconds,
+/// max_deactivations` from `first` on; `None` unless `activation` is 1.
+fn seat_policy(row: &dyn Columns, first: usize) -> Result<Option<SeatPolicy>, StoreError> {
+    if row.int(first)? == 0 {
+        return Ok(None);
+    }
+    let count = |index: usize, what: &str| {
+        row.optional_int(first + index)?
+            .map(|value| narrow::<u32>(value, what))
+            .transpose()
+    };
+    Ok(Some(SeatPolicy {
+        max_machines: count(1, "max_machines")?,
+        lease_days: count(2, "lease_days")?,
+        heartbeat_seconds: count(3, "heartbeat_seconds")?,
+        max_deactivations_per_30_days: count(4, "max_deactivations")?,
+    }))
+}
+
+/// A licence's seat policy as stored: `activation` (0 or 1), then the four optional numbers, in
+/// [`LICENSE_COLUMNS`] order.
+pub(crate) fn seat_columns(seats: &Option<SeatPolicy>) -> (i64, [Option<i64>; 4]) {
+    let Some(policy) = seats else {
+        return (0, [None; 4]);
+    };
+    let wide = |value: Option<u32>| value.map(i64::from);
+    (
+        1,
+        [
+            wide(policy.max_machines),
+            wide(policy.lease_days),
+            wide(policy.heartbeat_seconds),
+            wide(policy.max_deactivations_per_30_days),
+        ],
+    )
+}
+
+/// A machine's columns.
+pub(crate) const MACHINE_COLUMNS: &str = "id, license_id, fingerprint, name, platform, \
+     activated_at, last_seen_at, lease_ends_at, lapses_at, deactivated_at, deactivated_how";
+
+pub(crate) fn machine(row: &dyn Columns) -> Result<Machine, StoreError> {
+    let (id, license) = (row.text(0)?, row.text(1)?);
+    let license_id = license_id(&license, &format!("machine {id} names a licence"))?;
+    let deactivated_how = row
+        .optional_text(10)?
+        .map(|name| {
+            Deactivation::from_name(&name)
+                .ok_or_else(|| StoreError::corrupt(format!("machine {id} deactivated `{name}`")))
+        })
+        .transpose()?;
+    Ok(Machine {
+        license_id,
+        fingerprint: row.text(2)?,
+        name: row.optional_text(3)?,
+        platform: row.optional_text(4)?,
+        activated_at: row.int(5)?,
+        last_seen_at: row.int(6)?,
+        lease_ends_at: row.optional_int(7)?,
+        lapses_at: row.optional_int(8)?,
+        deactivated_at: row.optional_int(9)?,
+        deactivated_how,
+        id,
+    })
+}
+
+/// A machine's licence and id (columns `license_id, id`).
+pub(crate) fn machine_key(row: &dyn Columns) -> Result<(LicenseId, String), StoreError> {
+    let (license, id) = (row.text(0)?, row.text(1)?);
+    Ok((
+        license_id(&license, &format!("machine {id} names a licence"))?,
+        id,
+    ))
 }
 
 /// A licence's status alone (column `status`).
@@ -400,7 +477,9 @@ mod tests {
             "SELECT '0000000000000a07', CAST(3 AS BIGINT), CAST({tier} AS BIGINT),
                  CAST(-1 AS BIGINT), '{status}', CAST(NULL AS TEXT), 'a@example.com',
                  CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
-                 CAST(NULL AS BIGINT), CAST(10 AS BIGINT), CAST(11 AS BIGINT)"
+                 CAST(NULL AS BIGINT), CAST(10 AS BIGINT), CAST(11 AS BIGINT),
+                 CAST(1 AS BIGINT), CAST(3 AS BIGINT), CAST(NULL AS BIGINT), CAST(60 AS BIGINT),
+                 CAST(NULL AS BIGINT)"
         )
     }
 
@@ -411,6 +490,10 @@ mod tests {
             assert_eq!(license.id, LicenseId([0, 0, 0, 0, 0, 0, 0x0a, 0x07]));
             assert_eq!((license.product, license.tier), (3, 2));
             assert_eq!(license.features, u64::MAX, "all 64 bits, stored signed");
+            let seats = license.seats.expect("a seat policy");
+            assert_eq!(seats.max_machines, Some(3));
+            assert_eq!(seats.heartbeat_seconds, Some(60));
+            assert_eq!(seats.lease_days, None);
             assert_eq!(license.status, LicenseStatus::Active);
             assert_eq!(license.email.as_deref(), Some("a@example.com"));
             assert_eq!(license.customer_id, None);

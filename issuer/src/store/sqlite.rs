@@ -9,6 +9,7 @@ use tessera_keys::LicenseId;
 mod admin;
 mod checkpointer;
 mod credits;
+mod machines;
 mod writer;
 
 use super::migrations::MIGRATIONS;
@@ -17,11 +18,12 @@ use super::rows::{
     OUTBOX_COLUMNS, PAYMENT_SUBSCRIPTION_COLUMNS, SIGNING_KEY_COLUMNS, SUBSCRIPTION_COLUMNS,
 };
 use super::{
-    signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Delivery, DeliveryStatus,
-    IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery, LicenseRecord,
-    LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail, PaymentReversal,
-    PaymentSubscription, Reservation, Revocations, Store, StoreError, StoreErrorKind, StoredAnswer,
-    StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant, Tx, WriteJob,
+    signed, ApplyError, AuditEntry, CreditAccount, CreditGrant, Deactivation, Delivery,
+    DeliveryStatus, IncomingDelivery, IssuedKey, LedgerEntry, LedgerMismatch, LicenseQuery,
+    LicenseRecord, LicenseStatus, Machine, NewAuditEntry, NewEmail, NewLedgerEntry, OutboxEmail,
+    PaymentReversal, PaymentSubscription, Reservation, Revocations, Store, StoreError,
+    StoreErrorKind, StoredAnswer, StoredSigningKey, SubscriptionRecord, Timestamp, TopUpGrant, Tx,
+    WriteJob,
 };
 
 const REVOCATION_SEQUENCE: &str = "revocation_sequence";
@@ -214,8 +216,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs `sql` with the licence's fields bound as ?1..?14, in [`LICENSE_COLUMNS`] order.
+/// Runs `sql` with the licence's fields bound as ?1..?19, in [`LICENSE_COLUMNS`] order.
 fn write_license(conn: &Connection, sql: &str, l: &LicenseRecord) -> Result<(), StoreError> {
+    let (activation, [max_machines, lease_days, heartbeat_seconds, max_deactivations]) =
+        rows::seat_columns(&l.seats);
     conn.execute(
         sql,
         params![
@@ -232,7 +236,12 @@ fn write_license(conn: &Connection, sql: &str, l: &LicenseRecord) -> Result<(), 
             l.price_id,
             l.expires_at,
             l.created_at,
-            l.updated_at
+            l.updated_at,
+            activation,
+            max_machines,
+            lease_days,
+            heartbeat_seconds,
+            max_deactivations
         ],
     )?;
     Ok(())
@@ -315,7 +324,8 @@ impl Tx for Effects<'_> {
             self.conn,
             &format!(
                 "INSERT INTO licenses ({LICENSE_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19)"
             ),
             license,
         )
@@ -327,7 +337,9 @@ impl Tx for Effects<'_> {
             self.conn,
             "UPDATE licenses SET product = ?2, tier = ?3, features = ?4, status = ?5, customer_id = ?6,
                  email = ?7, checkout_session_id = ?8, subscription_id = ?9, payment_intent_id = ?10,
-                 price_id = ?11, expires_at = ?12, updated_at = ?14
+                 price_id = ?11, expires_at = ?12, updated_at = ?14, activation = ?15,
+                 max_machines = ?16, lease_days = ?17, heartbeat_seconds = ?18,
+                 max_deactivations = ?19
              WHERE id = ?1",
             license,
         )
@@ -660,6 +672,44 @@ impl Tx for Effects<'_> {
     ) -> Result<Vec<(LicenseId, String)>, StoreError> {
         credits::due_reservations(self.conn, now, limit)
     }
+
+    fn lock_machines(&mut self, _id: &LicenseId) -> Result<(), StoreError> {
+        // As `lock_credits`: the write transaction holds the whole database already.
+        Ok(())
+    }
+
+    fn active_machines(&mut self, id: &LicenseId) -> Result<Vec<Machine>, StoreError> {
+        machines::of_license(self.conn, id, true)
+    }
+
+    fn machine(&mut self, machine_id: &str) -> Result<Option<Machine>, StoreError> {
+        machines::by_id(self.conn, machine_id)
+    }
+
+    fn insert_machine(&mut self, machine: &Machine) -> Result<(), StoreError> {
+        machines::insert(self.conn, machine)
+    }
+
+    fn update_machine(&mut self, machine: &Machine) -> Result<(), StoreError> {
+        machines::update(self.conn, machine)
+    }
+
+    fn deactivations_since(
+        &mut self,
+        id: &LicenseId,
+        how: Deactivation,
+        since: Timestamp,
+    ) -> Result<u32, StoreError> {
+        machines::deactivations_since(self.conn, id, how, since)
+    }
+
+    fn lapsed_machines(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(LicenseId, String)>, StoreError> {
+        machines::lapsed(self.conn, now, limit)
+    }
 }
 
 /// Licence `id`'s status, if it is on record.
@@ -919,6 +969,14 @@ impl Store for SqliteStore {
             ],
         )?;
         Ok(added == 1)
+    }
+
+    fn machines(&self, id: &LicenseId, active_only: bool) -> Result<Vec<Machine>, StoreError> {
+        machines::of_license(&self.conn(), id, active_only)
+    }
+
+    fn machine(&self, machine_id: &str) -> Result<Option<Machine>, StoreError> {
+        machines::by_id(&self.conn(), machine_id)
     }
 }
 

@@ -38,6 +38,7 @@ pub const COPIED_TABLES: &[&str] = &[
     "credit_idempotency",
     "audit_log",
     "signing_keys",
+    "machines",
 ];
 
 /// PostgreSQL's record of its own migrations: made by [`PgStore::open`], never copied.

@@ -231,6 +231,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_at    BIGINT NOT NULL
     );
     "#,
+    // 2: SQLite's migration 9, machine activation: each licence's seat policy, and the machines
+    //    holding its seats (see `store/migrations.rs` for what each column means).
+    r#"
+    ALTER TABLE licenses ADD COLUMN activation BIGINT NOT NULL DEFAULT 0 CHECK (activation IN (0, 1));
+    ALTER TABLE licenses ADD COLUMN max_machines BIGINT;
+    ALTER TABLE licenses ADD COLUMN lease_days BIGINT;
+    ALTER TABLE licenses ADD COLUMN heartbeat_seconds BIGINT;
+    ALTER TABLE licenses ADD COLUMN max_deactivations BIGINT;
+
+    CREATE TABLE machines (
+        id              TEXT COLLATE "C" PRIMARY KEY,
+        license_id      TEXT COLLATE "C" NOT NULL REFERENCES licenses (id),
+        fingerprint     TEXT COLLATE "C" NOT NULL,
+        name            TEXT COLLATE "C",
+        platform        TEXT COLLATE "C",
+        activated_at    BIGINT NOT NULL,
+        last_seen_at    BIGINT NOT NULL,
+        lease_ends_at   BIGINT,
+        lapses_at       BIGINT,
+        deactivated_at  BIGINT,
+        deactivated_how TEXT COLLATE "C" CHECK (deactivated_how IN ('customer', 'admin', 'lapsed'))
+    );
+    CREATE UNIQUE INDEX machines_active_fingerprint ON machines (license_id, fingerprint)
+        WHERE deactivated_at IS NULL;
+    CREATE INDEX machines_by_license ON machines (license_id, activated_at);
+    CREATE INDEX machines_lapsing ON machines (lapses_at) WHERE deactivated_at IS NULL;
+    CREATE INDEX machines_deactivations ON machines (license_id, deactivated_how, deactivated_at);
+    "#,
 ];
 
 /// Brings the schema up to date, once however many processes run this at the same time.

@@ -39,6 +39,7 @@ fn license(id: LicenseId) -> LicenseRecord {
         expires_at: None,
         created_at: 100,
         updated_at: 100,
+        seats: None,
     }
 }
 

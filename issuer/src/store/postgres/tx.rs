@@ -7,14 +7,14 @@ use ::postgres::{Statement, Transaction};
 use tessera_keys::LicenseId;
 
 use super::{
-    admin, credits, delivery, license_status, license_where, payment_reversal_where,
+    admin, credits, delivery, license_status, license_where, machines, payment_reversal_where,
     revocation_counter, subscription, Session, REVOCATION_SEQUENCE,
 };
 use crate::store::rows::{self, LICENSE_COLUMNS, PAYMENT_SUBSCRIPTION_COLUMNS};
 use crate::store::{
-    signed, ApplyError, CreditAccount, CreditGrant, Delivery, DeliveryStatus, IncomingDelivery,
-    IssuedKey, LicenseRecord, LicenseStatus, NewAuditEntry, NewEmail, NewLedgerEntry,
-    PaymentReversal, PaymentSubscription, Reservation, StoreError, StoredAnswer,
+    signed, ApplyError, CreditAccount, CreditGrant, Deactivation, Delivery, DeliveryStatus,
+    IncomingDelivery, IssuedKey, LicenseRecord, LicenseStatus, Machine, NewAuditEntry, NewEmail,
+    NewLedgerEntry, PaymentReversal, PaymentSubscription, Reservation, StoreError, StoredAnswer,
     SubscriptionRecord, Timestamp, TopUpGrant, Tx,
 };
 
@@ -68,9 +68,9 @@ impl<'c> PgTx<'c> {
 /// Which of a licence's fields a statement binds.
 #[derive(PartialEq)]
 enum LicenseFields {
-    /// All, as $1..$14 in `LICENSE_COLUMNS` order.
+    /// All, as $1..$19 in `LICENSE_COLUMNS` order.
     All,
-    /// All but `created_at`, which never changes: $1..$13, `updated_at` last.
+    /// All but `created_at`, which never changes: $1..$18.
     Changeable,
 }
 
@@ -83,6 +83,8 @@ fn write_license(
     let id = l.id.to_hex();
     let (id, status) = (id.as_str(), l.status.as_str());
     let (product, tier, features) = (i64::from(l.product), i64::from(l.tier), l.features as i64);
+    let (activation, [max_machines, lease_days, heartbeat_seconds, max_deactivations]) =
+        rows::seat_columns(&l.seats);
     let mut values: Vec<&(dyn ToSql + Sync)> = vec![
         &id,
         &product,
@@ -98,6 +100,11 @@ fn write_license(
         &l.expires_at,
         &l.created_at,
         &l.updated_at,
+        &activation,
+        &max_machines,
+        &lease_days,
+        &heartbeat_seconds,
+        &max_deactivations,
     ];
     if fields == LicenseFields::Changeable {
         values.remove(12);
@@ -127,7 +134,8 @@ impl Tx for PgTx<'_> {
             &mut self.session(),
             &format!(
                 "INSERT INTO licenses ({LICENSE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                         $17, $18, $19)"
             ),
             license,
             LicenseFields::All,
@@ -139,7 +147,9 @@ impl Tx for PgTx<'_> {
             &mut self.session(),
             "UPDATE licenses SET product = $2, tier = $3, features = $4, status = $5,
                  customer_id = $6, email = $7, checkout_session_id = $8, subscription_id = $9,
-                 payment_intent_id = $10, price_id = $11, expires_at = $12, updated_at = $13
+                 payment_intent_id = $10, price_id = $11, expires_at = $12, updated_at = $13,
+                 activation = $14, max_machines = $15, lease_days = $16, heartbeat_seconds = $17,
+                 max_deactivations = $18
              WHERE id = $1",
             license,
             LicenseFields::Changeable,
@@ -499,5 +509,42 @@ impl Tx for PgTx<'_> {
         limit: u32,
     ) -> Result<Vec<(LicenseId, String)>, StoreError> {
         credits::due_reservations(&mut self.session(), now, limit)
+    }
+
+    fn lock_machines(&mut self, id: &LicenseId) -> Result<(), StoreError> {
+        machines::lock(&mut self.session(), id)
+    }
+
+    fn active_machines(&mut self, id: &LicenseId) -> Result<Vec<Machine>, StoreError> {
+        machines::of_license(&mut self.session(), id, true)
+    }
+
+    fn machine(&mut self, machine_id: &str) -> Result<Option<Machine>, StoreError> {
+        machines::by_id(&mut self.session(), machine_id)
+    }
+
+    fn insert_machine(&mut self, machine: &Machine) -> Result<(), StoreError> {
+        machines::insert(&mut self.session(), machine)
+    }
+
+    fn update_machine(&mut self, machine: &Machine) -> Result<(), StoreError> {
+        machines::update(&mut self.session(), machine)
+    }
+
+    fn deactivations_since(
+        &mut self,
+        id: &LicenseId,
+        how: Deactivation,
+        since: Timestamp,
+    ) -> Result<u32, StoreError> {
+        machines::deactivations_since(&mut self.session(), id, how, since)
+    }
+
+    fn lapsed_machines(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(LicenseId, String)>, StoreError> {
+        machines::lapsed(&mut self.session(), now, limit)
     }
 }

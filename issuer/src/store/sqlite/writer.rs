@@ -168,6 +168,7 @@ mod tests {
                 expires_at: None,
                 created_at: 0,
                 updated_at: 0,
+                seats: None,
             })?;
             Ok(n)
         }
