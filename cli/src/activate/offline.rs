@@ -54,8 +54,10 @@ pub(super) fn request(key: &Key, name: Option<&str>, platform: &str, json: bool)
     ))
 }
 
-/// The QR code of `text` in Unicode half blocks, dark on light with the quiet zone; nothing when the
-/// text does not fit a QR code (the text above still works).
+/// The QR code of `text` in Unicode half blocks with its quiet zone: dark modules left as the
+/// background and light ones drawn as blocks, as a terminal with light text on a dark background
+/// shows them right (phone scanners also read the inverse); nothing when the text does not fit a QR
+/// code (the text above still works).
 fn qr(text: &str) -> String {
     match QrCode::new(text.as_bytes()) {
         Ok(code) => code

@@ -20,6 +20,7 @@
 //! | 23 | request refused (400, 409, 422, other 4xx): the issuer's `message` and `error` code |
 //! | 24 | server error (5xx), or an answer that is not the admin API's |
 //! | 25 | `credits check` found accounts that differ from their ledger (printed first) |
+//! | 36 | `machines activate`: every seat of the licence is taken (the machines holding them are printed) |
 
 mod args;
 mod audit;
