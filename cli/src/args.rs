@@ -81,7 +81,7 @@ pub enum Commands {
     #[command(after_help = EXIT_CODES_HELP, after_long_help = json::ACTIVATE_SCHEMA)]
     Activate(ActivateArgs),
     /// Free this machine's seat of a licence (or another machine's, with --machine), online.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = EXIT_CODES_HELP, after_long_help = json::DEACTIVATE_SCHEMA)]
     Deactivate(DeactivateArgs),
     /// Support work on a running issuer through its admin API (licences, credits, webhooks, signing
     /// keys, audit trail), and admin tokens for it.

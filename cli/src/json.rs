@@ -424,13 +424,27 @@ pub(crate) const FINGERPRINT_SCHEMA: &str = concat!(
     conventions!()
 );
 
-/// `activate --help`.
+/// `activate --help`: exit codes and schema.
 pub(crate) const ACTIVATE_SCHEMA: &str = concat!(
-    "JSON output (--json):
+    crate::exit::exit_codes_help!(),
+    "
+
+JSON output (--json):
   {\"license_id\": \"16 hex digits\", \"machine_id\": \"m_...\"|null, \"fingerprint\": \"64 hex digits\",
    \"new_seat\": BOOL, \"certificate\": \"tsm1_...\", \"lease_ends_at\": UNIX|null, \"out\": PATH}
   With --offline-request:
   {\"request\": \"tsq1_...\", \"license_id\": \"16 hex digits\", \"fingerprint\": \"64 hex digits\"}
+",
+    conventions!()
+);
+
+/// `deactivate --help`: exit codes and schema.
+pub(crate) const DEACTIVATE_SCHEMA: &str = concat!(
+    crate::exit::exit_codes_help!(),
+    "
+
+JSON output (--json):
+  {\"license_id\": \"16 hex digits\", \"machine_id\": \"m_...\"}
 ",
     conventions!()
 );
