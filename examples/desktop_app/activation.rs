@@ -103,7 +103,10 @@ impl<'a> Machine<'a> {
                         return Ok(saved);
                     }
                     return match self.renew() {
-                        Ok(fresh) => Ok(fresh),
+                        Ok(fresh) => {
+                            notes.push("(Renewed this computer's activation online.)".to_owned());
+                            Ok(fresh)
+                        }
                         Err(why) => {
                             notes.push(format!(
                                 "(Could not renew the activation online: {why} The app keeps \

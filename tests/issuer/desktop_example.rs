@@ -3,10 +3,11 @@
 //! another machine, lists it and says how to free it; once it is freed, the app activates.
 
 use serde_json::json;
-use tessera_keys::SigningKey;
+use tessera_keys::{SigningKey, UnixTime};
 
 use super::harness::{http, Workspace};
 use super::machines::{buy, offline_request};
+use super::seed::now;
 use super::stripe_fixtures::FakeStripe;
 use super::webhooks::config;
 
@@ -114,8 +115,22 @@ fn the_desktop_example_activates_verifies_offline_and_explains_a_full_licence() 
     let certificate = std::fs::read_to_string(format!("{licence}.machine")).expect("saved");
     assert!(certificate.starts_with("tsm1_"), "{certificate}");
 
-    // From then on it works offline, even with the issuer gone.
-    drop(issuer);
+    // From then on it works offline.
     let screen = run(&[&licence]).expect("licensed offline");
+    assert!(screen.contains("machine:  activated"), "{screen}");
+
+    // Near the end of the lease (the app's clock 25 days on), it renews by heart-beating. Last,
+    // since the app then keeps that later time as the latest it has seen.
+    let later = (UnixTime(now()).plus_seconds(25 * 86_400)).to_string();
+    let later = later.split('T').next().expect("a date");
+    let screen = run(&["--now", later, "--issuer", issuer.base_url(), &licence]).expect("renewed");
+    assert!(
+        screen.contains("(Renewed this computer's activation online.)"),
+        "{screen}"
+    );
+    assert!(screen.contains("machine:  activated"), "{screen}");
+    // The issuer gone, the renewed certificate still works at that time.
+    drop(issuer);
+    let screen = run(&["--now", later, &licence]).expect("licensed offline");
     assert!(screen.contains("machine:  activated"), "{screen}");
 }
