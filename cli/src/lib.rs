@@ -9,6 +9,8 @@
 //! tessera issue --key issuer.key --product 1 --tier 1 --feature 0 --days 365 > licence.txt
 //! tessera verify - --public-key tspk1_1_... < licence.txt
 //! TESSERA_TOKEN=tsadm_... tessera admin licenses find --email ada@example.com
+//! tessera activate "$KEY" --url https://licences.example.com   # machine-certificate-<id>.txt
+//! tessera verify "$KEY" --public-key keys.json --machine-certificate machine-certificate-<id>.txt
 //! ```
 //!
 //! Every failure prints one line, `error: <message>: <cause>`, to standard error and exits with the
