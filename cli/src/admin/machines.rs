@@ -166,3 +166,48 @@ fn machine_report(head: String, machine: &Machine) -> Report {
         .row("lease ends", time_or(machine.lease_ends_at, "never"));
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seats_and_machines_show_escaped_with_their_seat() {
+        let list: LicenseMachines = serde_json::from_value(json!({
+            "license_id": "0123456789abcdef",
+            "seats": {"max_machines": 3, "lease_days": 30, "floating": false,
+                      "heartbeat_seconds": null, "max_deactivations_per_30_days": 2},
+            "active": 1,
+            "machines": [
+                {"id": "m_1", "fingerprint": "ab".repeat(32), "name": "Ada\u{1b}[2K\rlaptop",
+                 "platform": "linux", "activated_at": 1_801_353_600,
+                 "last_seen_at": 1_801_353_600, "lease_ends_at": null,
+                 "license_id": "0123456789abcdef", "active": true, "deactivated_at": null,
+                 "deactivated_how": null},
+                {"id": "m_2", "fingerprint": "cd".repeat(32), "name": null, "platform": null,
+                 "activated_at": 1_801_353_600, "last_seen_at": 1_801_353_600,
+                 "lease_ends_at": 1_803_945_600, "license_id": "0123456789abcdef",
+                 "active": false, "deactivated_at": 1_801_440_000, "deactivated_how": "admin"}
+            ]
+        }))
+        .unwrap();
+        let text = license_machines_text(&list);
+        assert!(
+            text.starts_with("seats of licence 0123456789abcdef\n"),
+            "{text}"
+        );
+        for expected in [
+            "in use:",
+            "max machines:",
+            "30 days",
+            "2 per 30 days",
+            "Ada\\u{1b}[2K\\rlaptop",
+            "abababababababab",
+            "held",
+            "freed 2027-02-01T00:00:00Z (admin)",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in\n{text}");
+        }
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+    }
+}
