@@ -61,29 +61,51 @@ impl Key {
     }
 }
 
+/// How `activate` gets the certificate.
+enum Mode<'a> {
+    /// From the issuer at this URL.
+    Online(&'a str),
+    /// Through an activation request carried to an online device.
+    OfflineRequest,
+    /// From this text or file, obtained elsewhere.
+    Import(&'a str),
+}
+
+impl<'a> Mode<'a> {
+    /// The mode the arguments ask for (clap lets at most one through); a usage error for none.
+    fn of(args: &'a ActivateArgs) -> Result<Mode<'a>> {
+        match (&args.url, &args.import, args.offline_request) {
+            (Some(url), _, _) => Ok(Mode::Online(url)),
+            (_, Some(import), _) => Ok(Mode::Import(import)),
+            (_, _, true) => Ok(Mode::OfflineRequest),
+            (None, None, false) => Err(Failure::msg(
+                Exit::Usage,
+                "say how to activate: --url URL (online), --offline-request (air-gapped), or \
+                 --import CERTIFICATE",
+            )),
+        }
+    }
+}
+
 /// Runs `activate`.
 pub(crate) fn run(args: &ActivateArgs, json: bool) -> Result {
-    let key = Key::read(&args.key)?;
+    // Usage problems first, so that a typo is not reported as a bad key.
+    let mode = Mode::of(args)?;
     let (name, platform) = (machine_name(args.name.as_deref())?, platform(args)?);
-    if args.offline_request {
-        return offline::request(&key, name.as_deref(), &platform, json);
-    }
+    let key = Key::read(&args.key)?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_out(&key.license_id));
-    if let Some(import) = &args.import {
-        let certificate = input::certificate_text(import)?;
-        let claims = check(&key, &certificate, &args.public_keys)?;
-        save(&out, &certificate)?;
-        return report(&key, None, false, &certificate, &claims, &out, json);
-    }
-    let Some(url) = &args.url else {
-        return Err(Failure::msg(
-            Exit::Usage,
-            "say how to activate: --url URL (online), --offline-request (air-gapped), or \
-             --import CERTIFICATE",
-        ));
+    let url = match mode {
+        Mode::OfflineRequest => return offline::request(&key, name.as_deref(), &platform, json),
+        Mode::Import(import) => {
+            let certificate = input::certificate_text(import)?;
+            let claims = check(&key, &certificate, &args.public_keys)?;
+            save(&out, &certificate)?;
+            return report(&key, None, false, &certificate, &claims, &out, json);
+        }
+        Mode::Online(url) => url,
     };
     let client = Client::license(url, &key.text)?;
     let body = json!({
