@@ -286,6 +286,12 @@ fn the_same_machine_activating_again_keeps_its_id_and_its_certificate_verifies_o
     assert_eq!(again["machine"]["id"], machine["id"]);
 
     let certificate = again["certificate"].as_str().unwrap();
+    // The plan's keys carry requires_activation: the key alone is refused offline.
+    let verifier = Verifier::new(&public_keys(&issuer)).unwrap();
+    assert!(matches!(
+        verifier.verify(&key, UnixTime(now()), &mut LicenseBuffer::new()),
+        Err(VerifyError::ActivationRequired)
+    ));
     let days_left = verify_offline(&issuer, &key, certificate, &fingerprint(1)).unwrap();
     assert!(days_left.is_some_and(|days| days >= 29), "{days_left:?}");
     assert!(matches!(
