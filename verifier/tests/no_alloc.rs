@@ -1,5 +1,5 @@
-//! Proof that verifying (keys alone, and keys with machine certificates) allocates nothing: a counting global allocator, and one test per binary so that
-//! no other test allocates while it counts.
+//! Proof that verifying (keys alone, and keys with machine certificates) allocates nothing: a counting
+//! global allocator, and one test per binary so that no other test allocates while it counts.
 //!
 //! The counter is global (atomic), not per thread; the test harness's main thread only waits while the
 //! test runs, and the test prints nothing inside the counted region.
