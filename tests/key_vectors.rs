@@ -49,7 +49,7 @@ struct InvalidKey {
     error: String,
 }
 
-fn decode_error_name(err: &DecodeError) -> String {
+pub(crate) fn decode_error_name(err: &DecodeError) -> String {
     match err {
         DecodeError::Malformed(why) => format!("Malformed({})", malformed_name(why)),
         DecodeError::UnsupportedVersion { found } => format!("UnsupportedVersion{{found:{found}}}"),

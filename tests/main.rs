@@ -4,6 +4,8 @@ mod admin_cli;
 mod cli;
 mod issuer;
 mod key_vectors;
+mod machine_properties;
+mod machine_vectors;
 mod machines_cli;
 mod properties;
 mod store;

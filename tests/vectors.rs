@@ -72,6 +72,9 @@ pub(crate) struct ClaimsJson {
     grace_seconds: Option<u32>,
     features: Vec<u8>,
     licensee: Option<String>,
+    /// Flag bit 4; written only when set, so the licence vectors predate it unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    requires_activation: bool,
 }
 
 /// Another spelling of a valid licence's text (whitespace added) that must verify just the same.
@@ -149,7 +152,7 @@ pub(crate) struct InvalidRevocations {
     error: String,
 }
 
-fn is_false(value: &bool) -> bool {
+pub(crate) fn is_false(value: &bool) -> bool {
     !value
 }
 
@@ -176,6 +179,27 @@ pub(crate) fn verify_error_name(err: &VerifyError) -> String {
             in_grace,
             ..
         } => format!("Expired{{expired_at:{},in_grace:{in_grace}}}", expired_at.0),
+        VerifyError::ActivationRequired => "ActivationRequired".into(),
+        VerifyError::MalformedCertificate(why) => {
+            format!("MalformedCertificate({})", malformed_name(why))
+        }
+        VerifyError::UnsupportedCertificateVersion { found } => {
+            format!("UnsupportedCertificateVersion{{found:{found}}}")
+        }
+        VerifyError::BadCertificateSignature => "BadCertificateSignature".into(),
+        VerifyError::CertificateForAnotherLicense {
+            certified,
+            license_id,
+        } => {
+            format!("CertificateForAnotherLicense{{certified:{certified},license_id:{license_id}}}")
+        }
+        VerifyError::CertificateForAnotherMachine => "CertificateForAnotherMachine".into(),
+        VerifyError::LeaseExpired { lease_ended_at, .. } => {
+            format!("LeaseExpired{{lease_ended_at:{}}}", lease_ended_at.0)
+        }
+        VerifyError::ClockRolledBack { last_seen, .. } => {
+            format!("ClockRolledBack{{last_seen:{}}}", last_seen.0)
+        }
         other => format!("{other:?}"),
     }
 }
@@ -304,7 +328,7 @@ pub(crate) fn smallest_claims() -> Claims<'static> {
 // ---------------------------------------------------------------------------------------------------
 // Helpers.
 
-const fn hex_array<const N: usize>(hex: &str) -> [u8; N] {
+pub(crate) const fn hex_array<const N: usize>(hex: &str) -> [u8; N] {
     const fn digit(c: u8) -> u8 {
         match c {
             b'0'..=b'9' => c - b'0',
@@ -323,7 +347,7 @@ const fn hex_array<const N: usize>(hex: &str) -> [u8; N] {
     out
 }
 
-fn signer(seed: &[u8; 32], id: u32) -> SigningKey {
+pub(crate) fn signer(seed: &[u8; 32], id: u32) -> SigningKey {
     SigningKey::from_seed(id, seed)
 }
 
@@ -352,7 +376,7 @@ pub(crate) fn leb128(mut value: u64) -> Vec<u8> {
     }
 }
 
-fn wire_time(time: UnixTime) -> Vec<u8> {
+pub(crate) fn wire_time(time: UnixTime) -> Vec<u8> {
     leb128(time.0 - WIRE_EPOCH.0)
 }
 
@@ -385,7 +409,7 @@ fn reference_with(changes: &[(&str, &[u8])]) -> String {
     license_text(&sign_raw(&SEED_1, LICENSE_DOMAIN, &payload))
 }
 
-fn claims_json(claims: &Claims<'_>) -> ClaimsJson {
+pub(crate) fn claims_json(claims: &Claims<'_>) -> ClaimsJson {
     ClaimsJson {
         key_id: claims.key_id,
         license_id: claims.license_id.to_string(),
@@ -397,11 +421,12 @@ fn claims_json(claims: &Claims<'_>) -> ClaimsJson {
         grace_seconds: claims.grace_seconds,
         features: claims.features.iter().collect(),
         licensee: claims.licensee.map(str::to_owned),
+        requires_activation: claims.requires_activation,
     }
 }
 
 impl ClaimsJson {
-    fn to_claims(&self) -> Claims<'_> {
+    pub(crate) fn to_claims(&self) -> Claims<'_> {
         let mut features = FeatureSet::EMPTY;
         for &bit in &self.features {
             features = features.with(bit).expect("feature bit below 64");
@@ -417,7 +442,7 @@ impl ClaimsJson {
             grace_seconds: self.grace_seconds,
             features,
             licensee: self.licensee.as_deref(),
-            requires_activation: false,
+            requires_activation: self.requires_activation,
         }
     }
 }
@@ -968,11 +993,12 @@ pub(crate) fn add_group_order(license: &[u8]) -> Vec<u8> {
     out
 }
 
-const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub(crate) const BASE64URL: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// The next character of the base64url alphabet, which for a final character with unused bits is the
 /// same bytes with the lowest unused bit set.
-fn next_base64url_char(c: char) -> char {
+pub(crate) fn next_base64url_char(c: char) -> char {
     let at = BASE64URL
         .iter()
         .position(|&b| char::from(b) == c)
@@ -1220,7 +1246,7 @@ pub(crate) fn compare_or_bless<T: Serialize>(file: &str, generated: &T) {
     );
 }
 
-fn trusted_keys(texts: &[String]) -> Vec<PublicKey> {
+pub(crate) fn trusted_keys(texts: &[String]) -> Vec<PublicKey> {
     texts
         .iter()
         .map(|text| PublicKey::from_text(text).expect("public key text"))

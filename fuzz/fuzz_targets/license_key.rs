@@ -6,8 +6,9 @@
 //!   revocation list: each gives an answer, never a panic, and verification fails exactly as decoding
 //!   does when decoding fails;
 //! - as the recipe for valid claims, which are signed and verified at a chosen time: the answer is the
-//!   one FORMAT.md section 7 prescribes (the same claims back, or the first check that fails), and
-//!   replacing any one character of the text, or any byte of the binary form, makes verification fail.
+//!   one FORMAT.md section 7 prescribes (the same claims back, or the first check that fails, up to
+//!   `ActivationRequired`), and replacing any one character of the text, or any byte of the binary
+//!   form, makes verification fail.
 #![no_main]
 
 use arbitrary::Unstructured;
@@ -16,7 +17,7 @@ use tessera_fuzz::{
     any_now, replace_char, IMPOSTOR, NOW, PERMISSIVE, PRODUCT, REVOKED, SIGNERS, STRICT,
 };
 use tessera_keys::{license_text, Claims, LicenseBuffer, UnixTime};
-use tessera_verifier::{License, VerifyError};
+use tessera_verifier::{License, VerifyError, DEFAULT_CLOCK_TOLERANCE_SECONDS};
 
 fuzz_target!(|data: &[u8]| {
     as_text(&String::from_utf8_lossy(data));
@@ -115,7 +116,8 @@ fn round_trip(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     Ok(())
 }
 
-/// FORMAT.md section 7, for a key that decodes: key, signature, product, revocation, dates.
+/// FORMAT.md section 7, for a key that decodes: key, signature, product, revocation, dates, the need
+/// for activation.
 fn expected<'a>(
     claims: &Claims<'a>,
     trusted: bool,
@@ -139,6 +141,12 @@ fn expected<'a>(
     if let Some(not_before) = claims.not_before.filter(|&t| now < t) {
         return Err(VerifyError::NotYetValid { not_before, now });
     }
+    if now.0.saturating_add(DEFAULT_CLOCK_TOLERANCE_SECONDS) < claims.issued_at.0 {
+        return Err(VerifyError::NotYetValid {
+            not_before: claims.issued_at,
+            now,
+        });
+    }
     if let Some(expired_at) = claims.expires_at {
         let grace = u64::from(claims.grace_seconds.unwrap_or(0));
         if now.0 >= expired_at.0.saturating_add(grace) {
@@ -149,12 +157,18 @@ fn expected<'a>(
             });
         }
     }
+    if claims.requires_activation {
+        return Err(VerifyError::ActivationRequired);
+    }
     Ok(*claims)
 }
 
 /// A time at which `claims` are neither not yet valid nor past their grace period, if there is one.
 fn valid_at(claims: &Claims<'_>) -> Option<UnixTime> {
-    let start = claims.not_before.unwrap_or(claims.issued_at);
+    let start = claims
+        .not_before
+        .unwrap_or(claims.issued_at)
+        .max(claims.issued_at);
     let end = claims
         .expires_at
         .map(|t| t.0.saturating_add(claims.grace_seconds.unwrap_or(0).into()));

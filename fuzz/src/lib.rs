@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 
 use arbitrary::Unstructured;
 use tessera_keys::{
-    Claims, FeatureSet, LicenseId, SigningKey, UnixTime, MAX_LICENSEE_LEN, MAX_WIRE_TIME,
-    WIRE_EPOCH,
+    Claims, FeatureSet, Fingerprint, LicenseId, SigningKey, UnixTime, MAX_LICENSEE_LEN,
+    MAX_WIRE_TIME, WIRE_EPOCH,
 };
 use tessera_verifier::{Product, Verifier};
 
@@ -50,11 +50,16 @@ pub static SIGNERS: LazyLock<[SigningKey; 3]> = LazyLock::new(|| {
 /// Index of the impostor in [`SIGNERS`]: its signatures must never verify.
 pub const IMPOSTOR: usize = 2;
 
-/// Trusts keys 1 and 2 and nothing else: no product, no revocation list.
-pub static PERMISSIVE: LazyLock<Verifier<'static>> = LazyLock::new(|| {
+/// Trusts keys 1 and 2 and nothing else: no product, no revocation list; and, as the issuer does, it
+/// takes a licence that requires activation on its own.
+pub static PERMISSIVE: LazyLock<Verifier<'static>> =
+    LazyLock::new(|| trusting_keys_1_and_2().accepting_unactivated());
+
+/// Trusts keys 1 and 2, as an app does: a licence that requires activation needs a certificate.
+pub fn trusting_keys_1_and_2() -> Verifier<'static> {
     let trusted = [SIGNERS[0].public_key(), SIGNERS[1].public_key()];
     Verifier::new(&trusted).expect("the test keys are valid")
-});
+}
 
 /// What an app runs: keys 1 and 2, [`PRODUCT`], and a checked revocation list of [`REVOKED`].
 pub static STRICT: LazyLock<Verifier<'static>> = LazyLock::new(|| {
@@ -65,11 +70,40 @@ pub static STRICT: LazyLock<Verifier<'static>> = LazyLock::new(|| {
     let list = PERMISSIVE
         .check_revocations(&text, buf, None)
         .expect("a list key 1 signed");
-    PERMISSIVE
-        .clone()
+    trusting_keys_1_and_2()
         .for_product(&PRODUCT)
         .with_revocations(list)
 });
+
+/// A licence that requires activation, for product 1, signed by key 1 at the wire epoch, perpetual,
+/// with a day of grace (which certificates' leases get too). Its binary form.
+pub static BOUND_LICENSE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    SIGNERS[0]
+        .sign_license_bytes(&bound_claims())
+        .expect("valid claims")
+});
+
+/// The claims of [`BOUND_LICENSE`].
+pub fn bound_claims() -> Claims<'static> {
+    Claims {
+        key_id: 1,
+        license_id: LicenseId([0x3f, 0x9a, 0x5c, 0x0e, 0x7d, 0x21, 0xb8, 0x46]),
+        product: PRODUCT.id,
+        tier: 1,
+        issued_at: WIRE_EPOCH,
+        not_before: None,
+        expires_at: None,
+        grace_seconds: Some(86_400),
+        features: FeatureSet(0b11),
+        licensee: None,
+        requires_activation: true,
+    }
+}
+
+/// The machine the certificates are checked on: the one of the golden vectors (`certificates.json`).
+pub fn this_machine() -> Fingerprint {
+    Fingerprint::of_machine_id(PRODUCT.id, b"b08f2f7c1e6a4d3c9a5e8f0d2c4b6a18")
+}
 
 /// Claims that encode: every time within the wire range, a licensee of 1 to 64 bytes if any. Mostly
 /// for [`PRODUCT`] and now and then a revoked licence, so that all of the verifier's checks get to run.
@@ -100,6 +134,7 @@ pub fn claims<'a>(u: &mut Unstructured<'a>) -> arbitrary::Result<Claims<'a>> {
         grace_seconds: u.arbitrary()?,
         features: FeatureSet(u.arbitrary()?),
         licensee: optional(u, licensee)?,
+        requires_activation: u.ratio(1, 8)?,
     })
 }
 

@@ -372,6 +372,18 @@ tier = "pro"
 features = ["export", "sync"]
 duration_days = 365
 
+# Pro bound to machines: at most 3 activated at once, each certificate working offline for 30
+# days before the app renews it (`scripts/send-test-event --price price_demo_seats` buys one;
+# `tessera activate KEY --url http://127.0.0.1:8080` activates this machine).
+[[prices]]
+id = "price_demo_seats"
+product = "demo-app"
+tier = "pro"
+features = ["export", "sync"]
+duration_days = 365
+max_machines = 3
+lease_days = 30
+
 # A top-up pack for the credit endpoint (`scripts/send-test-event --top-up KEY` buys one).
 [[prices]]
 id = "price_demo_credits"

@@ -3,8 +3,8 @@
 //!
 //! A request is not signed: it carries the licence key itself, which is the credential (as in the
 //! `Authorization: License` header), and the machine's fingerprint, name and platform. Its text is
-//! `tsq1_` followed by unpadded base64url, about 250 characters, small enough for a QR code.
-//! `FORMAT.md` section 10 specifies every byte.
+//! `tsq1_` followed by unpadded base64url, about 200 characters, small enough for a QR code.
+//! `FORMAT.md` section 16 specifies every byte.
 
 use crate::error::{DecodeError, EncodeError, Malformed};
 use crate::text::{self, Whitespace};

@@ -3,7 +3,7 @@
 //! A certificate binds a licence id to a machine's fingerprint, with the time it was issued and,
 //! optionally, the end of its lease (after which the app must renew it online). It is signed under its
 //! own domain tag, so it can never pass for a licence or a revocation list, and written as `tsm1_`
-//! followed by unpadded base64url: about 137 characters. `FORMAT.md` section 9 specifies every byte.
+//! followed by unpadded base64url: about 137 characters. `FORMAT.md` section 15 specifies every byte.
 
 use core::fmt;
 

@@ -49,7 +49,9 @@ tier = "team"
 perpetual = true
 max_machines = 1
 floating = true
-heartbeat_seconds = 1
+# Short, yet long enough that the requests made before the machine stops heart-beating all fall
+# within its first 10 s on a busy machine.
+heartbeat_seconds = 5
 
 [admin]
 tokens = [{{ name = "support", sha256 = "{digest}" }}]
@@ -286,6 +288,12 @@ fn the_same_machine_activating_again_keeps_its_id_and_its_certificate_verifies_o
     assert_eq!(again["machine"]["id"], machine["id"]);
 
     let certificate = again["certificate"].as_str().unwrap();
+    // The plan's keys carry requires_activation: the key alone is refused offline.
+    let verifier = Verifier::new(&public_keys(&issuer)).unwrap();
+    assert!(matches!(
+        verifier.verify(&key, UnixTime(now()), &mut LicenseBuffer::new()),
+        Err(VerifyError::ActivationRequired)
+    ));
     let days_left = verify_offline(&issuer, &key, certificate, &fingerprint(1)).unwrap();
     assert!(days_left.is_some_and(|days| days >= 29), "{days_left:?}");
     assert!(matches!(
@@ -432,7 +440,7 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
     let id = first["machine"]["id"].as_str().unwrap().to_owned();
     let lease = first["machine"]["lease_ends_at"].as_u64().unwrap();
     assert!(
-        lease <= now() + 2,
+        lease <= now() + 10,
         "a floating lease is two heartbeats: {first}"
     );
     let (status, full) = activate(issuer.base_url(), &key, 2);
@@ -452,7 +460,7 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
     drop(issuer);
     let issuer = workspace.start();
     let license = LicenseId::from_hex(&license).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let machine = workspace.store().machine(&id).unwrap().unwrap();
         if machine.deactivated_at.is_some() {

@@ -1,5 +1,5 @@
-//! Proof that verifying allocates nothing: a counting global allocator, and one test per binary so that
-//! no other test allocates while it counts.
+//! Proof that verifying (keys alone, and keys with machine certificates) allocates nothing: a counting
+//! global allocator, and one test per binary so that no other test allocates while it counts.
 //!
 //! The counter is global (atomic), not per thread; the test harness's main thread only waits while the
 //! test runs, and the test prints nothing inside the counted region.
@@ -8,10 +8,10 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use tessera_keys::SigningKey;
+use tessera_keys::{MachineClaims, SigningKey};
 use tessera_verifier::{
-    revocations_buffer_len, Claims, FeatureSet, LicenseBuffer, LicenseId, Malformed, Product,
-    PublicKey, UnixTime, Validity, Verifier, VerifyError,
+    revocations_buffer_len, ActivationBuffers, Claims, FeatureSet, Fingerprint, LicenseBuffer,
+    LicenseId, Malformed, Product, PublicKey, UnixTime, Validity, Verifier, VerifyError,
 };
 
 #[global_allocator]
@@ -76,6 +76,39 @@ fn verifying_allocates_nothing() {
     let in_grace = UnixTime(1_821_536_000 + 60);
     let now = UnixTime(1_800_000_000);
 
+    // A licence bound to machines, and this machine's certificate for it.
+    let bound = Claims {
+        license_id: LicenseId([3; 8]),
+        requires_activation: true,
+        ..claims
+    };
+    let bound_key = issuer.sign_license(&bound).unwrap();
+    let machine = Fingerprint::of_machine_id(1, b"b08f2f7c1e6a4d3c9a5e8f0d2c4b6a18");
+    let other_machine = Fingerprint::of_machine_id(1, b"6e1d9c3a5b7f40828d2e4f6a1c3b5d79");
+    let certified = MachineClaims {
+        key_id: 1,
+        license_id: bound.license_id,
+        fingerprint: machine.certified(),
+        issued_at: UnixTime(1_790_000_000),
+        lease_ends_at: Some(UnixTime(1_802_592_000)),
+    };
+    let certificate = issuer.sign_machine_certificate(&certified).unwrap();
+    let wrapped_certificate: String = certificate
+        .as_bytes()
+        .chunks(20)
+        .map(|line| format!("  {}\n", std::str::from_utf8(line).unwrap()))
+        .collect();
+    let for_other_licence = issuer
+        .sign_machine_certificate(&MachineClaims {
+            license_id: LicenseId([1; 8]),
+            ..certified
+        })
+        .unwrap();
+    let mut tampered_certificate = issuer.sign_machine_certificate_bytes(&certified).unwrap();
+    *tampered_certificate.last_mut().unwrap() ^= 1;
+    let tampered_certificate = tessera_keys::certificate_text(&tampered_certificate);
+    let lease_over = UnixTime(1_802_592_000 + 7 * 86_400);
+
     let region = Region::new(GLOBAL);
 
     let verifier = Verifier::new(&trusted).unwrap().for_product(&EDITOR);
@@ -127,6 +160,60 @@ fn verifying_allocates_nothing() {
     let revoked_error = with_list.verify(black_box(&revoked), now, &mut buf).err();
     let not_revoked = with_list.verify(black_box(&valid), now, &mut buf).is_ok();
 
+    let mut bufs = ActivationBuffers::new();
+    let activated = verifier
+        .verify_activated(
+            black_box(&bound_key),
+            black_box(&certificate),
+            &machine,
+            now,
+            Some(UnixTime(now.0 - 60)),
+            &mut bufs,
+        )
+        .map(|activated| {
+            activated.license().has_feature("export") && activated.lease_days_left() == Some(30)
+        })
+        .unwrap_or(false);
+    let activated_wrapped = verifier
+        .verify_activated(
+            black_box(&bound_key),
+            black_box(&wrapped_certificate),
+            &machine,
+            now,
+            None,
+            &mut bufs,
+        )
+        .is_ok();
+    let mut activation_errors = [None; 6];
+    for (slot, (key, certificate, fingerprint, at, last_seen)) in
+        activation_errors.iter_mut().zip([
+            (&bound_key, &tampered_certificate, &machine, now, None),
+            (&bound_key, &for_other_licence, &machine, now, None),
+            (&bound_key, &certificate, &other_machine, now, None),
+            (&bound_key, &certificate, &machine, lease_over, None),
+            (
+                &bound_key,
+                &certificate,
+                &machine,
+                now,
+                Some(UnixTime(now.0 + 86_400)),
+            ),
+            (&bound_key, &truncated, &machine, now, None),
+        ])
+    {
+        *slot = verifier
+            .verify_activated(
+                black_box(key),
+                black_box(certificate),
+                fingerprint,
+                at,
+                last_seen,
+                &mut bufs,
+            )
+            .err();
+    }
+    let key_alone = verifier.verify(black_box(&bound_key), now, &mut buf).err();
+
     let stats = region.change();
 
     assert_eq!(
@@ -140,6 +227,30 @@ fn verifying_allocates_nothing() {
     );
     // And the checks did what they should, so the count covers real work.
     assert!(ok && ok_wrapped && ok_bytes && ok_grace && not_revoked);
+    assert!(activated && activated_wrapped);
+    assert_eq!(key_alone, Some(VerifyError::ActivationRequired));
+    assert_eq!(
+        activation_errors,
+        [
+            Some(VerifyError::BadCertificateSignature),
+            Some(VerifyError::CertificateForAnotherLicense {
+                certified: LicenseId([1; 8]),
+                license_id: LicenseId([3; 8]),
+            }),
+            Some(VerifyError::CertificateForAnotherMachine),
+            Some(VerifyError::LeaseExpired {
+                lease_ended_at: UnixTime(1_802_592_000),
+                now: lease_over,
+            }),
+            Some(VerifyError::ClockRolledBack {
+                last_seen: UnixTime(now.0 + 86_400),
+                now,
+            }),
+            Some(VerifyError::MalformedCertificate(Malformed::WrongPrefix {
+                expected: "tsm1_"
+            })),
+        ]
+    );
     assert_eq!(
         errors,
         [

@@ -315,6 +315,8 @@ mod tests {
         product = "editor"
         tier = "team"
         features = ["export", "sync"]
+        max_machines = 5
+        lease_days = 7
     "#;
 
     /// A time the key format accepts.
@@ -368,10 +370,65 @@ mod tests {
     }
 
     fn invoice(period_end: i64) -> serde_json::Value {
+        invoice_for("price_pro", period_end)
+    }
+
+    fn invoice_for(price: &str, period_end: i64) -> serde_json::Value {
         json!({"id": "in_1", "billing_reason": "subscription_create", "customer": "cus_1",
                "parent": {"subscription_details": {"subscription": "sub_1"}},
                "lines": {"data": [{"period": {"start": 0, "end": period_end},
-                                   "pricing": {"price_details": {"price": "price_pro"}}}]}})
+                                   "pricing": {"price_details": {"price": price}}}]}})
+    }
+
+    /// The licence that follows `sub_1` and the claims of its newest key.
+    fn licence_and_newest_key(world: &World) -> (LicenseRecord, tessera_keys::Claims<'static>) {
+        let store: &dyn Store = &world.store;
+        let found = store
+            .find_licenses(&crate::store::LicenseQuery::Subscription("sub_1".into()), 1)
+            .unwrap();
+        let (license, keys) = store.license(&found[0].id).unwrap().unwrap();
+        let mut buf = tessera_keys::LicenseBuffer::new();
+        let claims = buf.decode_text(&keys.last().unwrap().key).unwrap().claims;
+        let claims = tessera_keys::Claims {
+            licensee: None,
+            ..claims
+        };
+        (license, claims)
+    }
+
+    /// A plan change takes the new plan's seat policy (and its keys need activation); a renewal
+    /// keeps the licence's own, as support changed it.
+    #[test]
+    fn a_plan_change_takes_the_new_seat_policy_and_a_renewal_keeps_the_licences() {
+        let mut world = World::new();
+        world.deliver("invoice.paid", invoice(T + 5_000), T);
+        let (license, claims) = licence_and_newest_key(&world);
+        assert_eq!(license.seats, None);
+        assert!(!claims.requires_activation);
+
+        world.deliver(
+            "customer.subscription.updated",
+            subscription("price_team"),
+            T + 1,
+        );
+        let (mut license, claims) = licence_and_newest_key(&world);
+        let seats = license.seats.expect("the team plan's seats");
+        assert_eq!((seats.max_machines, seats.lease_days), (Some(5), Some(7)));
+        assert!(claims.requires_activation);
+
+        // Support gives this licence two more seats.
+        license.seats = Some(crate::store::SeatPolicy {
+            max_machines: Some(7),
+            ..seats
+        });
+        (&world.store as &dyn Store)
+            .write(&mut |tx| Ok(tx.update_license(&license)?))
+            .unwrap();
+        world.deliver("invoice.paid", invoice_for("price_team", T + 9_000), T + 2);
+        let (renewed, claims) = licence_and_newest_key(&world);
+        assert_eq!(renewed.expires_at, Some(T + 9_000), "renewed");
+        assert_eq!(renewed.seats.and_then(|s| s.max_machines), Some(7));
+        assert!(claims.requires_activation);
     }
 
     fn subscription(price: &str) -> serde_json::Value {

@@ -224,8 +224,12 @@ pub fn deactivate_by_support(
 /// how many. Each is read again under its licence's lock, so a machine that heart-beat meanwhile
 /// (in another process) keeps its seat.
 pub fn free_lapsed(tx: &mut dyn Tx, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
+    let mut lapsed = tx.lapsed_machines(now, limit)?;
+    // One transaction takes several licences' locks: always in licence order, so that two
+    // sweepers (in two processes) never wait for each other in a circle.
+    lapsed.sort_by(|a, b| a.0 .0.cmp(&b.0 .0).then_with(|| a.1.cmp(&b.1)));
     let mut freed = 0;
-    for (license_id, machine_id) in tx.lapsed_machines(now, limit)? {
+    for (license_id, machine_id) in lapsed {
         tx.lock_machines(&license_id)?;
         let Some(machine) = held_by(tx, &license_id, &machine_id)? else {
             continue;

@@ -5,6 +5,8 @@
 //!   keys.
 //! - **credits** ([`credits::run`]): how fast it reserves and commits credits, at peak and at a fixed
 //!   arrival rate; see [`credits`].
+//! - **heartbeat** ([`heartbeat::run`]): how fast it renews machine certificates; see
+//!   [`heartbeat`].
 //!
 //! A webhook run has rounds of two phases, then a check, each bounded in count and time:
 //!
@@ -37,6 +39,7 @@ pub mod backend;
 pub mod client;
 pub mod credits;
 pub mod event;
+pub mod heartbeat;
 pub mod machine;
 pub mod memory;
 pub mod pairs;
@@ -92,6 +95,8 @@ pub struct Options {
     pub backend: Backend,
     /// The credit scenario's own settings.
     pub credits: credits::CreditOptions,
+    /// The heartbeat scenario's own settings.
+    pub heartbeat: heartbeat::HeartbeatOptions,
 }
 
 impl Default for Options {
@@ -108,6 +113,7 @@ impl Default for Options {
             hello_only: false,
             backend: Backend::Sqlite,
             credits: credits::CreditOptions::default(),
+            heartbeat: heartbeat::HeartbeatOptions::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// Measures the real tessera-issuer on loopback, against a hello-world axum server measured in the
 /// same run: webhook -> stored key (`--scenario webhook`, the default), or credit reservations and
-/// commits (`--scenario credits`).
+/// commits (`--scenario credits`), or machine heartbeats (`--scenario heartbeat`).
 ///
 /// Starts `tessera-load hello` and `tessera-issuer` (a temporary config and data directory) as child
 /// processes on ephemeral loopback ports and sends each its requests from `--concurrency` keep-alive
@@ -26,6 +26,10 @@ use serde::Serialize;
 /// operations/s for `--open-loop-seconds`, latency from each due time (goal: p99 < 10 ms); then a
 /// check that every reservation was committed, none is left reserved, and each licence's balance
 /// fell by exactly the credits committed.
+///
+/// heartbeat: `--licenses` licences of a plan with seats bought through signed webhooks and
+/// `--machines` machines activated on them; rounds of hello requests then `--heartbeats`
+/// `POST /v1/machines/{id}/heartbeat` in a closed loop, the machines in turn, each answering 200.
 ///
 /// Build the issuer first: `cargo build --release -p tessera-issuer -p tessera-load`.
 #[derive(Debug, Parser)]
@@ -68,7 +72,13 @@ throughput is pairs/s). In open_loop every latency runs from the due time, not t
 throughput_ratio is credit operations/s / hello requests/s. backend is \"sqlite\" or \"postgres\",
 processes the issuer processes the load was spread over. open_loop is null with
 --open-loop-seconds 0; check.problems is empty when the balances agree. memory is resident
-memory from /proc (VmRSS before any request, VmHWM after the run), null where there is no /proc.";
+memory from /proc (VmRSS before any request, VmHWM after the run), null where there is no /proc.
+
+--json, heartbeat, prints one object: {scenario: \"heartbeat\", heartbeats, machines, licenses,
+backend, processes, hello_requests, rounds, concurrency, warmup, time_budget_seconds, machine, hello,
+heartbeat, throughput_ratio, per_round: [{hello, heartbeat, throughput_ratio}]}; heartbeat is a
+summary of the heartbeats (its throughput is heartbeats/s), throughput_ratio heartbeats/s / hello
+requests/s.";
 
 /// What a run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,6 +87,8 @@ enum Scenario {
     Webhook,
     /// Credit reservations and commits, closed loop then open loop at half the peak.
     Credits,
+    /// Machine certificate renewals (`POST /v1/machines/{id}/heartbeat`), closed loop.
+    Heartbeat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +112,14 @@ struct RunArgs {
     /// credits: reserve + commit pairs per round, closed loop (at most 1,000,000).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pairs: u32,
-    /// credits: licences the pairs spend from, in turn [default: one per 4 connections].
+    /// heartbeat: heartbeats per round, closed loop (at most 1,000,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    heartbeats: u32,
+    /// heartbeat: machines activated, heart-beating in turn (at most 1000 per licence).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    machines: u32,
+    /// credits: licences the pairs spend from, in turn [default: one per 4 connections];
+    /// heartbeat: licences the machines are spread over [default: 8].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     licenses: Option<u32>,
     /// credits: how long the open loop at half the peak runs, in seconds; 0 skips it. At most
@@ -188,6 +207,11 @@ fn main() -> ExitCode {
             open_loop: Duration::from_secs(args.open_loop_seconds),
             open_loop_connections: args.open_loop_connections as usize,
         },
+        heartbeat: tessera_load::heartbeat::HeartbeatOptions {
+            heartbeats: args.heartbeats as usize,
+            machines: args.machines as usize,
+            licenses: args.licenses.map_or(8, |n| n as usize),
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -201,6 +225,12 @@ fn main() -> ExitCode {
         },
         Scenario::Credits => {
             match runtime.block_on(until_stopped(tessera_load::credits::run(&options))) {
+                Ok(report) => finish(&report, report.table(), report.failure(), args.json),
+                Err(err) => fail(&format!("{err:#}")),
+            }
+        }
+        Scenario::Heartbeat => {
+            match runtime.block_on(until_stopped(tessera_load::heartbeat::run(&options))) {
                 Ok(report) => finish(&report, report.table(), report.failure(), args.json),
                 Err(err) => fail(&format!("{err:#}")),
             }

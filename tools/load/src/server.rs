@@ -24,6 +24,10 @@ pub const WEBHOOK_SECRET: &str = "whsec_load_test";
 /// The Stripe price every load event buys.
 pub const PRICE: &str = "price_bench";
 
+/// The licence price of the heartbeat scenario: its keys need machine activation (fixed seats with a
+/// 30-day lease, as many as a run activates).
+pub const SEAT_PRICE: &str = "price_bench_seats";
+
 /// The top-up price the credit scenario grants its licences' credits with.
 pub const TOP_UP_PRICE: &str = "price_bench_credits";
 
@@ -79,6 +83,15 @@ duration_days = 365
 [[prices]]
 id = "{TOP_UP_PRICE}"
 topup_credits = {TOP_UP_CREDITS}
+
+[[prices]]
+id = "{SEAT_PRICE}"
+product = "bench"
+tier = "pro"
+features = ["export"]
+duration_days = 365
+max_machines = 1000
+lease_days = 30
 {database}"#
     )
 }

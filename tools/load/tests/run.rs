@@ -1,5 +1,5 @@
 //! The real `tessera-load` binary: its JSON report (hello phase only, so no issuer is needed) and its
-//! one-line failures when the issuer binary is missing (both scenarios) or the credit scenario is
+//! one-line failures when the issuer binary is missing (every scenario) or the credit scenario is
 //! asked for with `--hello-only`. No timing is asserted.
 
 use std::process::Command;
@@ -55,7 +55,7 @@ fn hello_only_run_reports_every_request() {
 fn a_missing_issuer_binary_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-issuer");
-    for scenario in ["webhook", "credits"] {
+    for scenario in ["webhook", "credits", "heartbeat"] {
         let output = tessera_load()
             .args(["--scenario", scenario, "--events", "10", "--pairs", "10"])
             .args(["--warmup", "0", "--issuer-bin"])
