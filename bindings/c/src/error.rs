@@ -9,7 +9,8 @@ use tessera_verifier::{Malformed, RevocationError, SetupError, VerifyError};
 use crate::text::{self, TextError, Truncating};
 use crate::TesseraStatus;
 
-/// Which way a text is not well formed (licence key, public key or revocation list).
+/// Which way a text is not well formed (licence key, machine certificate, public key or revocation
+/// list).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TesseraMalformed {
@@ -71,9 +72,11 @@ pub struct TesseraError {
     pub expected_product: u32,
     /// For `TESSERA_STATUS_WRONG_PRODUCT`: the product the licence is for.
     pub found_product: u32,
-    /// For `TESSERA_STATUS_REVOKED`: the revoked licence's id.
+    /// For `TESSERA_STATUS_REVOKED`: the revoked licence's id; for `TESSERA_STATUS_ANOTHER_LICENSE`:
+    /// the id of the licence being checked.
     pub license_id: [u8; 8],
-    /// For `TESSERA_STATUS_NOT_YET_VALID`: when the licence becomes valid (Unix seconds).
+    /// For `TESSERA_STATUS_NOT_YET_VALID`: when the licence (or the machine certificate) becomes valid
+    /// (Unix seconds).
     pub not_before: u64,
     /// For `TESSERA_STATUS_EXPIRED`: when it expired (Unix seconds).
     pub expired_at: u64,
@@ -84,6 +87,14 @@ pub struct TesseraError {
     pub sequence: u64,
     /// For a stale revocation list: the sequence number seen before.
     pub last_seen: u64,
+    /// For `TESSERA_STATUS_ANOTHER_LICENSE`: the id of the licence the certificate is for.
+    pub certified_license_id: [u8; 8],
+    /// For `TESSERA_STATUS_LEASE_EXPIRED`: when the certificate's lease ended (Unix seconds).
+    pub lease_ended_at: u64,
+    /// For `TESSERA_STATUS_CLOCK_ROLLED_BACK`: the latest time the app had seen (Unix seconds).
+    pub clock_last_seen: u64,
+    /// For `TESSERA_STATUS_LEASE_EXPIRED` and `TESSERA_STATUS_CLOCK_ROLLED_BACK`: the time checked at.
+    pub now: u64,
     /// A one-line English message for the user, NUL-terminated (cut short if longer).
     pub message: [c_char; 160],
 }
@@ -106,6 +117,10 @@ impl TesseraError {
             in_grace: false,
             sequence: 0,
             last_seen: 0,
+            certified_license_id: [0; 8],
+            lease_ended_at: 0,
+            clock_last_seen: 0,
+            now: 0,
             message: [0; 160],
         }
     }
@@ -164,6 +179,22 @@ impl TesseraError {
         TesseraError::from_verify(&VerifyError::Malformed(malformed))
     }
 
+    /// A machine certificate text that cannot be read: null is the caller's bug; too long or not
+    /// UTF-8 is a malformed certificate.
+    pub(crate) fn unreadable_certificate(why: TextError) -> TesseraError {
+        let malformed = match why {
+            TextError::Null => return TesseraError::unreadable("the certificate text", why),
+            TextError::TooLong => Malformed::TooLong,
+            TextError::NotUtf8 => Malformed::Base64,
+        };
+        TesseraError::from_verify(&VerifyError::MalformedCertificate(malformed))
+    }
+
+    /// Anything else that went wrong, e.g. an operating system that gives no machine id.
+    pub(crate) fn failure(err: &dyn core::fmt::Display) -> TesseraError {
+        TesseraError::new(TesseraStatus::Failure).with_message(err)
+    }
+
     pub(crate) fn from_verify(err: &VerifyError) -> TesseraError {
         let status = match err {
             VerifyError::Malformed(_) => TesseraStatus::Malformed,
@@ -175,13 +206,23 @@ impl TesseraError {
             VerifyError::NotYetValid { .. } => TesseraStatus::NotYetValid,
             VerifyError::Expired { .. } => TesseraStatus::Expired,
             VerifyError::ActivationRequired => TesseraStatus::ActivationRequired,
-            // Certificate errors need `verify_activated`, which this library does not offer yet.
+            VerifyError::MalformedCertificate(_)
+            | VerifyError::UnsupportedCertificateVersion { .. }
+            | VerifyError::BadCertificateSignature => TesseraStatus::CertificateRefused,
+            VerifyError::CertificateForAnotherMachine => TesseraStatus::AnotherMachine,
+            VerifyError::CertificateForAnotherLicense { .. } => TesseraStatus::AnotherLicense,
+            VerifyError::LeaseExpired { .. } => TesseraStatus::LeaseExpired,
+            VerifyError::ClockRolledBack { .. } => TesseraStatus::ClockRolledBack,
+            // A kind added to the Rust enum later has no status of its own yet.
             _ => TesseraStatus::Failure,
         };
         let mut error = TesseraError::new(status).with_message(err);
         match *err {
-            VerifyError::Malformed(why) => error = error.with_malformed(&why),
-            VerifyError::UnsupportedVersion { found } => error.found_version = found,
+            VerifyError::Malformed(why) | VerifyError::MalformedCertificate(why) => {
+                error = error.with_malformed(&why);
+            }
+            VerifyError::UnsupportedVersion { found }
+            | VerifyError::UnsupportedCertificateVersion { found } => error.found_version = found,
             VerifyError::UnknownKeyId { key_id } => error.key_id = key_id,
             VerifyError::WrongProduct { expected, found } => {
                 (error.expected_product, error.found_product) = (expected, found);
@@ -193,6 +234,17 @@ impl TesseraError {
                 in_grace,
                 ..
             } => (error.expired_at, error.in_grace) = (expired_at.0, in_grace),
+            VerifyError::CertificateForAnotherLicense {
+                certified,
+                license_id,
+            } => (error.certified_license_id, error.license_id) = (certified.0, license_id.0),
+            VerifyError::LeaseExpired {
+                lease_ended_at,
+                now,
+            } => (error.lease_ended_at, error.now) = (lease_ended_at.0, now.0),
+            VerifyError::ClockRolledBack { last_seen, now } => {
+                (error.clock_last_seen, error.now) = (last_seen.0, now.0);
+            }
             _ => {}
         }
         error
@@ -279,6 +331,12 @@ pub extern "C" fn tessera_status_message(status: i32) -> *const c_char {
         16 => c"licence is not valid yet",
         17 => c"licence has expired",
         19 => c"revocation list refused",
+        30 => c"licence must be activated on this machine",
+        31 => c"machine certificate refused",
+        32 => c"machine certificate is for another machine",
+        33 => c"machine certificate is for another licence",
+        34 => c"machine certificate's lease is over: renew it online",
+        35 => c"the clock was turned back",
         _ => c"unknown status",
     };
     message.as_ptr()

@@ -25,16 +25,22 @@
 //!   expired licence; `tessera_verify` returns `TESSERA_EXPIRED`, 17).
 //!
 //! Threads: a verifier is immutable while it verifies, so any number of threads may call
-//! [`tessera_verify`] and the `tessera_license_*` functions on one verifier at once.
-//! [`tessera_verifier_set_revocations`], [`tessera_verifier_without_grace`] and
+//! [`tessera_verify`], [`tessera_verify_activated`] and the `tessera_license_*` functions on one
+//! verifier at once. [`tessera_verifier_set_revocations`], [`tessera_verifier_without_grace`],
+//! [`tessera_verifier_set_clock_tolerance`] and
 //! [`tessera_verifier_free`] change it and need exclusive access (no other call on that verifier at the
 //! same time).
 
+mod activation;
 mod error;
 mod license;
 mod text;
 mod verifier;
 
+pub use activation::{
+    tessera_fingerprint_from_hex, tessera_fingerprint_of_machine_id, tessera_machine_fingerprint,
+    tessera_verify_activated, TesseraActivation, TESSERA_FINGERPRINT_LEN,
+};
 pub use error::{tessera_status_message, TesseraError, TesseraMalformed, TesseraRevocationProblem};
 pub use license::{
     tessera_license_has_feature, tessera_license_tier_at_least, tessera_system_now, tessera_verify,
@@ -42,8 +48,9 @@ pub use license::{
 };
 pub use text::TESSERA_MAX_TEXT_LEN;
 pub use verifier::{
-    tessera_verifier_free, tessera_verifier_new, tessera_verifier_set_revocations,
-    tessera_verifier_without_grace, TesseraProduct, TesseraVerifier,
+    tessera_verifier_free, tessera_verifier_new, tessera_verifier_set_clock_tolerance,
+    tessera_verifier_set_revocations, tessera_verifier_without_grace, TesseraProduct,
+    TesseraVerifier,
 };
 
 /// What a call did: `TESSERA_STATUS_OK`, or why not. The values are the `tessera` command's exit codes.
@@ -78,9 +85,19 @@ pub enum TesseraStatus {
     Expired = 17,
     /// The revocation list was refused: malformed, bad signature, unknown key id, or stale.
     RevocationsRefused = 19,
-    /// The licence works only on activated machines (checked with a machine certificate, which
-    /// this library does not take yet).
+    /// The licence works only on activated machines: check it with `tessera_verify_activated`.
     ActivationRequired = 30,
+    /// The machine certificate is refused: not well formed (`TesseraError.malformed`), of an unknown
+    /// format version, or its signature does not match.
+    CertificateRefused = 31,
+    /// The machine certificate is for another machine (copied, or the machine changed).
+    AnotherMachine = 32,
+    /// The machine certificate is for another licence.
+    AnotherLicense = 33,
+    /// The machine certificate's lease is over (grace included): renew it online.
+    LeaseExpired = 34,
+    /// The clock reads earlier than the time the app saw before: it was turned back.
+    ClockRolledBack = 35,
 }
 
 /// Runs `body`, turning a panic into [`TesseraStatus::Failure`] so that it never unwinds into C.

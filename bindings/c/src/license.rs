@@ -64,7 +64,7 @@ pub struct TesseraLicense {
 }
 
 impl TesseraLicense {
-    fn new(license: &tessera_verifier::License<'_>) -> TesseraLicense {
+    pub(crate) fn new(license: &tessera_verifier::License<'_>) -> TesseraLicense {
         let claims = license.claims();
         let mut out = TesseraLicense {
             license_id: claims.license_id.0,

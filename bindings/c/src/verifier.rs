@@ -320,6 +320,30 @@ pub unsafe extern "C" fn tessera_verifier_without_grace(
     })
 }
 
+/// Sets how many seconds the clock may read behind the app's last-seen time, or behind when a key or
+/// machine certificate was issued, before `tessera_verify_activated` refuses it (default 3600, the
+/// Rust verifier's). An app with floating seats, whose certificates last minutes, may want less.
+/// Needs exclusive access to the verifier.
+///
+/// # Safety
+/// `verifier` is null or a live handle used by no other thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn tessera_verifier_set_clock_tolerance(
+    verifier: *mut TesseraVerifier,
+    seconds: u64,
+) -> TesseraStatus {
+    guarded(|| {
+        // SAFETY: null or a live handle with exclusive access, as the caller promises.
+        match unsafe { verifier.as_mut() } {
+            Some(verifier) => {
+                verifier.verifier = verifier.verifier.clone().with_clock_tolerance(seconds);
+                TesseraStatus::Ok
+            }
+            None => TesseraStatus::InvalidArgument,
+        }
+    })
+}
+
 /// Releases a verifier made by `tessera_verifier_new`. Null is allowed and does nothing.
 ///
 /// # Safety

@@ -21,6 +21,11 @@ fn cli_class(status: TesseraStatus) -> Exit {
         TesseraStatus::Expired => Exit::Expired,
         TesseraStatus::RevocationsRefused => Exit::RevocationsRefused,
         TesseraStatus::ActivationRequired => Exit::ActivationRequired,
+        TesseraStatus::CertificateRefused => Exit::CertificateRefused,
+        TesseraStatus::AnotherMachine => Exit::AnotherMachine,
+        TesseraStatus::AnotherLicense => Exit::AnotherLicense,
+        TesseraStatus::LeaseExpired => Exit::LeaseExpired,
+        TesseraStatus::ClockRolledBack => Exit::ClockRolledBack,
     }
 }
 
@@ -41,6 +46,11 @@ fn every_status_is_the_cli_exit_code_of_the_same_class() {
         TesseraStatus::Expired,
         TesseraStatus::RevocationsRefused,
         TesseraStatus::ActivationRequired,
+        TesseraStatus::CertificateRefused,
+        TesseraStatus::AnotherMachine,
+        TesseraStatus::AnotherLicense,
+        TesseraStatus::LeaseExpired,
+        TesseraStatus::ClockRolledBack,
     ] {
         let exit = cli_class(status);
         assert_eq!(status as i32, exit as i32, "{status:?} vs {exit:?}");
