@@ -74,6 +74,42 @@ create_exception!(
     LicenseError,
     "The revocation list was refused (code 19)."
 );
+create_exception!(
+    tessera,
+    ActivationRequiredError,
+    LicenseError,
+    "The licence works only on activated machines: use `Verifier.verify_activated` (code 30)."
+);
+create_exception!(
+    tessera,
+    CertificateRefusedError,
+    LicenseError,
+    "The machine certificate is malformed, of a newer version, or its signature does not match (code 31)."
+);
+create_exception!(
+    tessera,
+    AnotherMachineError,
+    LicenseError,
+    "The machine certificate is for another machine (code 32)."
+);
+create_exception!(
+    tessera,
+    AnotherLicenseError,
+    LicenseError,
+    "The machine certificate is for another licence (code 33)."
+);
+create_exception!(
+    tessera,
+    LeaseExpiredError,
+    LicenseError,
+    "The machine certificate's lease is over: renew it online (code 34)."
+);
+create_exception!(
+    tessera,
+    ClockRolledBackError,
+    LicenseError,
+    "The clock reads earlier than the time seen before: it was turned back (code 35)."
+);
 
 pub(crate) fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
@@ -94,6 +130,21 @@ pub(crate) fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
         "RevocationsRefusedError",
         py.get_type::<RevocationsRefusedError>(),
     )?;
+    module.add(
+        "ActivationRequiredError",
+        py.get_type::<ActivationRequiredError>(),
+    )?;
+    module.add(
+        "CertificateRefusedError",
+        py.get_type::<CertificateRefusedError>(),
+    )?;
+    module.add("AnotherMachineError", py.get_type::<AnotherMachineError>())?;
+    module.add("AnotherLicenseError", py.get_type::<AnotherLicenseError>())?;
+    module.add("LeaseExpiredError", py.get_type::<LeaseExpiredError>())?;
+    module.add(
+        "ClockRolledBackError",
+        py.get_type::<ClockRolledBackError>(),
+    )?;
     Ok(())
 }
 
@@ -111,6 +162,12 @@ fn raise(facts: Facts) -> PyErr {
         "NotYetValidError" => NotYetValidError::new_err(facts.message.clone()),
         "ExpiredError" => ExpiredError::new_err(facts.message.clone()),
         "RevocationsRefusedError" => RevocationsRefusedError::new_err(facts.message.clone()),
+        "ActivationRequiredError" => ActivationRequiredError::new_err(facts.message.clone()),
+        "CertificateRefusedError" => CertificateRefusedError::new_err(facts.message.clone()),
+        "AnotherMachineError" => AnotherMachineError::new_err(facts.message.clone()),
+        "AnotherLicenseError" => AnotherLicenseError::new_err(facts.message.clone()),
+        "LeaseExpiredError" => LeaseExpiredError::new_err(facts.message.clone()),
+        "ClockRolledBackError" => ClockRolledBackError::new_err(facts.message.clone()),
         _ => LicenseError::new_err(facts.message.clone()),
     };
     Python::attach(|py| {
@@ -128,6 +185,9 @@ fn raise(facts: Facts) -> PyErr {
             }
             if let Some(license_id) = &facts.license_id {
                 value.setattr("license_id", license_id)?;
+            }
+            if let Some(certified) = &facts.certified_license_id {
+                value.setattr("certified_license_id", certified)?;
             }
             Ok(())
         };

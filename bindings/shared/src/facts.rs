@@ -10,13 +10,15 @@ use crate::Refusal;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
     /// The exit code of the `tessera` command for the error's class (10 malformed … 17 expired, 19
-    /// revocation list refused, 3 unusable public key).
+    /// revocation list refused, 3 unusable public key, 30 activation required … 35 clock turned back).
     pub code: u8,
     /// The binding's name for the class, e.g. `ExpiredError`.
     pub class: &'static str,
     /// What exactly: `malformed`, `unsupported_version`, `unknown_key_id`, `bad_signature`,
     /// `wrong_product`, `revoked`, `not_yet_valid`, `expired`, `stale`, `no_keys`, `too_many_keys`,
-    /// `duplicate_key_id`, `invalid_key`.
+    /// `duplicate_key_id`, `invalid_key`, `activation_required`, `another_machine`, `another_license`,
+    /// `lease_expired`, `clock_rolled_back`. A refused machine certificate (code 31) says
+    /// `malformed`, `unsupported_version` or `bad_signature`.
     pub reason: &'static str,
     /// How a text is malformed: `empty`, `wrong_prefix`, `too_long`, `base64`, `truncated`,
     /// `trailing_bytes` or `invalid_field`.
@@ -24,12 +26,15 @@ pub struct Facts {
     /// For `invalid_field`: the field's name as in FORMAT.md.
     pub field: Option<&'static str>,
     /// Numbers the error carries, by name: `found_version`, `key_id`, `key_index`,
-    /// `expected_product`, `found_product`, `not_before`, `expired_at`, `now`, `sequence`, `last_seen`.
+    /// `expected_product`, `found_product`, `not_before`, `expired_at`, `now`, `sequence`, `last_seen`
+    /// (a revocation list's sequence number, or for `clock_rolled_back` the time), `lease_ended_at`.
     pub numbers: Vec<(&'static str, u64)>,
     /// For `expired`: whether the check fell in the grace period the verifier did not honour.
     pub in_grace: Option<bool>,
-    /// For `revoked`: the licence id, 16 hex digits.
+    /// For `revoked`: the licence id, 16 hex digits; for `another_license`, the licence checked.
     pub license_id: Option<String>,
+    /// For `another_license`: the licence the certificate is for, 16 hex digits.
+    pub certified_license_id: Option<String>,
     /// The one-line English message.
     pub message: String,
 }
@@ -111,10 +116,46 @@ impl Facts {
                     .number("expired_at", expired_at.0)
                     .number("now", now.0)
             },
-            // No class of its own yet: the bindings cannot take a machine certificate, so this is
-            // all they can say; the code is the `tessera` command's for it.
-            VerifyError::ActivationRequired => {
-                Facts::new(30, "LicenseError", "activation_required", message)
+            VerifyError::ActivationRequired => Facts::new(
+                30,
+                "ActivationRequiredError",
+                "activation_required",
+                message,
+            ),
+            VerifyError::MalformedCertificate(why) => {
+                Facts::new(31, "CertificateRefusedError", "malformed", message).malformed(&why)
+            }
+            VerifyError::UnsupportedCertificateVersion { found } => Facts::new(
+                31,
+                "CertificateRefusedError",
+                "unsupported_version",
+                message,
+            )
+            .number("found_version", found),
+            VerifyError::BadCertificateSignature => {
+                Facts::new(31, "CertificateRefusedError", "bad_signature", message)
+            }
+            VerifyError::CertificateForAnotherMachine => {
+                Facts::new(32, "AnotherMachineError", "another_machine", message)
+            }
+            VerifyError::CertificateForAnotherLicense {
+                certified,
+                license_id,
+            } => Facts {
+                license_id: Some(license_id.to_hex().as_str().to_owned()),
+                certified_license_id: Some(certified.to_hex().as_str().to_owned()),
+                ..Facts::new(33, "AnotherLicenseError", "another_license", message)
+            },
+            VerifyError::LeaseExpired {
+                lease_ended_at,
+                now,
+            } => Facts::new(34, "LeaseExpiredError", "lease_expired", message)
+                .number("lease_ended_at", lease_ended_at.0)
+                .number("now", now.0),
+            VerifyError::ClockRolledBack { last_seen, now } => {
+                Facts::new(35, "ClockRolledBackError", "clock_rolled_back", message)
+                    .number("last_seen", last_seen.0)
+                    .number("now", now.0)
             }
             _ => Facts::new(1, "LicenseError", "other", message),
         }
@@ -225,6 +266,24 @@ mod tests {
         );
         assert_eq!(facts.numbers, [("expired_at", 5), ("now", 9)]);
         assert_eq!(facts.in_grace, Some(true));
+    }
+
+    #[test]
+    fn certificate_errors_have_the_cli_codes() {
+        let refused = Facts::of_verify(&VerifyError::BadCertificateSignature);
+        assert_eq!(
+            (refused.code, refused.class, refused.reason),
+            (31, "CertificateRefusedError", "bad_signature")
+        );
+        let rolled_back = Facts::of_verify(&VerifyError::ClockRolledBack {
+            last_seen: UnixTime(9),
+            now: UnixTime(5),
+        });
+        assert_eq!(
+            (rolled_back.code, rolled_back.reason),
+            (35, "clock_rolled_back")
+        );
+        assert_eq!(rolled_back.numbers, [("last_seen", 9), ("now", 5)]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the Python and JavaScript bindings share, so that both verify and report errors alike:
-//! a product's tables owned by the binding, one verify that honours an already checked revocation
-//! list, and Tessera errors as flat facts.
+//! a product's tables owned by the binding, one verify (and one verify with a machine certificate)
+//! that honours an already checked revocation list, and Tessera errors as flat facts.
 //!
 //! The bindings turn [`Facts`] into an exception (`tessera.ExpiredError`) or an `Error` with
 //! properties (`err.code === 17`), saying the same things by the same names (snake case here; the
@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 pub use facts::Facts;
 use tessera_verifier::{
-    revocations_buffer_len, License, LicenseBuffer, Product, RevocationError, UnixTime, Verifier,
-    VerifyError,
+    revocations_buffer_len, Activated, ActivationBuffers, Fingerprint, License, LicenseBuffer,
+    Product, RevocationError, UnixTime, Verifier, VerifyError,
 };
 
 /// A product's tables, owned by a binding: its id, tier names from lowest to highest, feature names
@@ -129,6 +129,70 @@ pub fn verify<T>(
     now: UnixTime,
     read: impl FnOnce(&License<'_>) -> T,
 ) -> Result<T, Refusal> {
+    prepared(verifier, tables, revocations, |verifier| {
+        let mut buf = LicenseBuffer::new();
+        verifier
+            .verify(key, now, &mut buf)
+            .map(|verified| read(&verified))
+    })
+}
+
+/// What [`verify_activated`] checks besides the verifier's settings: a licence key, this machine's
+/// certificate and fingerprint, the time, and the latest time the app saw before.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivationCheck<'a> {
+    /// The licence key's text.
+    pub key: &'a str,
+    /// The machine certificate's text (`tsm1_…`).
+    pub certificate: &'a str,
+    /// This machine's fingerprint.
+    pub fingerprint: &'a Fingerprint,
+    /// The time of the check.
+    pub now: UnixTime,
+    /// The latest time the app saw before, to refuse a clock turned back.
+    pub last_seen: Option<UnixTime>,
+}
+
+/// Verifies a licence key together with this machine's certificate, as [`verify`] verifies a key
+/// alone; hands the result to `read`.
+pub fn verify_activated<T>(
+    verifier: &Verifier<'_>,
+    tables: Option<&Tables>,
+    revocations: Option<&CheckedList>,
+    check: &ActivationCheck<'_>,
+    read: impl FnOnce(&Activated<'_>) -> T,
+) -> Result<T, Refusal> {
+    prepared(verifier, tables, revocations, |verifier| {
+        let mut bufs = ActivationBuffers::new();
+        verifier
+            .verify_activated(
+                check.key,
+                check.certificate,
+                check.fingerprint,
+                check.now,
+                check.last_seen,
+                &mut bufs,
+            )
+            .map(|verified| read(&verified))
+    })
+}
+
+/// A fingerprint given as its 32 bytes or as 64 hex digits; `None` for anything else.
+pub fn fingerprint_of(bytes: Option<&[u8]>, hex: Option<&str>) -> Option<Fingerprint> {
+    match (bytes, hex) {
+        (Some(bytes), None) => Some(Fingerprint(bytes.try_into().ok()?)),
+        (None, Some(hex)) => Fingerprint::from_hex(hex),
+        _ => None,
+    }
+}
+
+/// Runs `body` with `verifier` set up for `tables`' product and the checked list `revocations`.
+fn prepared<T>(
+    verifier: &Verifier<'_>,
+    tables: Option<&Tables>,
+    revocations: Option<&CheckedList>,
+    body: impl FnOnce(&Verifier<'_>) -> Result<T, VerifyError>,
+) -> Result<T, Refusal> {
     let mut list_buf = Vec::new();
     let mut verifier = verifier.clone();
     if let Some(list) = revocations {
@@ -137,20 +201,9 @@ pub fn verify<T>(
             .map_err(|err| Refusal::Revocations(err.into()))?;
         verifier = verifier.with_revocations(decoded.list);
     }
-    let mut buf = LicenseBuffer::new();
     match tables {
-        Some(tables) => tables.with(|product| {
-            let verified = verifier
-                .for_product(product)
-                .verify(key, now, &mut buf)
-                .map_err(Refusal::License)?;
-            Ok(read(&verified))
-        }),
-        None => {
-            let verified = verifier
-                .verify(key, now, &mut buf)
-                .map_err(Refusal::License)?;
-            Ok(read(&verified))
-        }
+        Some(tables) => tables.with(|product| body(&verifier.for_product(product))),
+        None => body(&verifier),
     }
+    .map_err(Refusal::License)
 }

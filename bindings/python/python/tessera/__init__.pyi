@@ -1,6 +1,8 @@
 from typing import Literal, Optional, Sequence, Union
 
 def system_now() -> int: ...
+def machine_fingerprint(product: int) -> bytes: ...
+def fingerprint_of_machine_id(product: int, raw: Union[bytes, str]) -> bytes: ...
 
 class Product:
     id: int
@@ -33,11 +35,24 @@ class License:
     def has_feature(self, name: str) -> bool: ...
     def tier_at_least(self, name: str) -> bool: ...
 
+class ActivatedLicense:
+    license: License
+    certificate_issued_at: int
+    lease_ends_at: Optional[int]
+    lease_seconds_left: Optional[int]
+    lease_days_left: Optional[int]
+
 class Verifier:
     product: Optional[Product]
     grace: bool
+    clock_tolerance: int
     def __init__(
-        self, public_keys: Sequence[str], *, product: Optional[Product] = None, grace: bool = True
+        self,
+        public_keys: Sequence[str],
+        *,
+        product: Optional[Product] = None,
+        grace: bool = True,
+        clock_tolerance: Optional[int] = None,
     ) -> None: ...
     def check_revocations(self, text: str, *, last_seen: Optional[int] = None) -> RevocationList: ...
     def verify(
@@ -46,6 +61,15 @@ class Verifier:
         now: Optional[int] = None,
         revocations: Union[RevocationList, str, None] = None,
     ) -> License: ...
+    def verify_activated(
+        self,
+        key: str,
+        certificate: str,
+        fingerprint: Union[bytes, str],
+        now: Optional[int] = None,
+        last_seen: Optional[int] = None,
+        revocations: Union[RevocationList, str, None] = None,
+    ) -> ActivatedLicense: ...
 
 class LicenseError(Exception):
     code: int
@@ -89,3 +113,22 @@ class RevocationsRefusedError(LicenseError):
     found_version: int
     sequence: int
     last_seen: int
+
+class ActivationRequiredError(LicenseError): ...
+
+class CertificateRefusedError(LicenseError):
+    found_version: int
+
+class AnotherMachineError(LicenseError): ...
+
+class AnotherLicenseError(LicenseError):
+    license_id: str
+    certified_license_id: str
+
+class LeaseExpiredError(LicenseError):
+    lease_ended_at: int
+    now: int
+
+class ClockRolledBackError(LicenseError):
+    last_seen: int
+    now: int
