@@ -40,9 +40,10 @@ fn throw(facts: Facts) -> JsValue {
         set("field", field.into());
     }
     for (name, number) in facts.numbers {
-        // Sequence numbers are 64-bit; every other number fits a double exactly.
+        // A revocation list's sequence numbers are 64-bit; every other number (times among them,
+        // like a rolled-back clock's `last_seen`) fits a double exactly.
         let value = match name {
-            "sequence" | "last_seen" => BigInt::from(number).into(),
+            "sequence" | "last_seen" if facts.code == 19 => BigInt::from(number).into(),
             _ => JsValue::from_f64(number as f64),
         };
         set(&camel(name), value);
@@ -52,6 +53,9 @@ fn throw(facts: Facts) -> JsValue {
     }
     if let Some(license_id) = facts.license_id {
         set("licenseId", license_id.into());
+    }
+    if let Some(certified) = facts.certified_license_id {
+        set("certifiedLicenseId", certified.into());
     }
     error.into()
 }

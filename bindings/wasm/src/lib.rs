@@ -7,14 +7,19 @@
 //!                                                          features: ["export"] } });
 //! const licence = verifier.verify(savedKey);          // or throws an Error with a `code`
 //! verifier.hasFeature(licence, "export");
+//! // A licence that must be activated: with this machine's certificate (WebAssembly has no OS
+//! // machine id: the app passes its own, e.g. from Electron's or Tauri's native side).
+//! const fingerprint = fingerprintOfMachineId(1, machineId);
+//! const activated = verifier.verifyActivated(savedKey, savedCertificate, fingerprint, { lastSeen });
 //! ```
 
+mod activation;
 mod errors;
 
 use std::sync::Arc;
 
 use js_sys::{Array, BigInt, Object, Reflect};
-use tessera_bindings_shared::{CheckedList, Tables};
+use tessera_bindings_shared::{ActivationCheck, CheckedList, Tables};
 #[cfg(feature = "bench")]
 use tessera_verifier::{LicenseBuffer, Product};
 use tessera_verifier::{PublicKey, UnixTime, Validity, Verifier as RustVerifier};
@@ -31,6 +36,11 @@ export interface VerifierOptions {
   product?: ProductTables;
   /** false: a licence in its grace period is expired (default true: it is valid). */
   grace?: boolean;
+  /**
+   * Seconds the clock may read behind `lastSeen`, or behind when a key or certificate was issued,
+   * in verifyActivated (default 3600).
+   */
+  clockTolerance?: number;
 }
 export interface VerifyOptions {
   /** Unix seconds; default: the system clock. */
@@ -49,17 +59,45 @@ export interface License {
   graceSeconds: number | null; graceEndsAt: number | null; licensee: string | null;
   validity: "perpetual" | "active" | "grace"; inGrace: boolean;
 }
+export interface VerifyActivatedOptions extends VerifyOptions {
+  /** The latest time (Unix seconds) the app saw before: a clock turned back further is refused (35). */
+  lastSeen?: number;
+}
+/** A licence verified together with this machine's certificate. Times are Unix seconds. */
+export interface ActivatedLicense {
+  license: License;
+  certificateIssuedAt: number;
+  /** When the certificate's lease ends; null if it lasts as long as the licence. */
+  leaseEndsAt: number | null;
+  /** Seconds from the check to the lease's end (0 in the licence's grace after it), or null. */
+  leaseSecondsLeft: number | null;
+  /** Whole days from the check to the lease's end: renew online when this gets small. */
+  leaseDaysLeft: number | null;
+}
+/**
+ * The fingerprint of the machine whose raw identifier is `machineId` (bytes, or a string taken as
+ * UTF-8) for product `product`: 32 bytes. WebAssembly cannot read the operating system's machine id;
+ * the app passes its own (a desktop shell's native side can read it).
+ */
+export function fingerprintOfMachineId(product: number, machineId: Uint8Array | string): Uint8Array;
+/** A fingerprint as the issuer's API and `tessera fingerprint` write it: 64 lowercase hex digits. */
+export function fingerprintHex(fingerprint: Uint8Array): string;
 export interface RevocationList { keyId: number; sequence: bigint; issuedAt: number; revoked: string[]; }
 /**
  * What verify and the constructor throw: an Error whose `code` is the `tessera` command's exit code
  * (10 malformed, 11 unsupported version, 12 unknown key id, 13 bad signature, 14 wrong product,
  * 15 revoked, 16 not yet valid, 17 expired, 19 revocation list refused, 3 bad public key, 2 bad
- * argument), with the error's facts.
+ * argument; from verifyActivated also 30 activation required (verify), 31 machine certificate
+ * refused, 32 certificate for another machine, 33 for another licence, 34 lease over, 35 clock
+ * turned back), with the error's facts.
  */
 export interface LicenseError extends Error {
   code: number; reason: string; malformed?: string; field?: string; foundVersion?: number;
   keyId?: number; keyIndex?: number; expectedProduct?: number; foundProduct?: number; licenseId?: string;
-  notBefore?: number; expiredAt?: number; inGrace?: boolean; sequence?: bigint; lastSeen?: bigint;
+  notBefore?: number; expiredAt?: number; inGrace?: boolean;
+  /** A stale revocation list's sequence numbers are bigints; for code 35 `lastSeen` is a time. */
+  sequence?: bigint; lastSeen?: bigint | number;
+  certifiedLicenseId?: string; leaseEndedAt?: number; now?: number;
 }
 /** Checks licence keys against the issuer's public keys, and optionally a product and a revocation list. */
 export class Verifier {
@@ -67,6 +105,14 @@ export class Verifier {
   constructor(publicKeys: string[], options?: VerifierOptions);
   /** Verifies a licence key's text; returns the licence or throws a LicenseError. */
   verify(keyText: string, options?: VerifyOptions): License;
+  /**
+   * Verifies a licence key's text together with this machine's certificate (`tsm1_…`) for the
+   * machine `fingerprint` (32 bytes, or 64 hex digits); throws a LicenseError (codes 10-17, 31-35).
+   */
+  verifyActivated(
+    keyText: string, certificateText: string, fingerprint: Uint8Array | string,
+    options?: VerifyActivatedOptions,
+  ): ActivatedLicense;
   /** Checks a revocation list (not older than `lastSeen`); throws a LicenseError (code 19). */
   checkRevocations(text: string, lastSeen?: bigint): RevocationList;
   /** A verifier like this one that also refuses the licences the list revokes. */
@@ -119,12 +165,33 @@ fn option(options: &Option<Object>, name: &str) -> Result<JsValue, JsValue> {
     }
 }
 
-fn set(object: &Object, name: &str, value: impl Into<JsValue>) {
+/// `options[name]` as whole Unix seconds (or a count of seconds), if given.
+fn seconds_option(options: &Option<Object>, name: &str) -> Result<Option<UnixTime>, JsValue> {
+    let value = option(options, name)?;
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(seconds) if seconds >= 0.0 && seconds.fract() == 0.0 => {
+            Ok(Some(UnixTime(seconds as u64)))
+        }
+        _ => Err(usage_error(&format!(
+            "{name} must be a whole number of seconds"
+        ))),
+    }
+}
+
+/// The system clock, in Unix seconds.
+fn system_now() -> UnixTime {
+    UnixTime((js_sys::Date::now() / 1000.0) as u64)
+}
+
+pub(crate) fn set(object: &Object, name: &str, value: impl Into<JsValue>) {
     // Setting a property of a fresh plain object cannot fail.
     let _ = Reflect::set(object, &name.into(), &value.into());
 }
 
-fn number_or_null(value: Option<u64>) -> JsValue {
+pub(crate) fn number_or_null(value: Option<u64>) -> JsValue {
     value.map_or(JsValue::NULL, |value| JsValue::from_f64(value as f64))
 }
 
@@ -147,6 +214,9 @@ impl Verifier {
         let mut verifier = RustVerifier::new(&keys).map_err(|err| setup_error(&err))?;
         if option(&options, "grace")?.as_bool() == Some(false) {
             verifier = verifier.without_grace();
+        }
+        if let Some(seconds) = seconds_option(&options, "clockTolerance")? {
+            verifier = verifier.with_clock_tolerance(seconds.0);
         }
         let product = option(&options, "product")?;
         let product = if product.is_undefined() || product.is_null() {
@@ -201,26 +271,8 @@ impl Verifier {
         #[wasm_bindgen(js_name = keyText)] key_text: &str,
         options: Option<Object>,
     ) -> Result<JsValue, JsValue> {
-        let now = option(&options, "now")?;
-        let now = if now.is_undefined() || now.is_null() {
-            UnixTime((js_sys::Date::now() / 1000.0) as u64)
-        } else {
-            match now.as_f64() {
-                Some(seconds) if seconds >= 0.0 && seconds.fract() == 0.0 => {
-                    UnixTime(seconds as u64)
-                }
-                _ => return Err(usage_error("now must be a whole number of Unix seconds")),
-            }
-        };
-        let per_call = option(&options, "revocations")?;
-        let per_call = if per_call.is_undefined() || per_call.is_null() {
-            None
-        } else {
-            let text = per_call
-                .as_string()
-                .ok_or_else(|| usage_error("revocations must be a revocation list's text"))?;
-            Some(self.checked(&text, None)?)
-        };
+        let now = seconds_option(&options, "now")?.unwrap_or_else(system_now);
+        let per_call = self.per_call_revocations(&options)?;
         tessera_bindings_shared::verify(
             &self.verifier,
             self.product.as_deref(),
@@ -228,6 +280,38 @@ impl Verifier {
             key_text,
             now,
             |verified| license_object(verified, self.product.as_deref()),
+        )
+        .map_err(|refusal| refusal_error(&refusal))
+    }
+
+    /// Verifies a licence key's text together with this machine's certificate; returns the
+    /// activated licence, or throws an Error with a `code`.
+    #[wasm_bindgen(js_name = verifyActivated, skip_typescript)]
+    pub fn verify_activated(
+        &self,
+        #[wasm_bindgen(js_name = keyText)] key_text: &str,
+        #[wasm_bindgen(js_name = certificateText)] certificate_text: &str,
+        fingerprint: &JsValue,
+        options: Option<Object>,
+    ) -> Result<JsValue, JsValue> {
+        let fingerprint = activation::fingerprint_arg(fingerprint)?;
+        let per_call = self.per_call_revocations(&options)?;
+        let check = ActivationCheck {
+            key: key_text,
+            certificate: certificate_text,
+            fingerprint: &fingerprint,
+            now: seconds_option(&options, "now")?.unwrap_or_else(system_now),
+            last_seen: seconds_option(&options, "lastSeen")?,
+        };
+        tessera_bindings_shared::verify_activated(
+            &self.verifier,
+            self.product.as_deref(),
+            per_call.as_ref().or(self.revocations.as_ref()),
+            &check,
+            |verified| {
+                let license = license_object(verified.license(), self.product.as_deref());
+                activation::activated_object(verified, license)
+            },
         )
         .map_err(|refusal| refusal_error(&refusal))
     }
@@ -258,6 +342,21 @@ impl Verifier {
 }
 
 impl Verifier {
+    /// The revocation list's text in `options.revocations`, checked for this call only.
+    fn per_call_revocations(
+        &self,
+        options: &Option<Object>,
+    ) -> Result<Option<CheckedList>, JsValue> {
+        let per_call = option(options, "revocations")?;
+        if per_call.is_undefined() || per_call.is_null() {
+            return Ok(None);
+        }
+        let text = per_call
+            .as_string()
+            .ok_or_else(|| usage_error("revocations must be a revocation list's text"))?;
+        Ok(Some(self.checked(&text, None)?))
+    }
+
     /// A revocation list checked against this verifier's keys.
     fn checked(&self, text: &str, last_seen: Option<u64>) -> Result<CheckedList, JsValue> {
         tessera_bindings_shared::check_revocations(&self.verifier, text, last_seen)
