@@ -370,6 +370,18 @@ fn a_signed_certificate_verifies_and_every_refusal_has_its_status() {
     );
     let error = refused(&setup.key, &setup.key, &setup.machine, now, None);
     assert_eq!(error.malformed, TesseraMalformed::WrongPrefix);
+    // Over 64 KiB: refused after reading at most that much, as a malformed certificate (or key).
+    let huge = "a".repeat(TESSERA_MAX_TEXT_LEN + 1);
+    let error = refused(&setup.key, &huge, &setup.machine, now, None);
+    assert_eq!(
+        (error.status, error.malformed),
+        (TesseraStatus::CertificateRefused, TesseraMalformed::TooLong)
+    );
+    let error = refused(&huge, &certificate, &setup.machine, now, None);
+    assert_eq!(
+        (error.status, error.malformed),
+        (TesseraStatus::Malformed, TesseraMalformed::TooLong)
+    );
     // 31: a signature by another signer under the same key id.
     let impostor = SigningKey::from_seed(1, &[43; 32])
         .sign_machine_certificate(&MachineClaims {
