@@ -43,16 +43,17 @@ struct MachineJson {
     lease_days_left: Option<u64>,
 }
 
+/// What `tessera activate --json` prints (also read by the online tests in `issuer::machines_cli`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActivationJson {
-    license_id: String,
-    machine_id: Option<String>,
-    fingerprint: String,
-    new_seat: bool,
-    certificate: String,
-    lease_ends_at: Option<u64>,
-    out: String,
+pub(crate) struct ActivationJson {
+    pub(crate) license_id: String,
+    pub(crate) machine_id: Option<String>,
+    pub(crate) fingerprint: String,
+    pub(crate) new_seat: bool,
+    pub(crate) certificate: String,
+    pub(crate) lease_ends_at: Option<u64>,
+    pub(crate) out: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +85,13 @@ struct Machines {
 }
 
 impl Machines {
+    /// A sandbox and a licence that requires activation, issued in it.
+    fn with_licence() -> (Machines, String) {
+        let m = Machines::new();
+        let key = m.licence(&[]);
+        (m, key)
+    }
+
     fn new() -> Machines {
         let sandbox = Sandbox::new();
         let public_key = sandbox.keygen("issuer.key", 1);
@@ -129,15 +137,7 @@ impl Machines {
         issued_at: u64,
         lease_ends_at: Option<u64>,
     ) -> String {
-        self.signer
-            .sign_machine_certificate(&MachineClaims {
-                key_id: 1,
-                license_id,
-                fingerprint: machine.certified(),
-                issued_at: UnixTime(issued_at),
-                lease_ends_at: lease_ends_at.map(UnixTime),
-            })
-            .expect("certificate signs")
+        sign(&self.signer, license_id, machine, issued_at, lease_ends_at)
     }
 
     fn verify(&self, key: &str, args: &[&str]) -> assert_cmd::Command {
@@ -145,6 +145,34 @@ impl Machines {
         all.extend_from_slice(args);
         self.sandbox.tessera(all)
     }
+}
+
+/// A certificate for `license_id` on `machine`, signed by `signer` as key id 1.
+fn sign(
+    signer: &SigningKey,
+    license_id: LicenseId,
+    machine: &Fingerprint,
+    issued_at: u64,
+    lease_ends_at: Option<u64>,
+) -> String {
+    signer
+        .sign_machine_certificate(&MachineClaims {
+            key_id: 1,
+            license_id,
+            fingerprint: machine.certified(),
+            issued_at: UnixTime(issued_at),
+            lease_ends_at: lease_ends_at.map(UnixTime),
+        })
+        .expect("certificate signs")
+}
+
+/// The time a last-seen file holds.
+fn last_seen_in(path: &std::path::Path) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn license_id(key: &str) -> LicenseId {
@@ -211,8 +239,7 @@ fn fingerprint_is_stable_64_hex_and_differs_per_product() {
 
 #[test]
 fn a_key_and_its_certificate_verify_and_report_the_lease() {
-    let m = Machines::new();
-    let key = m.licence(&[]);
+    let (m, key) = Machines::with_licence();
     let now = now();
     let certificate = m.certificate(&key, &some_machine(), now - 60, Some(now + 30 * DAY));
     let hex = some_machine().to_string();
@@ -276,8 +303,7 @@ fn a_key_and_its_certificate_verify_and_report_the_lease() {
 
 #[test]
 fn each_activation_refusal_has_its_exit_code() {
-    let m = Machines::new();
-    let key = m.licence(&[]);
+    let (m, key) = Machines::with_licence();
     let now = now();
     let hex = some_machine().to_string();
     let with = |certificate: &str| -> Vec<String> {
@@ -350,15 +376,13 @@ fn each_activation_refusal_has_its_exit_code() {
     // Malformed, and signed by another key under the same key id.
     let line = check("tsm1_AAAA", &[], 31);
     assert!(line.contains("malformed machine certificate"), "{line}");
-    let forged = SigningKey::from_seed(1, &[9; 32])
-        .sign_machine_certificate(&MachineClaims {
-            key_id: 1,
-            license_id: license_id(&key),
-            fingerprint: some_machine().certified(),
-            issued_at: UnixTime(now),
-            lease_ends_at: None,
-        })
-        .unwrap();
+    let forged = sign(
+        &SigningKey::from_seed(1, &[9; 32]),
+        license_id(&key),
+        &some_machine(),
+        now,
+        None,
+    );
     let line = check(&forged, &[], 31);
     assert!(line.contains("signature"), "{line}");
 
@@ -383,8 +407,7 @@ fn each_activation_refusal_has_its_exit_code() {
 
 #[test]
 fn last_seen_file_records_successful_checks_but_not_pretend_times() {
-    let m = Machines::new();
-    let key = m.licence(&[]);
+    let (m, key) = Machines::with_licence();
     let now = now();
     let certificate = m.certificate(&key, &some_machine(), now - 60, None);
     let hex = some_machine().to_string();
@@ -399,11 +422,7 @@ fn last_seen_file_records_successful_checks_but_not_pretend_times() {
         file,
     ];
     m.verify(&key, &args).assert().success();
-    let recorded: u64 = std::fs::read_to_string(&path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let recorded = last_seen_in(&path);
     assert!(recorded >= now && recorded < now + 600, "{recorded}");
 
     // --at a later time checks against the file but does not move it.
@@ -411,11 +430,7 @@ fn last_seen_file_records_successful_checks_but_not_pretend_times() {
     let mut at = args.to_vec();
     at.extend(["--at", later.as_str()]);
     m.verify(&key, &at).assert().success();
-    let kept: u64 = std::fs::read_to_string(&path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let kept = last_seen_in(&path);
     assert_eq!(kept, recorded);
 
     // A file that holds no time is an unreadable input.
@@ -426,8 +441,7 @@ fn last_seen_file_records_successful_checks_but_not_pretend_times() {
 
 #[test]
 fn activate_imports_a_certificate_checked_against_the_key_and_this_machine() {
-    let m = Machines::new();
-    let key = m.licence(&[]);
+    let (m, key) = Machines::with_licence();
     let now = now();
     let this = tessera_verifier::machine_fingerprint(1).unwrap();
     let certificate = m.certificate(&key, &this, now - 60, Some(now + 7 * DAY));
@@ -475,17 +489,14 @@ fn activate_imports_a_certificate_checked_against_the_key_and_this_machine() {
 
     // Another machine's or another licence's certificate is not saved.
     let other = m.certificate(&key, &some_machine(), now, None);
-    let assert = m
-        .sandbox
-        .tessera(["activate", &key, "--import", &other, "--out", "x.txt"])
-        .assert();
-    fails(assert, 32);
     let foreign = m.certificate_for(LicenseId([7; 8]), &this, now, None);
-    let assert = m
-        .sandbox
-        .tessera(["activate", &key, "--import", &foreign, "--out", "x.txt"])
-        .assert();
-    fails(assert, 33);
+    for (certificate, code) in [(other, 32), (foreign, 33)] {
+        let assert = m
+            .sandbox
+            .tessera(["activate", &key, "--import", &certificate, "--out", "x.txt"])
+            .assert();
+        fails(assert, code);
+    }
     assert!(!m.sandbox.path("x.txt").exists());
 
     // No way to activate given.
@@ -498,8 +509,7 @@ fn activate_imports_a_certificate_checked_against_the_key_and_this_machine() {
 
 #[test]
 fn activate_offline_request_carries_the_key_and_this_machine() {
-    let m = Machines::new();
-    let key = m.licence(&[]);
+    let (m, key) = Machines::with_licence();
     let this = tessera_verifier::machine_fingerprint(1).unwrap();
     // Not a terminal: the bare request, one line.
     let out = m.sandbox.ok([

@@ -43,6 +43,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod stripe;
+pub mod sweeper;
 #[doc(hidden)]
 pub mod testing;
 pub mod validate;

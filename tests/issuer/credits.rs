@@ -236,18 +236,7 @@ pub(super) fn subscribe(issuer: &Issuer, fake: &FakeStripe, period_end: u64) -> 
 
 /// A perpetual one-time licence: `(licence id, key)`.
 fn buy_licence(issuer: &Issuer) -> (String, String) {
-    let session = paid_session(
-        "payment",
-        json!({"payment_intent": unique("pi"), "metadata": {"tessera_price": "price_pro_forever"}}),
-    );
-    let id = session["id"].as_str().unwrap().to_owned();
-    let (status, body) = deliver(issuer, &event("checkout.session.completed", session, now()));
-    assert_eq!(status, 200, "{body}");
-    let served = licence(issuer, &id);
-    (
-        served["license"]["id"].as_str().unwrap().to_owned(),
-        served["key"].as_str().unwrap().to_owned(),
-    )
+    super::machines::buy(issuer, "price_pro_forever")
 }
 
 /// A paid top-up of 500 credits for `license_id`: the session object and its payment intent.

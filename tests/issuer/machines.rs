@@ -18,8 +18,9 @@ use super::seed::now;
 use super::stripe_fixtures::{deliver, event, paid_session, unique, FakeStripe};
 use super::webhooks::{config, licence};
 
-/// The admin token of every workspace here.
-const ADMIN_TOKEN: &str = "tsadm_5ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea7";
+/// The admin token of every workspace here (and of `machines_cli`, which uses these workspaces).
+pub(super) const ADMIN_TOKEN: &str =
+    "tsadm_5ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea7";
 
 /// The product of [`config`]'s catalogue.
 const PRODUCT: u32 = 7;
@@ -156,6 +157,34 @@ fn activate(base_url: &str, key: &str, n: u32) -> (u16, Value) {
                     "platform": "linux"}),
         ),
     )
+}
+
+/// `POST /v1/machines/{id}/heartbeat` with `key`.
+fn heartbeat(base_url: &str, key: &str, id: &str) -> (u16, Value) {
+    call(
+        base_url,
+        "POST",
+        &format!("/v1/machines/{id}/heartbeat"),
+        As::License(key),
+        None,
+    )
+}
+
+/// `POST /v1/machines/offline` with the activation request `request` (no credential).
+fn activate_offline(base_url: &str, request: &str) -> (u16, Value) {
+    call(
+        base_url,
+        "POST",
+        "/v1/machines/offline",
+        As::Nobody,
+        Some(json!({"request": request})),
+    )
+}
+
+/// Asserts that an answer (`status`, `body`) is the error `code` with status `expected`.
+#[track_caller]
+fn assert_refused(status: u16, body: &Value, expected: u16, code: &str) {
+    assert_eq!((status, &body["error"]), (expected, &json!(code)), "{body}");
 }
 
 /// The public keys the issuer publishes.
@@ -345,17 +374,9 @@ fn deactivation_frees_a_seat_within_the_plans_cap() {
     assert_eq!(delete(&ids[1]).0, 204);
     // The plan allows two in 30 days.
     let (status, body) = delete(&ids[2]);
-    assert_eq!(
-        (status, &body["error"]),
-        (429, &json!("too_many_deactivations")),
-        "{body}"
-    );
+    assert_refused(status, &body, 429, "too_many_deactivations");
     let (status, body) = delete("m_00000000000000000000dead");
-    assert_eq!(
-        (status, &body["error"]),
-        (404, &json!("machine_not_found")),
-        "{body}"
-    );
+    assert_refused(status, &body, 404, "machine_not_found");
     let (status, body) = delete("not-a-machine");
     assert_eq!(status, 404, "{body}");
 
@@ -369,18 +390,8 @@ fn deactivation_frees_a_seat_within_the_plans_cap() {
         None,
     );
     assert_eq!(status, 404);
-    let heartbeat = call(
-        issuer.base_url(),
-        "POST",
-        &format!("/v1/machines/{}/heartbeat", ids[0]),
-        As::License(&key),
-        None,
-    );
-    assert_eq!(
-        heartbeat.0, 404,
-        "a freed machine activates again: {}",
-        heartbeat.1
-    );
+    let beat = heartbeat(issuer.base_url(), &key, &ids[0]);
+    assert_eq!(beat.0, 404, "a freed machine activates again: {}", beat.1);
 }
 
 #[test]
@@ -389,11 +400,7 @@ fn bad_activations_are_refused_with_their_own_codes() {
     let issuer = workspace.start();
     let (_, plain) = buy(&issuer, "price_pro_forever");
     let (status, body) = activate(issuer.base_url(), &plain, 1);
-    assert_eq!(
-        (status, &body["error"]),
-        (422, &json!("activation_not_required")),
-        "{body}"
-    );
+    assert_refused(status, &body, 422, "activation_not_required");
 
     let (_, key) = buy(&issuer, "price_three_seats");
     for (body, code) in [
@@ -414,7 +421,7 @@ fn bad_activations_are_refused_with_their_own_codes() {
             As::License(&key),
             Some(body),
         );
-        assert_eq!((status, &answer["error"]), (422, &json!(code)), "{answer}");
+        assert_refused(status, &answer, 422, code);
     }
     let (status, body) = call(
         issuer.base_url(),
@@ -423,11 +430,7 @@ fn bad_activations_are_refused_with_their_own_codes() {
         As::Nobody,
         Some(json!({"fingerprint": hex(&fingerprint(1))})),
     );
-    assert_eq!(
-        (status, &body["error"]),
-        (401, &json!("missing_credentials")),
-        "{body}"
-    );
+    assert_refused(status, &body, 401, "missing_credentials");
 }
 
 #[test]
@@ -445,13 +448,7 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
     );
     let (status, full) = activate(issuer.base_url(), &key, 2);
     assert_eq!(status, 409, "{full}");
-    let (status, beat) = call(
-        issuer.base_url(),
-        "POST",
-        &format!("/v1/machines/{id}/heartbeat"),
-        As::License(&key),
-        None,
-    );
+    let (status, beat) = heartbeat(issuer.base_url(), &key, &id);
     assert_eq!(status, 200, "{beat}");
     assert_eq!(beat["machine"]["id"], json!(id));
     assert!(beat["certificate"].as_str().unwrap().starts_with("tsm1_"));
@@ -481,18 +478,8 @@ fn floating_seats_are_freed_by_the_sweeper_after_missed_heartbeats_across_a_rest
         .machines(&license, true)
         .unwrap()
         .is_empty());
-    let (status, body) = call(
-        issuer.base_url(),
-        "POST",
-        &format!("/v1/machines/{id}/heartbeat"),
-        As::License(&key),
-        None,
-    );
-    assert_eq!(
-        (status, &body["error"]),
-        (404, &json!("machine_not_found")),
-        "{body}"
-    );
+    let (status, body) = heartbeat(issuer.base_url(), &key, &id);
+    assert_refused(status, &body, 404, "machine_not_found");
     let (status, second) = activate(issuer.base_url(), &key, 2);
     assert_eq!(status, 201, "{second}");
 }
@@ -503,41 +490,19 @@ fn an_offline_request_round_trips_to_a_certificate_that_verifies() {
     let issuer = workspace.start();
     let (_, key) = buy(&issuer, "price_three_seats");
     let request = offline_request(&key, 9);
-    let (status, body) = call(
-        issuer.base_url(),
-        "POST",
-        "/v1/machines/offline",
-        As::Nobody,
-        Some(json!({"request": request})),
-    );
+    let (status, body) = activate_offline(issuer.base_url(), &request);
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["machine"]["name"], "air-gapped");
     let certificate = body["certificate"].as_str().unwrap();
     assert!(verify_offline(&issuer, &key, certificate, &fingerprint(9)).is_ok());
     // The same request again: the same machine.
-    let (status, again) = call(
-        issuer.base_url(),
-        "POST",
-        "/v1/machines/offline",
-        As::Nobody,
-        Some(json!({"request": request})),
-    );
+    let (status, again) = activate_offline(issuer.base_url(), &request);
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["machine"]["id"], body["machine"]["id"]);
 
     for garbage in ["tsq1_AAAA", "hello", &"tsq1_".repeat(2000)] {
-        let (status, body) = call(
-            issuer.base_url(),
-            "POST",
-            "/v1/machines/offline",
-            As::Nobody,
-            Some(json!({"request": garbage})),
-        );
-        assert_eq!(
-            (status, &body["error"]),
-            (400, &json!("invalid_request")),
-            "{body}"
-        );
+        let (status, body) = activate_offline(issuer.base_url(), garbage);
+        assert_refused(status, &body, 400, "invalid_request");
     }
 }
 
@@ -559,23 +524,11 @@ fn a_revoked_licence_cannot_activate_or_heartbeat_and_frees_nothing() {
     assert_eq!(status, 200, "{revoked}");
 
     let (status, body) = activate(issuer.base_url(), &key, 2);
-    assert_eq!((status, &body["error"]), (403, &json!("revoked")), "{body}");
-    let (status, body) = call(
-        issuer.base_url(),
-        "POST",
-        &format!("/v1/machines/{id}/heartbeat"),
-        As::License(&key),
-        None,
-    );
-    assert_eq!((status, &body["error"]), (403, &json!("revoked")), "{body}");
-    let (status, body) = call(
-        issuer.base_url(),
-        "POST",
-        "/v1/machines/offline",
-        As::Nobody,
-        Some(json!({"request": offline_request(&key, 3)})),
-    );
-    assert_eq!((status, &body["error"]), (403, &json!("revoked")), "{body}");
+    assert_refused(status, &body, 403, "revoked");
+    let (status, body) = heartbeat(issuer.base_url(), &key, &id);
+    assert_refused(status, &body, 403, "revoked");
+    let (status, body) = activate_offline(issuer.base_url(), &offline_request(&key, 3));
+    assert_refused(status, &body, 403, "revoked");
     let license = LicenseId::from_hex(&license).unwrap();
     assert_eq!(workspace.store().machines(&license, true).unwrap().len(), 1);
 }
@@ -604,11 +557,7 @@ fn support_changes_seats_deactivates_and_activates_offline_each_audited() {
         &format!("/v1/admin/licenses/{license}/seats"),
         Some(json!({"max_machines": 1})),
     );
-    assert_eq!(
-        (status, &body["error"]),
-        (422, &json!("reason_required")),
-        "{body}"
-    );
+    assert_refused(status, &body, 422, "reason_required");
     let (status, full) = activate(issuer.base_url(), &key, 2);
     assert_eq!(status, 409, "{full}");
 
@@ -634,11 +583,7 @@ fn support_changes_seats_deactivates_and_activates_offline_each_audited() {
         "/v1/admin/machines/offline",
         Some(json!({"request": offline_request(&key, 3), "reason": "another"})),
     );
-    assert_eq!(
-        (status, &body["error"]),
-        (409, &json!("too_many_machines")),
-        "{body}"
-    );
+    assert_refused(status, &body, 409, "too_many_machines");
 
     let (status, shown) = admin("GET", &format!("/v1/admin/machines/{second_id}"), None);
     assert_eq!(status, 200, "{shown}");

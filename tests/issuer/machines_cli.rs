@@ -8,23 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::harness::{get_json, Issuer};
-use super::machines::{buy, fingerprint, offline_request, workspace};
+use super::machines::{buy, fingerprint, offline_request, workspace, ADMIN_TOKEN};
+use crate::machines_cli::ActivationJson;
 use crate::util::{fails, stdout_of, Sandbox};
-
-/// The admin token `machines::seats_config` configures.
-const ADMIN_TOKEN: &str = "tsadm_5ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea75ea7";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActivationJson {
-    license_id: String,
-    machine_id: Option<String>,
-    fingerprint: String,
-    new_seat: bool,
-    certificate: String,
-    lease_ends_at: Option<u64>,
-    out: String,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

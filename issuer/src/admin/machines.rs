@@ -17,10 +17,10 @@ use super::{audited, license_id, now, required_reason, Audit, LICENSE_ID, NO_LIC
 use crate::config::seats::MAX_MACHINES;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, JsonBodyRefused};
-use crate::machines::rules::{self, Activation, ActivationRequest};
+use crate::machines::rules::{self, Activation};
 use crate::machines::{
-    activation_answer, certificate, machine_name, machine_not_found, machine_platform,
-    plausible_machine_id, ActivationAnswer, MachineView, TooManyMachinesBody,
+    activation_answer, activation_request, certificate, machine_not_found, plausible_machine_id,
+    ActivationAnswer, MachineView, TooManyMachinesBody,
 };
 use crate::state::AppState;
 use crate::store::{Credited, LicenseStatus, Machine, Refused, SeatPolicy, StoreError, Timestamp};
@@ -307,13 +307,12 @@ pub(super) async fn activate(
             ))
         }
     };
-    let activation = ActivationRequest {
+    let activation = activation_request(
         license_id,
-        fingerprint: request.fingerprint,
-        name: machine_name(request.name.as_deref())?,
-        platform: machine_platform(request.platform.as_deref())?,
-        now: now(),
-    };
+        request.fingerprint,
+        request.name.as_deref(),
+        request.platform.as_deref(),
+    )?;
     let audit = Audit::of_license(
         admin,
         "machine.activate",

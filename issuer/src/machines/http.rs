@@ -7,17 +7,18 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use tessera_keys::LicenseId;
+
 use super::rules::{self, Activation, ActivationRequest, Deactivated};
 use super::{
-    activation_not_required, certificate, fingerprint, machine_name, machine_not_found,
-    machine_platform, now, plausible_machine_id, too_many_machines, MachineView,
-    TooManyMachinesBody,
+    activation_not_required, activation_request, certificate, fingerprint, machine_not_found, now,
+    plausible_machine_id, too_many_machines, MachineView, TooManyMachinesBody,
 };
 use crate::credits::auth::{LicenseRefused, Licensee};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, JsonBodyRefused};
 use crate::state::AppState;
-use crate::store::{queued, Credited, Machine, StoreError};
+use crate::store::{queued, Credited, Machine, StoreError, Timestamp, Tx};
 
 /// A machine and a certificate just signed for it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,13 +119,12 @@ pub(super) async fn activate(
     who: Licensee,
     ApiJson(body): ApiJson<ActivateBody>,
 ) -> Result<Response, ApiError> {
-    let request = ActivationRequest {
-        license_id: who.license_id,
-        fingerprint: fingerprint(&body.fingerprint)?,
-        name: machine_name(body.name.as_deref())?,
-        platform: machine_platform(body.platform.as_deref())?,
-        now: now(),
-    };
+    let request = activation_request(
+        who.license_id,
+        fingerprint(&body.fingerprint)?,
+        body.name.as_deref(),
+        body.platform.as_deref(),
+    )?;
     activate_request(&state, request).await
 }
 
@@ -191,6 +191,26 @@ fn machine_id(id: &str) -> Option<String> {
     plausible_machine_id(id).then(|| id.to_owned())
 }
 
+/// A seat rule on one machine of the caller's licence (deactivate, heartbeat).
+type MachineRule<T> =
+    fn(&mut dyn Tx, &LicenseId, &str, Timestamp) -> Result<Credited<T>, StoreError>;
+
+/// Runs `rule` on the machine the path segment `id` names, of `who`'s licence; `None` when `id`
+/// cannot name a machine (then nothing reaches the store). A refused licence is its error.
+async fn on_machine<T: Send + 'static>(
+    state: &AppState,
+    who: &Licensee,
+    id: &str,
+    rule: MachineRule<T>,
+) -> Result<Option<T>, ApiError> {
+    let Some(machine_id) = machine_id(id) else {
+        return Ok(None);
+    };
+    let license = who.license_id;
+    let outcome = seats(state, move |tx| rule(tx, &license, &machine_id, now())).await?;
+    Ok(Some(outcome.map_err(ApiError::from)?))
+}
+
 /// Frees a machine's seat (self-service), within the plan's cap per 30 days.
 #[utoipa::path(
     delete,
@@ -216,16 +236,12 @@ pub(super) async fn deactivate(
     who: Licensee,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(machine_id) = machine_id(&id) else {
+    let Some(outcome) = on_machine(&state, &who, &id, rules::deactivate).await? else {
         return Ok(machine_not_found());
     };
-    let license = who.license_id;
-    let outcome = seats(&state, move |tx| {
-        rules::deactivate(tx, &license, &machine_id, now())
-    })
-    .await?;
-    match outcome.map_err(ApiError::from)? {
+    match outcome {
         Deactivated::Freed(machine) => {
+            let license = who.license_id;
             tracing::info!(license = %license, machine = %machine.id, "machine deactivated");
             Ok(StatusCode::NO_CONTENT.into_response())
         }
@@ -263,17 +279,9 @@ pub(super) async fn heartbeat(
     who: Licensee,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(machine_id) = machine_id(&id) else {
-        return Ok(machine_not_found());
-    };
-    let license = who.license_id;
-    let outcome = seats(&state, move |tx| {
-        rules::heartbeat(tx, &license, &machine_id, now())
-    })
-    .await?;
-    match outcome.map_err(ApiError::from)? {
-        Some(machine) => Ok(Json(certified(&state, &machine)?).into_response()),
-        None => Ok(machine_not_found()),
+    match on_machine(&state, &who, &id, rules::heartbeat).await? {
+        Some(Some(machine)) => Ok(Json(certified(&state, &machine)?).into_response()),
+        Some(None) | None => Ok(machine_not_found()),
     }
 }
 
@@ -315,12 +323,11 @@ pub(super) async fn offline(
 ) -> Result<Response, ApiError> {
     let request = certificate::decode_request(&body.request)?;
     let who = Licensee::admit(&state, &request.key)?;
-    let request = ActivationRequest {
-        license_id: who.license_id,
-        fingerprint: request.fingerprint,
-        name: machine_name(request.name.as_deref())?,
-        platform: machine_platform(request.platform.as_deref())?,
-        now: now(),
-    };
+    let request = activation_request(
+        who.license_id,
+        request.fingerprint,
+        request.name.as_deref(),
+        request.platform.as_deref(),
+    )?;
     activate_request(&state, request).await
 }

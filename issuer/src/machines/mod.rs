@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use serde::Serialize;
+use tessera_keys::LicenseId;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
@@ -189,6 +190,24 @@ pub fn machine_name(value: Option<&str>) -> Result<Option<String>, ApiError> {
 /// `platform` as sent, checked.
 pub fn machine_platform(value: Option<&str>) -> Result<Option<String>, ApiError> {
     label(value, "platform", "invalid_platform", MAX_MACHINE_PLATFORM)
+}
+
+/// A request for one of `license_id`'s seats by the machine `fingerprint` (already checked), with
+/// its labels as sent, checked (`422 invalid_name`, `invalid_platform`): the same for every way in
+/// (the app online, an offline request, support).
+pub fn activation_request(
+    license_id: LicenseId,
+    fingerprint: String,
+    name: Option<&str>,
+    platform: Option<&str>,
+) -> Result<rules::ActivationRequest, ApiError> {
+    Ok(rules::ActivationRequest {
+        license_id,
+        fingerprint,
+        name: machine_name(name)?,
+        platform: machine_platform(platform)?,
+        now: now(),
+    })
 }
 
 fn now() -> Timestamp {

@@ -9,56 +9,24 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-
 use super::rules;
 use crate::state::AppState;
-use crate::store::{queued, Timestamp};
+use crate::store::queued;
+pub use crate::sweeper::Sweeper;
+use crate::sweeper::{self, Sweep};
 
-/// How often it looks for lapsed seats.
-const INTERVAL: Duration = Duration::from_secs(1);
-/// Seats freed per transaction, so that one sweep never holds the writer long.
-const BATCH: u32 = 500;
-
-/// The running sweeper; [`Sweeper::stop`] ends it.
-#[derive(Debug)]
-pub struct Sweeper {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+/// How often it looks for lapsed seats, and how many it frees per transaction (so that one sweep
+/// never holds the writer long).
+const SWEEP: Sweep = Sweep {
+    interval: Duration::from_secs(1),
+    batch: 500,
+    settled: "lapsed floating seats freed",
+    failed: "seat sweeper: storage failed",
+};
 
 /// Starts the sweeper. Call inside the tokio runtime.
 pub fn start(state: &AppState) -> Sweeper {
-    let (stop, mut stopped) = watch::channel(false);
-    let state = state.clone();
-    let task = tokio::spawn(async move {
-        while !*stopped.borrow() {
-            let now = crate::clock::now().0 as Timestamp;
-            let swept = queued(&*state.store, move |tx| rules::free_lapsed(tx, now, BATCH)).await;
-            match swept {
-                Ok(0) => {}
-                Ok(count) => {
-                    tracing::info!(count, "lapsed floating seats freed");
-                    if count == BATCH as usize {
-                        continue;
-                    }
-                }
-                Err(err) => tracing::error!(error = ?err, "seat sweeper: storage failed"),
-            }
-            tokio::select! {
-                _ = stopped.changed() => return,
-                () = tokio::time::sleep(INTERVAL) => {}
-            }
-        }
-    });
-    Sweeper { stop, task }
-}
-
-impl Sweeper {
-    /// Stops the sweeper after the sweep in progress, if any.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
+    sweeper::start(state, SWEEP, |state, now, batch| {
+        queued(&*state.store, move |tx| rules::free_lapsed(tx, now, batch))
+    })
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hyper::header::{HeaderValue, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::client::{Connection, Request};
 use crate::event;
@@ -36,27 +35,44 @@ pub struct Balances {
     pub reserved: u64,
 }
 
-/// Sends `request` on `connection` and returns its JSON answer, which must have status `expected`;
-/// anything else is a one-line error naming the request.
-async fn call(
+/// A licence just bought: its id and its credential.
+#[derive(Clone, Debug)]
+pub struct Bought {
+    /// The licence id, 16 hex digits.
+    pub license_id: String,
+    /// `License <key>`.
+    pub authorization: HeaderValue,
+}
+
+/// Buys a licence of `price` through a signed webhook for Checkout Session number `n`, and fetches
+/// its key by that session, as a buyer's page does.
+pub async fn buy(
     connection: &mut Connection,
-    request: &Request,
-    expected: u16,
+    n: u64,
+    price: &str,
     timeout: Duration,
-) -> anyhow::Result<Value> {
-    let what = || format!("{} {}", request.method, request.path);
-    let (status, body) = tokio::time::timeout(timeout, connection.send(request))
-        .await
-        .map_err(|_| anyhow::anyhow!("{}: no answer within {timeout:?}", what()))?
-        .with_context(what)?;
-    if status.as_u16() != expected {
-        bail!(
-            "{} -> {status} (expected {expected}): {}",
-            what(),
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        );
-    }
-    serde_json::from_slice(&body).with_context(|| format!("{}: the answer is not JSON", what()))
+) -> anyhow::Result<Bought> {
+    let now = event::unix_now();
+    let bought = event::signed_request(&event::checkout_completed(n, price, now), now);
+    connection.call(&bought, 200, timeout).await?;
+    let lookup = Request::get(format!(
+        "/v1/licenses/by-checkout-session/{}",
+        event::session_id(n)
+    ));
+    let licence = connection.call(&lookup, 200, timeout).await?;
+    let (Some(license_id), Some(key)) = (
+        licence["license"]["id"].as_str(),
+        licence["key"]
+            .as_str()
+            .filter(|key| key.starts_with("ts1_")),
+    ) else {
+        bail!("{}: no licence id or ts1_ key in {licence}", lookup.path);
+    };
+    Ok(Bought {
+        license_id: license_id.to_owned(),
+        authorization: HeaderValue::from_str(&format!("License {key}"))
+            .context("the licence key is not a header value")?,
+    })
 }
 
 /// Buys `count` licences of [`PRICE`] through webhooks for Checkout Sessions `cs_load_0..count`,
@@ -75,42 +91,27 @@ pub async fn open(
         if Instant::now() >= deadline {
             bail!("setting up {count} licences took longer than {time_budget:?}");
         }
+        let Bought {
+            license_id,
+            authorization,
+        } = buy(&mut connection, i, PRICE, timeout).await?;
         let now = event::unix_now();
-        let bought = event::signed_request(&event::checkout_completed(i, PRICE, now), now);
-        call(&mut connection, &bought, 200, timeout).await?;
-        let lookup = Request::get(format!(
-            "/v1/licenses/by-checkout-session/{}",
-            event::session_id(i)
-        ));
-        let licence = call(&mut connection, &lookup, 200, timeout).await?;
-        let (Some(license_id), Some(key)) = (
-            licence["license"]["id"].as_str(),
-            licence["key"]
-                .as_str()
-                .filter(|key| key.starts_with("ts1_")),
-        ) else {
-            bail!("{}: no licence id or ts1_ key in {licence}", lookup.path);
-        };
         let n = count as u64 + i;
-        let top_up = event::top_up_completed(n, TOP_UP_PRICE, license_id, now);
-        call(
-            &mut connection,
-            &event::signed_request(&top_up, now),
-            200,
-            timeout,
-        )
-        .await?;
+        let top_up = event::top_up_completed(n, TOP_UP_PRICE, &license_id, now);
+        connection
+            .call(&event::signed_request(&top_up, now), 200, timeout)
+            .await?;
         let mut account = Account {
-            license_id: license_id.to_owned(),
-            authorization: HeaderValue::from_str(&format!("License {key}"))
-                .context("the licence key is not a header value")?,
+            license_id,
+            authorization,
             initial_available: 0,
         };
         let balances = balances(&mut connection, &account, timeout).await?;
         if balances.available != TOP_UP_CREDITS || balances.reserved != 0 {
             bail!(
-                "licence {license_id} has {} credits available and {} reserved after its top-up \
-                 of {TOP_UP_CREDITS}",
+                "licence {} has {} credits available and {} reserved after its top-up of \
+                 {TOP_UP_CREDITS}",
+                account.license_id,
                 balances.available,
                 balances.reserved
             );
@@ -131,7 +132,7 @@ pub async fn balances(
     request
         .headers
         .push((AUTHORIZATION, account.authorization.clone()));
-    let summary = call(connection, &request, 200, timeout).await?;
+    let summary = connection.call(&request, 200, timeout).await?;
     serde_json::from_value(summary["balances"].clone()).with_context(|| {
         format!(
             "GET /v1/credits of licence {}: no balances in {summary}",

@@ -291,6 +291,30 @@ impl Connection {
             .to_bytes();
         Ok((status, body))
     }
+
+    /// Sends `request` and returns its JSON answer, which must have status `expected` within
+    /// `timeout`; anything else is a one-line error naming the request. For the setup and checks
+    /// around a measured phase, not for the phase itself.
+    pub async fn call(
+        &mut self,
+        request: &Request,
+        expected: u16,
+        timeout: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
+        let what = || format!("{} {}", request.method, request.path);
+        let (status, body) = tokio::time::timeout(timeout, self.send(request))
+            .await
+            .map_err(|_| anyhow::anyhow!("{}: no answer within {timeout:?}", what()))?
+            .with_context(what)?;
+        if status.as_u16() != expected {
+            bail!(
+                "{} -> {status} (expected {expected}): {}",
+                what(),
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+        }
+        serde_json::from_slice(&body).with_context(|| format!("{}: the answer is not JSON", what()))
+    }
 }
 
 #[cfg(test)]

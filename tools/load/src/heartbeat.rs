@@ -15,18 +15,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use hyper::header::{HeaderValue, AUTHORIZATION};
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::client::{is_success, run_phase, Connection, Request};
 use crate::server::{Servers, SEAT_PRICE};
 use crate::stats::{Measured, Summary};
 use crate::{
-    event, hello_requests, ratio_line, server, throughput_ratio, warm_up_hello, Machine, Options,
-    RunShape,
+    accounts, hello_requests, ratio_line, server, throughput_ratio, warm_up_hello, Machine,
+    Options, RunShape,
 };
 
 /// The heartbeat scenario's own settings.
@@ -127,28 +127,6 @@ struct Seat {
     authorization: HeaderValue,
 }
 
-/// Sends `request` and returns its JSON answer, which must have status `expected`.
-async fn call(
-    connection: &mut Connection,
-    request: &Request,
-    expected: u16,
-    timeout: Duration,
-) -> anyhow::Result<Value> {
-    let what = || format!("{} {}", request.method, request.path);
-    let (status, body) = tokio::time::timeout(timeout, connection.send(request))
-        .await
-        .map_err(|_| anyhow::anyhow!("{}: no answer within {timeout:?}", what()))?
-        .with_context(what)?;
-    if status.as_u16() != expected {
-        bail!(
-            "{} -> {status} (expected {expected}): {}",
-            what(),
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        );
-    }
-    serde_json::from_slice(&body).with_context(|| format!("{}: the answer is not JSON", what()))
-}
-
 /// Buys `options.licenses` licences of [`SEAT_PRICE`] and activates `options.machines` machines on
 /// them in turn. One request at a time; at most `time_budget`.
 async fn activate(
@@ -161,21 +139,8 @@ async fn activate(
     let mut connection = Connection::open(issuer).await?;
     let mut credentials = Vec::with_capacity(options.licenses);
     for i in 0..options.licenses as u64 {
-        let now = event::unix_now();
-        let bought = event::signed_request(&event::checkout_completed(i, SEAT_PRICE, now), now);
-        call(&mut connection, &bought, 200, timeout).await?;
-        let lookup = Request::get(format!(
-            "/v1/licenses/by-checkout-session/{}",
-            event::session_id(i)
-        ));
-        let licence = call(&mut connection, &lookup, 200, timeout).await?;
-        let Some(key) = licence["key"].as_str().filter(|k| k.starts_with("ts1_")) else {
-            bail!("{}: no ts1_ key in {licence}", lookup.path);
-        };
-        credentials.push(
-            HeaderValue::from_str(&format!("License {key}"))
-                .context("the licence key is not a header value")?,
-        );
+        let bought = accounts::buy(&mut connection, i, SEAT_PRICE, timeout).await?;
+        credentials.push(bought.authorization);
     }
     let mut seats = Vec::with_capacity(options.machines);
     for n in 0..options.machines {
@@ -192,7 +157,7 @@ async fn activate(
             body.to_string(),
             vec![(AUTHORIZATION, authorization.clone())],
         );
-        let answer = call(&mut connection, &request, 201, timeout).await?;
+        let answer = connection.call(&request, 201, timeout).await?;
         let (Some(id), Some(_)) = (
             answer["machine"]["id"].as_str(),
             answer["certificate"]
