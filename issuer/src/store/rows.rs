@@ -175,9 +175,29 @@ pub(crate) fn machine_key(row: &dyn Columns) -> Result<(LicenseId, String), Stor
 
 /// A licence's status alone (column `status`).
 pub(crate) fn license_status(row: &dyn Columns) -> Result<LicenseStatus, StoreError> {
-    let name = row.text(0)?;
-    LicenseStatus::from_name(&name)
+    status_named(&row.text(0)?)
+}
+
+fn status_named(name: &str) -> Result<LicenseStatus, StoreError> {
+    LicenseStatus::from_name(name)
         .ok_or_else(|| StoreError::corrupt(format!("licence status `{name}`")))
+}
+
+/// A licence's credit account (`ACCOUNT_COLUMNS`, all null if it has none) and then its status
+/// (null if there is no such licence).
+pub(crate) fn account_and_status(
+    row: &dyn Columns,
+) -> Result<(Option<CreditAccount>, Option<LicenseStatus>), StoreError> {
+    let account = match row.optional_int(0)? {
+        Some(_) => Some(credit_account(row)?),
+        None => None,
+    };
+    let status = row
+        .optional_text(6)?
+        .as_deref()
+        .map(status_named)
+        .transpose()?;
+    Ok((account, status))
 }
 
 /// A revoked licence (column `license_id` of `revocations`).

@@ -29,54 +29,17 @@ pub(super) fn account(
     )
 }
 
-/// Applies `e`'s deltas to the account (made at zero if missing) and appends the ledger row. A
-/// balance that would go below zero breaks a CHECK constraint: the statement fails, and with it the
-/// caller's transaction.
-pub(super) fn append<C: GenericClient>(
-    client: &mut Session<'_, C>,
+/// Applies `e`'s deltas to the account (made at zero if missing) and appends the ledger row, in
+/// one round trip (migration 3's function). A balance that would go below zero breaks a CHECK
+/// constraint: the statement fails, and with it the caller's transaction.
+pub(super) fn append(
+    client: &mut Session<'_, impl GenericClient>,
     e: &NewLedgerEntry<'_>,
 ) -> Result<(), StoreError> {
-    let license = hex(e.license_id);
-    let deltas: [&(dyn ::postgres::types::ToSql + Sync); 6] = [
-        &license,
-        &e.period,
-        &e.top_up,
-        &e.period_reserved,
-        &e.top_up_reserved,
-        &e.at,
-    ];
-    let update = |client: &mut Session<'_, C>| -> Result<u64, StoreError> {
-        Ok(client.execute(
-            "UPDATE credit_accounts SET period_balance = period_balance + $2,
-                 top_up_balance = top_up_balance + $3, period_reserved = period_reserved + $4,
-                 top_up_reserved = top_up_reserved + $5, updated_at = $6
-             WHERE license_id = $1",
-            &deltas,
-        )?)
-    };
-    // Not one upsert: PostgreSQL checks the proposed row, deltas and all, before it finds the
-    // conflict. Another transaction may make the account between the update and the insert; the
-    // insert then waits for it, does nothing, and the update runs again on its row.
-    if update(client)? == 0 {
-        let inserted = client.execute(
-            "INSERT INTO credit_accounts (license_id, period_balance, top_up_balance,
-                 period_reserved, top_up_reserved, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (license_id) DO NOTHING",
-            &deltas,
-        )?;
-        if inserted == 0 && update(client)? == 0 {
-            return Err(StoreError::internal(format!(
-                "credit account {license} neither updated nor made"
-            )));
-        }
-    }
     client.execute(
-        "INSERT INTO credit_ledger (license_id, kind, period, top_up, period_reserved,
-             top_up_reserved, used, shortfall, reason, reference, reservation_id, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "SELECT tessera_append_ledger($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
-            &license,
+            &hex(e.license_id),
             &e.kind.as_str(),
             &e.period,
             &e.top_up,

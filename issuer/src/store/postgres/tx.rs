@@ -26,6 +26,17 @@ const WRITE_LOCK: i64 = 0x7465_7373_6572_6157;
 pub struct PgTx<'c> {
     tx: Transaction<'c>,
     statements: &'c mut HashMap<String, Statement>,
+    /// What [`Tx::lock_credits`] read with the lock, until the next statement that may write.
+    locked: Option<LockedCredits>,
+}
+
+/// A licence's status and credit account, read in the same round trip that took its credit lock:
+/// the two reads every credit rule makes next, so each saves a round trip while the lock is held.
+#[derive(Debug)]
+struct LockedCredits {
+    id: LicenseId,
+    status: Option<LicenseStatus>,
+    account: Option<CreditAccount>,
 }
 
 impl std::fmt::Debug for PgTx<'_> {
@@ -40,14 +51,30 @@ impl<'c> PgTx<'c> {
         tx: Transaction<'c>,
         statements: &'c mut HashMap<String, Statement>,
     ) -> PgTx<'c> {
-        PgTx { tx, statements }
+        PgTx {
+            tx,
+            statements,
+            locked: None,
+        }
     }
 
+    /// For any statement that may write: what the credit lock read may be stale after it.
     fn session(&mut self) -> Session<'_, Transaction<'c>> {
+        self.locked = None;
+        self.reader()
+    }
+
+    /// For a statement that only reads.
+    fn reader(&mut self) -> Session<'_, Transaction<'c>> {
         Session {
             client: &mut self.tx,
             statements: self.statements,
         }
+    }
+
+    /// What the credit lock of licence `id` read, if nothing may have written since.
+    fn locked(&self, id: &LicenseId) -> Option<&LockedCredits> {
+        self.locked.as_ref().filter(|locked| locked.id == *id)
     }
 
     /// Waits for, then holds until the transaction ends, the lock every write transaction
@@ -341,7 +368,10 @@ impl Tx for PgTx<'_> {
     }
 
     fn credit_account(&mut self, id: &LicenseId) -> Result<Option<CreditAccount>, StoreError> {
-        credits::account(&mut self.session(), id)
+        if let Some(locked) = self.locked(id) {
+            return Ok(locked.account.clone());
+        }
+        credits::account(&mut self.reader(), id)
     }
 
     fn credit_entry(&mut self, entry: &NewLedgerEntry<'_>) -> Result<(), StoreError> {
@@ -399,7 +429,8 @@ impl Tx for PgTx<'_> {
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), ApplyError>,
     ) -> Result<(), ApplyError> {
         // A nested transaction is a savepoint; dropped without commit, it rolls back to it.
-        let PgTx { tx, statements } = self;
+        self.locked = None;
+        let PgTx { tx, statements, .. } = self;
         let mut inner = PgTx::new(tx.transaction().map_err(StoreError::from)?, statements);
         work(&mut inner)?;
         inner.commit()?;
@@ -453,15 +484,28 @@ impl Tx for PgTx<'_> {
         // An advisory lock keyed by the licence id's 64 bits: exactly one per licence, and it needs
         // no account row to exist. (The one-key space is shared with the migration and write locks;
         // a licence id equal to one of those would only wait more, never deadlock: same lock.)
-        self.session().execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&i64::from_be_bytes(id.0)],
+        // Migration 3's function takes it, then reads the status and the account.
+        let locked = self.session().first(
+            "SELECT * FROM tessera_lock_credits($1, $2)",
+            &[&i64::from_be_bytes(id.0), &id.to_hex().as_str()],
+            rows::account_and_status,
         )?;
+        let Some((account, status)) = locked else {
+            return Err(StoreError::internal("tessera_lock_credits returned no row"));
+        };
+        self.locked = Some(LockedCredits {
+            id: *id,
+            status,
+            account,
+        });
         Ok(())
     }
 
     fn license_status(&mut self, id: &LicenseId) -> Result<Option<LicenseStatus>, StoreError> {
-        license_status(&mut self.session(), id)
+        if let Some(locked) = self.locked(id) {
+            return Ok(locked.status);
+        }
+        license_status(&mut self.reader(), id)
     }
 
     fn idempotent_answer(
@@ -469,7 +513,7 @@ impl Tx for PgTx<'_> {
         id: &LicenseId,
         key: &str,
     ) -> Result<Option<(String, StoredAnswer)>, StoreError> {
-        credits::idempotent_answer(&mut self.session(), id, key)
+        credits::idempotent_answer(&mut self.reader(), id, key)
     }
 
     fn keep_idempotent_answer(
@@ -492,7 +536,7 @@ impl Tx for PgTx<'_> {
         id: &LicenseId,
         reservation_id: &str,
     ) -> Result<Option<Reservation>, StoreError> {
-        credits::reservation(&mut self.session(), id, reservation_id)
+        credits::reservation(&mut self.reader(), id, reservation_id)
     }
 
     fn close_reservation(
