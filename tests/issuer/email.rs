@@ -1,121 +1,24 @@
 //! E-mail delivery of licence keys (`[smtp]`) against a minimal SMTP sink on loopback: sent once,
-//! retried with backoff while the server refuses, kept across a restart, and nothing without `[smtp]`.
+//! retried with backoff while the server refuses, kept across a restart, and nothing without `[smtp]`;
+//! on SQLite and on PostgreSQL, checked by the same assertions.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::harness::{get_json, Issuer, Workspace};
+use super::harness::{get_json, wait_until, Issuer, OutboxRow, Workspace};
 use super::seed::now;
+use super::smtp_sink::SmtpSink;
 use super::stripe_fixtures::{deliver, event, paid_session, SECRET};
 use tessera_issuer::config::{Config, Environment, SmtpTls};
 
 /// How long a test waits for something the issuer does in the background.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// One message as the sink received it.
-#[derive(Clone, Debug)]
-struct Received {
-    recipients: Vec<String>,
-    data: String,
-}
-
-/// A minimal SMTP server on an ephemeral loopback port that stores what it receives. While
-/// `accepting` is false it answers every connection `421` (service not available) and hangs up.
-#[derive(Clone)]
-struct SmtpSink {
-    port: u16,
-    accepting: Arc<AtomicBool>,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl SmtpSink {
-    fn start(accepting: bool) -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP sink");
-        let sink = SmtpSink {
-            port: listener.local_addr().unwrap().port(),
-            accepting: Arc::new(AtomicBool::new(accepting)),
-            received: Arc::default(),
-        };
-        let server = sink.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let server = server.clone();
-                std::thread::spawn(move || {
-                    let _ = server.converse(stream);
-                });
-            }
-        });
-        sink
-    }
-
-    fn converse(&self, stream: TcpStream) -> std::io::Result<()> {
-        // A stuck client cannot keep the thread: every read gives up after a few seconds.
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut out = stream.try_clone()?;
-        if !self.accepting.load(Ordering::SeqCst) {
-            return out.write_all(b"421 4.3.2 sink.test not accepting mail yet\r\n");
-        }
-        out.write_all(b"220 sink.test ESMTP test sink\r\n")?;
-        let mut reader = BufReader::new(stream);
-        let mut recipients = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let command = line.trim_end().to_ascii_uppercase();
-            let answer: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
-                b"250 sink.test\r\n"
-            } else if command.starts_with("MAIL FROM:") {
-                recipients.clear();
-                b"250 2.1.0 ok\r\n"
-            } else if command.starts_with("RCPT TO:") {
-                let address = line.trim_end()["RCPT TO:".len()..].trim();
-                recipients.push(address.trim_matches(['<', '>']).to_owned());
-                b"250 2.1.5 ok\r\n"
-            } else if command == "DATA" {
-                out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
-                let mut data = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line)? == 0 {
-                        return Ok(());
-                    }
-                    if line == ".\r\n" {
-                        break;
-                    }
-                    // Undo dot-stuffing.
-                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
-                }
-                self.received.lock().unwrap().push(Received {
-                    recipients: std::mem::take(&mut recipients),
-                    data,
-                });
-                b"250 2.0.0 queued\r\n"
-            } else if command == "QUIT" {
-                return out.write_all(b"221 2.0.0 bye\r\n");
-            } else if command == "RSET" || command == "NOOP" {
-                b"250 2.0.0 ok\r\n"
-            } else {
-                b"502 5.5.2 not implemented\r\n"
-            };
-            out.write_all(answer)?;
-        }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
 /// A catalogue of one yearly licence, webhooks signed with [`SECRET`], and `smtp` as the `[smtp]`
 /// section (none if empty).
-fn config(smtp: &str) -> String {
+pub(super) fn config(smtp: &str) -> String {
     format!(
         r#"
 [stripe]
@@ -139,7 +42,7 @@ duration_days = 365
 }
 
 /// `[smtp]` for `sink`: plain text on loopback, one-second base backoff.
-fn smtp_section(sink: &SmtpSink) -> String {
+pub(super) fn smtp_section(sink: &SmtpSink) -> String {
     format!(
         r#"
 [smtp]
@@ -157,7 +60,7 @@ timeout_seconds = 5
 }
 
 /// Sends a paid one-time checkout for `email`; returns the session id.
-fn buy(issuer: &Issuer, email: &str) -> (String, Value) {
+pub(super) fn buy(issuer: &Issuer, email: &str) -> (String, Value) {
     let session = paid_session(
         "payment",
         json!({"metadata": {"tessera_price": "price_pro_year"},
@@ -174,54 +77,41 @@ fn buy(issuer: &Issuer, email: &str) -> (String, Value) {
     (id, event)
 }
 
-fn key_of(issuer: &Issuer, session: &str) -> String {
+pub(super) fn key_of(issuer: &Issuer, session: &str) -> String {
     let (status, body) =
         get_json(&issuer.url(&format!("/v1/licenses/by-checkout-session/{session}")));
     assert_eq!(status, 200, "{body}");
     body["key"].as_str().expect("a key").to_owned()
 }
 
-/// `(status, attempts, last_error)` of every outbox row, oldest first.
-fn outbox(workspace: &Workspace) -> Vec<(String, i64, Option<String>)> {
-    let conn = rusqlite::Connection::open_with_flags(
-        workspace.path().join("data/tessera.sqlite3"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the issuer's database");
-    let mut stmt = conn
-        .prepare("SELECT status, attempts, last_error FROM email_outbox ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+/// The first outbox row, if any.
+fn first_row(workspace: &Workspace) -> Option<OutboxRow> {
+    workspace.outbox().into_iter().next()
 }
 
-/// Waits until `done` holds, or fails naming `what` (with the issuer's log).
-fn wait_until(issuer: &Issuer, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "timed out waiting for {what}; issuer log:\n{}",
-            issuer.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
+/// Runs `test` with a sink, accepting mail or not, and a workspace whose issuers mail through it: on
+/// SQLite, or on a PostgreSQL database of its own if `postgres` (skipped after a notice without
+/// PostgreSQL, see [`Workspace::on_postgres`]).
+fn with_sink(accepting: bool, postgres: bool, test: impl FnOnce(&SmtpSink, &Workspace)) {
+    let sink = SmtpSink::start(accepting);
+    let config = config(&smtp_section(&sink));
+    let workspace = if postgres {
+        Workspace::on_postgres(&config)
+    } else {
+        Some(Workspace::new(&config))
+    };
+    if let Some(workspace) = workspace {
+        test(&sink, &workspace);
     }
 }
 
-#[test]
-fn a_paid_checkout_mails_its_key_once_to_the_buyer() {
-    let sink = SmtpSink::start(true);
-    let workspace = Workspace::new(&config(&smtp_section(&sink)));
+fn mails_its_key_once(sink: &SmtpSink, workspace: &Workspace) {
     let issuer = workspace.start();
     let (session, event) = buy(&issuer, "ada@example.com");
     let key = key_of(&issuer, &session);
 
-    wait_until(&issuer, "the outbox row to be sent", || {
-        outbox(&workspace)
-            .first()
-            .is_some_and(|row| row.0 == "sent")
+    wait_until(&[&issuer], "the outbox row to be sent", PATIENCE, || {
+        first_row(workspace).is_some_and(|row| row.status == "sent")
     });
     // Stripe delivers the event again: its effect, and so its e-mail, happened once.
     let (status, body) = deliver(&issuer, &event);
@@ -252,39 +142,49 @@ fn a_paid_checkout_mails_its_key_once_to_the_buyer() {
         message.data
     );
     assert!(message.data.contains("Features: export, sync"));
-    assert_eq!(outbox(&workspace), [("sent".to_owned(), 1, None)]);
+    assert_eq!(
+        workspace.outbox(),
+        [OutboxRow {
+            to: "ada@example.com".to_owned(),
+            status: "sent".to_owned(),
+            attempts: 1,
+            last_error: None,
+        }]
+    );
     assert!(!issuer.log().contains(&key), "the key is never logged");
 }
 
 #[test]
-fn a_refused_message_is_retried_with_backoff_until_the_server_takes_it() {
-    let sink = SmtpSink::start(false);
-    let workspace = Workspace::new(&config(&smtp_section(&sink)));
+fn a_paid_checkout_mails_its_key_once_to_the_buyer() {
+    with_sink(true, false, mails_its_key_once);
+}
+
+#[test]
+fn a_paid_checkout_on_postgres_mails_its_key_once_to_the_buyer() {
+    with_sink(true, true, mails_its_key_once);
+}
+
+fn retries_until_taken(sink: &SmtpSink, workspace: &Workspace) {
     let issuer = workspace.start();
     let (session, _) = buy(&issuer, "grace@example.com");
 
-    wait_until(&issuer, "a failed attempt", || {
-        outbox(&workspace)
-            .first()
-            .is_some_and(|row| row.0 == "queued" && row.1 >= 1 && row.2.is_some())
+    wait_until(&[&issuer], "a failed attempt", PATIENCE, || {
+        first_row(workspace).is_some_and(|row| {
+            row.status == "queued" && row.attempts >= 1 && row.last_error.is_some()
+        })
     });
-    let (_, _, error) = outbox(&workspace).remove(0);
-    assert!(
-        error.unwrap().contains("421"),
-        "the server's refusal is recorded"
-    );
+    let error = first_row(workspace).unwrap().last_error.unwrap();
+    assert!(error.contains("421"), "the server's refusal is recorded");
     assert!(sink.received().is_empty());
 
     sink.accepting.store(true, Ordering::SeqCst);
-    wait_until(&issuer, "the retry to deliver", || {
+    wait_until(&[&issuer], "the retry to deliver", PATIENCE, || {
         !sink.received().is_empty()
     });
-    wait_until(&issuer, "the row to be marked sent", || {
-        outbox(&workspace)
-            .first()
-            .is_some_and(|row| row.0 == "sent")
+    wait_until(&[&issuer], "the row to be marked sent", PATIENCE, || {
+        first_row(workspace).is_some_and(|row| row.status == "sent")
     });
-    let (_, attempts, _) = outbox(&workspace).remove(0);
+    let attempts = first_row(workspace).unwrap().attempts;
     assert!(attempts >= 2, "{attempts}");
     let received = sink.received();
     assert_eq!(received.len(), 1);
@@ -300,27 +200,34 @@ fn a_refused_message_is_retried_with_backoff_until_the_server_takes_it() {
 }
 
 #[test]
-fn a_queued_message_survives_a_restart() {
-    let sink = SmtpSink::start(false);
-    let workspace = Workspace::new(&config(&smtp_section(&sink)));
+fn a_refused_message_is_retried_with_backoff_until_the_server_takes_it() {
+    with_sink(false, false, retries_until_taken);
+}
+
+#[test]
+fn a_refused_message_on_postgres_is_retried_with_backoff_until_the_server_takes_it() {
+    with_sink(false, true, retries_until_taken);
+}
+
+/// Stopped with mail queued, then started again; on PostgreSQL, the new process has a directory of
+/// its own: the queue is in the database alone.
+fn survives_a_restart(sink: &SmtpSink, workspace: &Workspace) {
     let issuer = workspace.start();
     let (session, _) = buy(&issuer, "alan@example.com");
     let key = key_of(&issuer, &session);
-    wait_until(&issuer, "a failed attempt", || {
-        outbox(&workspace).first().is_some_and(|row| row.1 >= 1)
+    wait_until(&[&issuer], "a failed attempt", PATIENCE, || {
+        first_row(workspace).is_some_and(|row| row.attempts >= 1)
     });
     assert!(
         issuer.stop(),
         "SIGTERM ends the issuer cleanly with mail queued"
     );
-    assert_eq!(outbox(&workspace)[0].0, "queued");
+    assert_eq!(first_row(workspace).unwrap().status, "queued");
 
     sink.accepting.store(true, Ordering::SeqCst);
     let issuer = workspace.start();
-    wait_until(&issuer, "delivery after the restart", || {
-        outbox(&workspace)
-            .first()
-            .is_some_and(|row| row.0 == "sent")
+    wait_until(&[&issuer], "delivery after the restart", PATIENCE, || {
+        first_row(workspace).is_some_and(|row| row.status == "sent")
     });
     let received = sink.received();
     assert_eq!(received.len(), 1);
@@ -329,12 +236,22 @@ fn a_queued_message_survives_a_restart() {
 }
 
 #[test]
+fn a_queued_message_survives_a_restart() {
+    with_sink(false, false, survives_a_restart);
+}
+
+#[test]
+fn a_queued_message_on_postgres_survives_a_restart_into_another_process() {
+    with_sink(false, true, survives_a_restart);
+}
+
+#[test]
 fn without_smtp_nothing_is_queued() {
     let workspace = Workspace::new(&config(""));
     let issuer = workspace.start();
     let (session, _) = buy(&issuer, "edsger@example.com");
     key_of(&issuer, &session);
-    assert!(outbox(&workspace).is_empty());
+    assert!(workspace.outbox().is_empty());
     assert!(!issuer.log().contains("e-mail delivery"));
 }
 

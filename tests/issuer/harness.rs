@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tessera_issuer::store::postgres::PgStore;
@@ -97,6 +97,47 @@ impl Workspace {
             .as_ref()
     }
 
+    /// Every row of the e-mail outbox, oldest first, read from whichever database the issuers use:
+    /// neither the issuer's API nor its commands show the outbox.
+    pub fn outbox(&self) -> Vec<OutboxRow> {
+        const ROWS: &str =
+            "SELECT to_address, status, attempts, last_error FROM email_outbox ORDER BY id";
+        match &self.postgres {
+            Some(db) => {
+                let mut client = postgres::Client::connect(db.url(), postgres::NoTls)
+                    .expect("connect to the issuers' PostgreSQL database");
+                let rows = client.query(ROWS, &[]).expect(ROWS);
+                rows.iter()
+                    .map(|row| OutboxRow {
+                        to: row.get(0),
+                        status: row.get(1),
+                        attempts: row.get(2),
+                        last_error: row.get(3),
+                    })
+                    .collect()
+            }
+            None => {
+                let conn = rusqlite::Connection::open_with_flags(
+                    self.dir.path().join("data/tessera.sqlite3"),
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .expect("open the issuer's SQLite database");
+                let mut rows = conn.prepare(ROWS).expect(ROWS);
+                let read: rusqlite::Result<Vec<OutboxRow>> = rows
+                    .query_map([], |row| {
+                        Ok(OutboxRow {
+                            to: row.get(0)?,
+                            status: row.get(1)?,
+                            attempts: row.get(2)?,
+                            last_error: row.get(3)?,
+                        })
+                    })
+                    .and_then(Iterator::collect);
+                read.expect(ROWS)
+            }
+        }
+    }
+
     /// What points an issuer or a command at this workspace's database, if it is PostgreSQL.
     fn database_env(&self) -> Vec<(&'static str, &str)> {
         self.postgres.as_ref().map_or_else(Vec::new, |db| {
@@ -177,6 +218,16 @@ impl Workspace {
             false,
         )
     }
+}
+
+/// One row of the e-mail outbox (see [`Workspace::outbox`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub to: String,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
 }
 
 /// Writes `dir/tessera.toml`: a free loopback port, `dir/data` as the data directory, and
@@ -332,6 +383,26 @@ impl Drop for Issuer {
         if let Some(copier) = self.log_copier.take() {
             let _ = copier.join();
         }
+    }
+}
+
+/// Waits until `done` holds, or fails after `patience` naming `what`, with the logs of `issuers`.
+pub fn wait_until(
+    issuers: &[&Issuer],
+    what: &str,
+    patience: Duration,
+    mut done: impl FnMut() -> bool,
+) {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() > patience {
+            let logs: Vec<String> = issuers.iter().map(|issuer| issuer.log()).collect();
+            panic!(
+                "timed out after {patience:?} waiting for {what}; issuer logs:\n{}",
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
