@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_issuer::config::{Config, Environment};
+use tessera_issuer::config::{Config, ConfigError, Environment};
 
 /// The Tessera issuer: signs licence keys when Stripe says someone paid.
 ///
@@ -15,6 +15,9 @@ use tessera_issuer::config::{Config, Environment};
 ///
 /// STRIPE_WEBHOOK_SECRET (comma-separated) replaces the config file's webhook secrets;
 /// STRIPE_SECRET_KEY overrides its API key.
+///
+/// A bad setting stops it with one line naming the setting and exit code 2; any other failure to
+/// start exits 1.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -72,6 +75,10 @@ enum Command {
     },
 }
 
+/// The exit code of a start refused for a bad setting (named on the one line), as for a bad
+/// argument: apart from 1, any other failure, so that a deploy can tell a typo from an outage.
+const EXIT_BAD_CONFIG: u8 = 2;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
@@ -79,7 +86,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
-            ExitCode::FAILURE
+            if err.is::<ConfigError>() {
+                ExitCode::from(EXIT_BAD_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

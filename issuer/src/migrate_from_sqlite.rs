@@ -17,7 +17,7 @@ use crate::keyring::sealing::{Kek, KekError};
 use crate::keyring::{directory_keys, KeySource, Keyring, KeyringError};
 use crate::startup::{use_development_kek, DATABASE_FILE};
 use crate::store::postgres::from_sqlite::{CopyError, CopyReport};
-use crate::store::postgres::PgStore;
+use crate::store::postgres::{PgStore, PgTarget};
 use crate::store::{Store, StoreError};
 
 /// Connections the copy uses: one copies, one more for the checks that follow.
@@ -232,8 +232,15 @@ pub fn migrate(mut config: Config, migration: Migration) -> Result<Summary, Migr
 /// Connects to `url` once, so that a server that cannot be reached or a database that does not
 /// exist is told at once, with its cause, rather than after the pool has tried for seconds.
 fn reach(url: &DatabaseUrl) -> Result<(), MigrateError> {
-    let client = ::postgres::Client::connect(url.expose(), ::postgres::NoTls).map_err(|err| {
-        let mut why = format!("cannot connect to {url}: {err}");
+    // Read once already, by `DatabaseUrl::parse`; only a `sslrootcert` gone since fails here.
+    let target = PgTarget::parse(url.expose())
+        .map_err(|err| MigrateError::Unreachable(format!("cannot connect to {url}: {err}")))?;
+    let client = target.connect().map_err(|err| {
+        let mut why = format!("cannot connect to {url}: ");
+        if let Some(refusal) = target.refusal(&err) {
+            why.push_str(&format!("{refusal}: "));
+        }
+        why.push_str(&err.to_string());
         let mut source = std::error::Error::source(&err);
         while let Some(cause) = source {
             why.push_str(&format!(": {cause}"));

@@ -8,7 +8,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ::postgres::{Client, NoTls};
+use ::postgres::Client;
+
+use crate::store::postgres::PgTarget;
 
 /// The server tests use unless `TESSERA_TEST_POSTGRES_URL` names another.
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -31,7 +33,7 @@ impl TestDatabase {
     pub fn create() -> Option<TestDatabase> {
         let admin_url = std::env::var("TESSERA_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
-        let mut admin = match off_runtime(|| Client::connect(&admin_url, NoTls)) {
+        let mut admin = match off_runtime(|| connect(&admin_url)) {
             Ok(client) => client,
             Err(err) if std::env::var("TESSERA_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
                 panic!(
@@ -73,7 +75,7 @@ impl Drop for TestDatabase {
         // may still be opening one as the database goes, which makes the drop fail: try again.
         let drop_once = || {
             off_runtime(|| {
-                let mut admin = Client::connect(&self.admin_url, NoTls)?;
+                let mut admin = connect(&self.admin_url)?;
                 admin.batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                     self.name
@@ -93,6 +95,18 @@ impl Drop for TestDatabase {
             eprintln!("warning: cannot drop test database {}: {err}", self.name);
         }
     }
+}
+
+/// Connects to `url` as the issuer does (TLS as its `sslmode` says). Not on a thread that drives
+/// async tasks (see [`off_runtime`]).
+///
+/// # Panics
+///
+/// If `url` is not one the issuer would connect with.
+pub fn connect(url: &str) -> Result<Client, ::postgres::Error> {
+    PgTarget::parse(url)
+        .unwrap_or_else(|err| panic!("test database URL: {err}"))
+        .connect()
 }
 
 /// Runs `work` on a thread of its own: the blocking client runs a runtime of its own, which cannot
@@ -174,7 +188,7 @@ mod tests {
             return;
         };
         let name = db.name.clone();
-        let mut client = Client::connect(db.url(), NoTls).unwrap();
+        let mut client = connect(db.url()).unwrap();
         let tables: i64 = client
             .query_one(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
@@ -185,7 +199,7 @@ mod tests {
         assert_eq!(tables, 0);
         let admin_url = db.admin_url.clone();
         drop(db);
-        let mut admin = Client::connect(&admin_url, NoTls).unwrap();
+        let mut admin = connect(&admin_url).unwrap();
         let left: i64 = admin
             .query_one(
                 "SELECT count(*) FROM pg_database WHERE datname = $1",

@@ -81,6 +81,11 @@ impl Workspace {
         self.dir.path()
     }
 
+    /// The URL of the PostgreSQL database of a workspace [`Workspace::on_postgres`].
+    pub fn database_url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(TestDatabase::url)
+    }
+
     /// The store the issuers keep their data in, opened beside them (once an issuer has made it),
     /// for tests to read what they did through the same interface on either backend.
     pub fn store(&self) -> &dyn Store {
@@ -176,6 +181,45 @@ impl Workspace {
             &env,
             false,
         )
+    }
+
+    /// Starts the issuer on this workspace's own config with extra environment variables, for a
+    /// start that must be refused: its exit code and stderr once it stops (a test failure if it
+    /// does not within [`START_TIMEOUT`]). With the log off (`RUST_LOG=off`), stderr holds only the
+    /// error.
+    pub fn refused_start(&self, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        let stderr = self.dir.path().join("refused.log");
+        let mut child = Command::new(issuer_bin())
+            .arg("--config")
+            .arg(self.dir.path().join("tessera.toml"))
+            .current_dir(self.dir.path())
+            .env_remove("STRIPE_WEBHOOK_SECRET")
+            .env_remove("STRIPE_SECRET_KEY")
+            .env_remove("DATABASE_URL")
+            .env_remove("TESSERA_KEY_ENCRYPTION_KEY")
+            .env("RUST_LOG", "off")
+            .env("NO_COLOR", "1")
+            .envs(self.database_env())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start tessera-issuer");
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for tessera-issuer") {
+                break status;
+            }
+            if start.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tessera-issuer started, or hung, instead of refusing to start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+        (status.code(), stderr)
     }
 
     /// Starts the issuer on this workspace, on SQLite whatever the workspace, so that a test can

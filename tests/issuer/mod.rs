@@ -17,6 +17,7 @@ mod machines_cli;
 mod migrate;
 mod openapi;
 mod page;
+mod pg_tls;
 mod refunds;
 pub mod seed;
 pub mod smtp_sink;

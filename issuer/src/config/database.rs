@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::{invalid, refuse_placeholder, ConfigError};
+use crate::store::postgres::PgTarget;
 
 /// Connections each process keeps at most, unless `[database] pool_size` says otherwise.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -127,13 +128,9 @@ impl DatabaseUrl {
             return Err(invalid(field, "must be a postgres:// or postgresql:// URL"));
         }
         refuse_placeholder(field, url)?;
-        if let Err(err) = url.parse::<::postgres::Config>() {
-            let why = std::error::Error::source(&err).map_or(err.to_string(), |s| s.to_string());
-            return Err(invalid(
-                field,
-                format!("is not a valid PostgreSQL URL: {why}"),
-            ));
-        }
+        // Read as it will be connected with, `sslrootcert` file and all, so that a bad TLS setting
+        // stops the start too.
+        PgTarget::parse(url).map_err(|err| invalid(field, err.to_string()))?;
         Ok(DatabaseUrl(url.to_owned()))
     }
 }
@@ -186,6 +183,21 @@ mod tests {
             parse(Some("postgres://a:secret@h:x/db"), None, None),
             "config `database.url`: is not a valid PostgreSQL URL: invalid value for option `port`"
         );
+        assert_eq!(
+            parse(
+                None,
+                None,
+                Some("postgres://a:secret@h/db?sslmode=verify-everything")
+            ),
+            "config `DATABASE_URL`: option `sslmode` must be one of disable, prefer, require, \
+             verify-ca, verify-full"
+        );
+        assert!(parse(
+            Some("postgres://h/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem"),
+            None,
+            None
+        )
+        .starts_with("config `database.url`: option `sslrootcert`: /nonexistent/ca.pem: "));
         assert!(parse(Some("postgres://a:REPLACE_ME@h/db"), None, None)
             .starts_with("config `database.url`: is the documentation's placeholder"));
         for size in [0, MAX_POOL_SIZE + 1] {

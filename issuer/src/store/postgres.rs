@@ -23,9 +23,11 @@ mod machines;
 mod migrations;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 mod tx;
 mod writer;
 
+pub use tls::{PgTarget, PgUrlError};
 pub use tx::PgTx;
 
 use super::rows::{
@@ -98,16 +100,18 @@ fn kind_of(state: &SqlState) -> StoreErrorKind {
 }
 
 impl PgStore {
-    /// Connects to the database at `url` (`postgres://…`) with a pool of at most `pool_size`
-    /// connections, and brings its schema up to date.
+    /// Connects to the database at `url` (`postgres://…`, TLS as its `sslmode` says: [`tls`]) with
+    /// a pool of at most `pool_size` connections, and brings its schema up to date.
     pub fn open(url: &str, pool_size: u32) -> Result<PgStore, StoreError> {
-        let config: ::postgres::Config = url.parse().map_err(|err: ::postgres::Error| {
-            StoreError::internal("not a PostgreSQL URL").caused_by(err)
+        let target = PgTarget::parse(url)
+            .map_err(|err| StoreError::internal("bad database URL").caused_by(err))?;
+        // Connected to once before the pool, so that a server that cannot be reached, a database
+        // that does not exist or a certificate refused is told at once, with its cause, not after
+        // the pool has tried for seconds.
+        let mut first = target.connect().map_err(|err| match target.refusal(&err) {
+            Some(refusal) => StoreError::unavailable(refusal).caused_by(err),
+            None => StoreError::from(err),
         })?;
-        // Connected to once before the pool, so that a server that cannot be reached or a database
-        // that does not exist is told at once, with its cause, not after the pool has tried for
-        // seconds.
-        let mut first = config.connect(::postgres::NoTls)?;
         migrations::migrate(&mut first)?;
         let _ = first.close();
         // One connection kept open, the others made when a burst needs them: several processes
@@ -116,7 +120,7 @@ impl PgStore {
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
-            .build_unchecked(Manager::new(config));
+            .build_unchecked(Manager::new(target));
         let writer = writer::Writer::start(pool.clone(), pool_size.max(1)).map_err(|err| {
             StoreError::internal("cannot start the writer threads").caused_by(err)
         })?;

@@ -470,7 +470,7 @@ mod tests {
         let mut rows = stmt.query([]).unwrap();
         let mut decoded = vec![decode(rows.next().unwrap().unwrap())];
         if let Some(db) = TestDatabase::create() {
-            let mut client = ::postgres::Client::connect(db.url(), ::postgres::NoTls).unwrap();
+            let mut client = crate::testing::connect(db.url()).unwrap();
             decoded.push(decode(&client.query_one(select, &[]).unwrap()));
         }
         decoded

@@ -160,7 +160,9 @@ impl Drop for ScratchDatabase {
 fn execute(server_url: &str, statement: &str) -> anyhow::Result<()> {
     let (server_url, statement) = (server_url.to_owned(), statement.to_owned());
     std::thread::spawn(move || -> anyhow::Result<()> {
-        let mut client = postgres::Client::connect(&server_url, postgres::NoTls)
+        let mut client = tessera_issuer::store::postgres::PgTarget::parse(&server_url)
+            .context("--database-url")?
+            .connect()
             .context("cannot connect to --database-url")?;
         client.batch_execute(&statement)?;
         Ok(())

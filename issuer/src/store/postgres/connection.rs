@@ -8,20 +8,21 @@
 use std::collections::HashMap;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, GenericClient, NoTls, Row, Statement};
+use ::postgres::{Client, GenericClient, Row, Statement};
 
+use super::PgTarget;
 use crate::store::rows::Columns;
 use crate::store::StoreError;
 
-/// Opens connections for the pool (no TLS yet: loopback or a private network).
+/// Opens connections for the pool, with the TLS the URL asks for.
 #[derive(Debug)]
 pub(super) struct Manager {
-    config: ::postgres::Config,
+    target: PgTarget,
 }
 
 impl Manager {
-    pub(super) fn new(config: ::postgres::Config) -> Manager {
-        Manager { config }
+    pub(super) fn new(target: PgTarget) -> Manager {
+        Manager { target }
     }
 }
 
@@ -37,7 +38,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<Connection, ::postgres::Error> {
         Ok(Connection {
-            client: self.config.connect(NoTls)?,
+            client: self.target.connect()?,
             statements: HashMap::new(),
         })
     }
